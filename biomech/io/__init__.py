@@ -1,0 +1,1 @@
+"""Readers for external verification inputs (CalculiX .inp, FEBio .feb)."""

@@ -1,0 +1,415 @@
+"""A static linear-elastic problem on a mesh: materials, boundary conditions,
+loads, solve, and the solution with its derived fields.
+
+>>> mesh = VoxelMesh.from_mask(np.ones((4, 4, 8), bool), h=1.0)
+>>> prob = StaticProblem(mesh, E=100.0, nu=0.3)
+>>> prob.fix(mesh.nodes_where(lambda x, y, z: z == 0), "xyz")
+>>> prob.add_rigid_plate("top", mesh.nodes_where(lambda x, y, z: z == 8), force=(0, 0, -50))
+>>> sol = prob.solve()
+>>> sol.plates["top"].displacement[2]    # mm
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from biomech import kernels as K
+from .assembly import StiffnessAssembler
+from .constraints import (PLATE_DOFS, RigidPlate, build_reduction, parse_components,
+                          plate_rigid_modes, rigid_body_modes)
+from .errors import BoundaryConditionError, InputError
+from .materials_field import LOCKING_NU
+from .mesh import Mesh, VoxelMesh
+from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
+from .solvers import DIRECT_MAX_UNKNOWNS, SolveInfo, make_solver
+
+log = logging.getLogger(__name__)
+
+SOLVER_CHOICES = ("auto", "amg", "direct", "jacobi", "matrix-free")
+
+
+@dataclass
+class PlateResult:
+    """Rigid-plate motion and the load it transmits to the body.
+
+    displacement [mm], rotation [rad] of the reference point; force [N] and
+    moment [N mm, about the reference point] exerted by the plate on the body.
+    """
+
+    displacement: np.ndarray
+    rotation: np.ndarray
+    force: np.ndarray
+    moment: np.ndarray
+
+
+class StaticProblem:
+    """Small-strain linear elasticity on ``mesh`` with per-element E [MPa], nu [-].
+
+    bbar : B-bar (selective reduced integration) for hex8/voxel elements; default
+           on when any nu exceeds 0.49 (nearly incompressible tissue).
+    Loads and prescribed values may change between solves without redoing the
+    factorisation or AMG set-up; changing which DOFs are constrained does.
+    """
+
+    def __init__(self, mesh: Mesh, E, nu, *, bbar: bool | None = None):
+        if not isinstance(mesh, Mesh):
+            raise InputError(f"mesh must be a biomech Mesh or VoxelMesh, got {type(mesh).__name__}")
+        nu_arr = np.asarray(nu, float)
+        if bbar is None:
+            bbar = bool(mesh.kind == "hex8" and np.any(nu_arr > LOCKING_NU))
+        elif not bbar and np.any(nu_arr > LOCKING_NU):
+            log.warning("nu up to %.4f with plain hex8/tet elements: expect volumetric locking; "
+                        "use bbar=True", float(nu_arr.max()))
+        self.mesh = mesh
+        self.assembler = StiffnessAssembler(mesh, bbar=bbar)
+        self.lam, self.mu = self.assembler.lame(E, nu)
+        self._dirichlet: dict[int, float] = {}
+        self._plates: dict[str, RigidPlate] = {}
+        self._f = np.zeros(mesh.n_dofs)
+        self._K = None
+        self._voxel_operator = None
+        self._system = None
+
+    # ------------------------------------------------------------------ materials
+    def set_materials(self, E, nu) -> None:
+        """New E [MPa], nu [-]; the sparsity pattern is kept, the system redone."""
+        self.lam, self.mu = self.assembler.lame(E, nu)
+        self._K = None
+        self._voxel_operator = None
+        self._invalidate(structure=True)
+
+    @property
+    def stiffness(self) -> sp.csr_matrix:
+        """Assembled global K [N/mm] (built on first use)."""
+        if self._K is None:
+            self._K = self.assembler.assemble_lame(self.lam, self.mu)
+        return self._K
+
+    # ------------------------------------------------------------------ constraints
+    def fix(self, nodes, components="xyz", value=0.0) -> None:
+        """Prescribe displacement components [mm] of a node set (name or indices).
+
+        value : scalar, (n_components,) or (n_nodes, n_components).
+        """
+        ids = self.mesh.node_set(nodes)
+        if ids.size == 0:
+            raise BoundaryConditionError(f"fix(): node set {nodes!r} is empty")
+        comps = parse_components(components)
+        val = np.broadcast_to(np.asarray(value, float), (ids.size, len(comps)))
+        tied = {int(n) for p in self._plates.values() for n in p.nodes}
+        if tied.intersection(ids.tolist()):
+            raise BoundaryConditionError("fix(): a node of this set is tied to a rigid plate")
+        n_before = len(self._dirichlet)
+        for k, c in enumerate(comps):
+            for n, v in zip((3 * ids + c).tolist(), val[:, k].tolist()):
+                self._dirichlet[n] = v
+        self._invalidate(structure=len(self._dirichlet) != n_before)
+
+    def _invalidate(self, structure: bool) -> None:
+        """structure: which DOFs are unknown changed (redo solver set-up); else
+        only values changed (rebuild u = T z + g, keep the set-up)."""
+        if structure:
+            self._system = None
+        elif self._system is not None:
+            self._system["reduction"] = None
+
+    def add_rigid_plate(self, name: str, nodes, reference_point=None, *, force=(0, 0, 0),
+                        moment=(0, 0, 0), prescribed: dict | None = None) -> None:
+        """Tie a node set to a rigid plate with reference point [mm] (default: the
+        nodes' centroid).  force [N], moment [N mm] load the free plate DOFs;
+        prescribed maps 'ux','uy','uz' [mm] / 'rx','ry','rz' [rad] to values."""
+        if name in self._plates:
+            raise BoundaryConditionError(f"a rigid plate named {name!r} exists already")
+        ids = self.mesh.node_set(nodes)
+        ref = self.mesh.points[ids].mean(axis=0) if reference_point is None else reference_point
+        self._plates[name] = RigidPlate(name, ids, ref, np.asarray(force, float),
+                                        np.asarray(moment, float), dict(prescribed or {}))
+        self._invalidate(structure=True)
+
+    def set_plate_load(self, name: str, *, force=None, moment=None, prescribed=None) -> None:
+        """Change a plate's load or prescribed values; keeps the set-up when the set
+        of prescribed plate DOFs is unchanged (a new load case on the same model)."""
+        p = self._plate(name)
+        structure = prescribed is not None and set(prescribed) != set(p.prescribed)
+        new = RigidPlate(p.name, p.nodes, p.reference_point,
+                         p.force if force is None else np.asarray(force, float),
+                         p.moment if moment is None else np.asarray(moment, float),
+                         p.prescribed if prescribed is None else dict(prescribed))
+        self._plates[name] = new
+        self._invalidate(structure)
+
+    def _plate(self, name):
+        if name not in self._plates:
+            raise BoundaryConditionError(f"no rigid plate {name!r}; plates: {sorted(self._plates)}")
+        return self._plates[name]
+
+    # ------------------------------------------------------------------ loads
+    def clear_loads(self) -> None:
+        """Remove nodal forces and tractions (plates and constraints stay)."""
+        self._f[:] = 0.0
+
+    def add_force(self, nodes, force, *, per_node: bool = False) -> None:
+        """A force [N] (3,) on a node set: the total shared equally, or each node's."""
+        ids = self.mesh.node_set(nodes)
+        if ids.size == 0:
+            raise BoundaryConditionError(f"add_force(): node set {nodes!r} is empty")
+        f = np.asarray(force, float).reshape(3)
+        share = f if per_node else f / ids.size
+        for c in range(3):
+            np.add.at(self._f, 3 * ids + c, share[c])
+
+    def add_nodal_forces(self, nodes, forces) -> None:
+        """Forces [N] (n_nodes, 3) on the given nodes."""
+        ids = np.asarray(nodes, dtype=np.int64).ravel()
+        forces = np.asarray(forces, float).reshape(ids.size, 3)
+        for c in range(3):
+            np.add.at(self._f, 3 * ids + c, forces[:, c])
+
+    def add_traction(self, faces, traction) -> None:
+        """A uniform surface traction [MPa = N/mm^2] (3,) on faces.
+
+        faces : (n_faces, 3) triangles, (n_faces, 6) quadratic triangles (corners,
+        then mid-edge 1-2, 2-3, 3-1) or (n_faces, 4) quadrilaterals; consistent
+        nodal loads by Gauss quadrature.
+        """
+        from .surface import consistent_face_loads
+        faces = np.asarray(faces, dtype=np.int64)
+        nodal = consistent_face_loads(self.mesh.points, faces, np.asarray(traction, float))
+        for c in range(3):
+            np.add.at(self._f, 3 * faces.ravel() + c, nodal[..., c].ravel())
+
+    # ------------------------------------------------------------------ solving
+    def _reduction(self):
+        if self._system is None:
+            self._system = {"reduction": None, "solver": None, "key": None}
+        if self._system["reduction"] is None:
+            self._system["reduction"] = build_reduction(
+                self.mesh.points, self.mesh.cells, self._dirichlet, list(self._plates.values()))
+        return self._system["reduction"]
+
+    def _near_nullspace(self, red):
+        centre = self.mesh.points.mean(axis=0)
+        B_full = rigid_body_modes(self.mesh.points, centre)
+        B = np.zeros((red.n_free, 6))
+        own_rows, own_cols = _identity_part(red.T)
+        B[own_cols] = B_full[own_rows]
+        for name, cols in red.plate_columns.items():
+            Bp = plate_rigid_modes(self._plates[name].reference_point, centre)
+            for k in range(6):
+                if cols[k] >= 0:
+                    B[cols[k]] = Bp[k]
+        return B
+
+    def _choose(self, solver, n_free):
+        if solver not in SOLVER_CHOICES:
+            raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")
+        if solver == "auto":
+            return "direct" if n_free <= 3000 else "amg"
+        return solver
+
+    def solve(self, solver: str = "auto", *, rtol: float = 1e-8, maxiter: int | None = None):
+        """Solve; returns a :class:`Solution`.
+
+        solver : 'auto' (direct up to 3000 unknowns, else AMG-CG), 'amg',
+                 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
+                 (voxel meshes: no assembled K, Jacobi-CG).
+        rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
+        """
+        red = self._reduction()
+        name = self._choose(solver, red.n_free)
+        if name == "direct" and red.n_free > 4 * DIRECT_MAX_UNKNOWNS:
+            log.warning("direct solve of %d unknowns: expect minutes and GBs", red.n_free)
+        key = (name, rtol, maxiter)
+        if self._system.get("key") != key or self._system.get("solver") is None:
+            self._setup_solver(name, red, rtol, maxiter)
+            self._system["key"] = key
+        b = self._reduced_rhs(red)
+        z, info = self._system["solver"].solve(b)
+        u = red.T @ z + red.g
+        return Solution(self, u, info, red, z)
+
+    def _setup_solver(self, name, red, rtol, maxiter):
+        opts = dict(rtol=rtol, maxiter=maxiter)
+        if name == "matrix-free":
+            op = self.matrix_free_operator()
+            T = red.T
+            Tt = T.T.tocsr()
+            A = spla.LinearOperator((red.n_free, red.n_free), matvec=lambda z: Tt @ (op @ (T @ z)),
+                                    dtype=float)
+            diag = _reduced_diagonal(op.diagonal(), T, A)
+            self._system["operator"] = A
+            self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
+            return
+        Kf = self.stiffness
+        T = red.T
+        A = (T.T @ Kf @ T).tocsr()
+        A.sort_indices()
+        self._system["operator"] = A
+        B = self._near_nullspace(red) if name == "amg" else None
+        self._system["solver"] = make_solver(name, **opts).setup(A, near_nullspace=B)
+
+    def _reduced_rhs(self, red):
+        f = self._f
+        if np.any(red.g):
+            f = f - self._full_operator() @ red.g
+        return red.T.T @ f + red.f_plate
+
+    def matrix_free_operator(self) -> "VoxelOperator":
+        """The matrix-free K of a voxel mesh (cached until materials change)."""
+        if not isinstance(self.mesh, VoxelMesh):
+            raise InputError("a matrix-free operator needs a VoxelMesh")
+        if self._voxel_operator is None:
+            self._voxel_operator = VoxelOperator(self.mesh, self.lam, self.mu,
+                                                 self.assembler.reference_matrices)
+        return self._voxel_operator
+
+    def _full_operator(self):
+        """K as used by the current solver: matrix-free operator or assembled CSR."""
+        if self._system and self._system.get("key") and self._system["key"][0] == "matrix-free":
+            return self.matrix_free_operator()
+        return self.stiffness
+
+    @property
+    def external_forces(self) -> np.ndarray:
+        """(n_nodes, 3) nodal forces [N] from add_force / add_traction."""
+        return self._f.reshape(-1, 3).copy()
+
+
+def _identity_part(T):
+    """Rows and columns of T's unit entries that map a DOF to its own unknown."""
+    coo = T.tocoo()
+    counts = np.bincount(coo.row, minlength=T.shape[0])
+    ones = (coo.data == 1.0) & (counts[coo.row] == 1)
+    return coo.row[ones], coo.col[ones]
+
+
+def _reduced_diagonal(full_diag, T, A):
+    """diag(T^T K T): exact for identity columns, probed for plate columns."""
+    rows, cols = _identity_part(T)
+    d = np.zeros(T.shape[1])
+    d[cols] = full_diag[rows]
+    rest = np.setdiff1d(np.arange(T.shape[1]), cols)
+    for c in rest:
+        e = np.zeros(T.shape[1])
+        e[c] = 1.0
+        d[c] = (A @ e)[c]
+    return d
+
+
+class VoxelOperator(spla.LinearOperator):
+    """Matrix-free y = K x for a voxel mesh (a SciPy LinearOperator, N/mm)."""
+
+    def __init__(self, mesh: VoxelMesh, lam, mu, reference_matrices):
+        self.mesh = mesh
+        self.lam = np.ascontiguousarray(lam, float)
+        self.mu = np.ascontiguousarray(mu, float)
+        self.K_lambda, self.K_mu = reference_matrices
+        self.node_elems = mesh.node_elements()
+        super().__init__(dtype=np.float64, shape=(mesh.n_dofs, mesh.n_dofs))
+
+    def _matvec(self, x):
+        x = np.ascontiguousarray(np.ravel(x), dtype=np.float64)
+        y = np.empty_like(x)
+        K.voxel_matvec(x, self.mesh.cells, self.node_elems, self.lam, self.mu,
+                       self.K_lambda, self.K_mu, y)
+        return y
+
+    def _rmatvec(self, x):
+        return self._matvec(x)
+
+    def diagonal(self):
+        d = np.empty(self.shape[0])
+        K.voxel_diagonal(self.node_elems, self.lam, self.mu, self.K_lambda, self.K_mu, d)
+        return d
+
+
+class Solution:
+    """Displacements and derived fields of a solved :class:`StaticProblem`.
+
+    u : (n_nodes, 3) displacement [mm]; info : :class:`SolveInfo`;
+    plates : {name: PlateResult}.
+    """
+
+    def __init__(self, problem: StaticProblem, u_flat, info: SolveInfo, reduction, z):
+        self.problem = problem
+        self.mesh = problem.mesh
+        self.u_flat = u_flat
+        self.u = u_flat.reshape(-1, 3)
+        self.info = info
+        self._internal = None
+        self.plates = {}
+        for name, p in problem._plates.items():
+            cols = reduction.plate_columns[name]
+            vals = np.array([z[cols[k]] if cols[k] >= 0 else p.prescribed[PLATE_DOFS[k]]
+                             for k in range(6)])
+            fint = self.internal_forces[p.nodes]
+            d = self.mesh.points[p.nodes] - p.reference_point
+            self.plates[name] = PlateResult(vals[:3], vals[3:], fint.sum(axis=0),
+                                            np.cross(d, fint).sum(axis=0))
+
+    @property
+    def internal_forces(self) -> np.ndarray:
+        """(n_nodes, 3) K u [N]."""
+        if self._internal is None:
+            self._internal = (self.problem._full_operator() @ self.u_flat).reshape(-1, 3)
+        return self._internal
+
+    def reaction(self, nodes) -> np.ndarray:
+        """Total reaction force [N] (3,) on a node set: sum of K u - f_external."""
+        ids = self.mesh.node_set(nodes)
+        r = self.internal_forces[ids] - self.problem.external_forces[ids]
+        return r.sum(axis=0)
+
+    # ------------------------------------------------------------------ fields
+    def strain(self, at: str = "centroid") -> np.ndarray:
+        """Small strain (n_el, n_pts, 6) [-], tensor Voigt [xx,yy,zz,xy,yz,xz];
+        at='centroid' (n_pts=1) or 'gauss'."""
+        if at not in ("centroid", "gauss"):
+            raise InputError(f"at must be 'centroid' or 'gauss', got {at!r}")
+        m = self.mesh
+        n_pts = 1 if at == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
+        out = np.empty((m.n_elements, n_pts, 6))
+        K.element_strains(m.kind_code, m.points, m.cells, self.u_flat, at == "gauss", out)
+        if self.problem.assembler.bbar and m.kind == "hex8" and at == "gauss":
+            # B-bar: the volumetric strain is the element average
+            vol = out[..., :3].sum(-1, keepdims=True)
+            out[..., :3] += (vol.mean(axis=1, keepdims=True) - vol) / 3.0
+        return out
+
+    def stress(self, at: str = "centroid") -> np.ndarray:
+        """Cauchy stress (n_el, n_pts, 6) [MPa], same layout as strain."""
+        return stress_from_strain(self.strain(at), self.problem.lam, self.problem.mu)
+
+    def von_mises(self, at: str = "centroid") -> np.ndarray:
+        """Von Mises stress (n_el, n_pts) [MPa]."""
+        return von_mises(self.stress(at))
+
+    def principal_strains(self, at: str = "centroid") -> np.ndarray:
+        """Principal strains (n_el, n_pts, 3), ascending: [..., 0] is the minimum."""
+        return principal_values(self.strain(at))
+
+    def strain_energy_density(self, at: str = "centroid") -> np.ndarray:
+        """Strain energy density (n_el, n_pts) [MPa = mJ/mm^3]."""
+        eps = self.strain(at)
+        return strain_energy_density(eps, stress_from_strain(eps, self.problem.lam, self.problem.mu))
+
+    def cell_fields(self) -> dict:
+        """Centroid fields for VTU/VTI export; names carry units."""
+        eps = self.strain()[:, 0]
+        sig = stress_from_strain(eps[:, None], self.problem.lam, self.problem.mu)[:, 0]
+        E = self.problem.mu * (3 * self.problem.lam + 2 * self.problem.mu) / (self.problem.lam + self.problem.mu)
+        return {
+            "E_MPa": E,
+            "von_mises_MPa": von_mises(sig),
+            "min_principal_strain": principal_values(eps)[:, 0],
+            "strain_energy_density_MPa": strain_energy_density(eps, sig),
+            "stress_zz_MPa": sig[:, 2],
+        }
+
+    def to_meshio(self):
+        """A meshio.Mesh with displacement_mm (points) and the cell fields."""
+        return self.mesh.to_meshio(self.cell_fields(), {"displacement_mm": self.u})

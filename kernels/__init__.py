@@ -1,0 +1,16 @@
+"""biomech.kernels: the compiled core (Numba).
+
+Plain arrays and numbers in, arrays out; nothing here imports ``biomech``.
+Users call these through the validated wrappers in ``biomech``.
+"""
+from ._numba import cache_dir  # noqa: F401  (sets the cache directory first)
+from .assembly import (  # noqa: F401
+    block_pattern, block_positions, fill_general, fill_voxel,
+    greedy_element_colouring, node_element_adjacency, scalar_csr_structure,
+)
+from .elements import (  # noqa: F401
+    KIND_HEX8, KIND_TET10, KIND_TET4, NODES_PER_KIND, element_min_jacobian,
+    hex8_stiffness, tet10_stiffness, tet4_stiffness, voxel_reference_matrices,
+)
+from .matfree import voxel_diagonal, voxel_matvec  # noqa: F401
+from .recovery import element_strains  # noqa: F401
