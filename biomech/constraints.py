@@ -105,13 +105,22 @@ class RigidPlate:
 
 @dataclass
 class Reduction:
-    """u = T z + g, with the rigid-body modes of the reduced space and plate bookkeeping."""
+    """u = T z + g, with the bookkeeping of the reduced unknowns z.
+
+    Every DOF not tied to a plate keeps its own unknown (so unknowns come in node
+    blocks of 3, which block AMG smoothers rely on); each plate adds 6 unknowns
+    (U, theta).  Prescribed DOFs -- Dirichlet and prescribed plate DOFs -- stay as
+    decoupled unknowns with z = 0 (``decoupled`` mask): their rows and columns of
+    T^T K T are zeroed except the diagonal, and their value lives in g
+    (elimination with lifting, symmetric).
+    """
 
     T: sp.csr_matrix            # (n_dofs, n_free)
     g: np.ndarray               # (n_dofs,)
     f_plate: np.ndarray         # (n_free,) loads applied directly to plate unknowns
+    decoupled: np.ndarray       # (n_free,) bool: prescribed unknowns (z = 0)
     constrained_dofs: np.ndarray
-    plate_columns: dict          # plate name -> (6,) column index or -1 if prescribed
+    plate_columns: dict          # plate name -> (6,) column indices
     n_free: int
 
 
@@ -121,7 +130,6 @@ def rigid_plate_rows(points, nodes, x_ref):
     rows, cols, vals = [], [], []
     n3 = 3 * nodes
     one = np.ones(nodes.size)
-    # translations
     for c in range(3):
         rows.append(n3 + c); cols.append(np.full(nodes.size, c)); vals.append(one)
     # theta x d = (ty dz - tz dy, tz dx - tx dz, tx dy - ty dx)
@@ -134,7 +142,7 @@ def rigid_plate_rows(points, nodes, x_ref):
 
 def build_reduction(points: np.ndarray, cells: np.ndarray, dirichlet: dict,
                     plates: list[RigidPlate]) -> Reduction:
-    """Build u = T z + g from prescribed DOFs {dof: value} and rigid plates."""
+    """Build u = T z + g from prescribed DOFs {dof: value [mm]} and rigid plates."""
     n_dofs = 3 * points.shape[0]
     g = np.zeros(n_dofs)
     is_fixed = np.zeros(n_dofs, dtype=bool)
@@ -152,48 +160,45 @@ def build_reduction(points: np.ndarray, cells: np.ndarray, dirichlet: dict,
                 f"rigid plate {p.name!r}: node {int(clash[0]) // 3} is already prescribed or tied to "
                 "another plate; a node can have one kind of constraint")
         is_slave[sl] = True
-    own = ~(is_fixed | is_slave)
+    own = ~is_slave
     n_own = int(own.sum())
     col_of = np.full(n_dofs, -1, dtype=np.int64)
     col_of[own] = np.arange(n_own)
     rows = [np.flatnonzero(own)]
     cols = [col_of[own]]
     vals = [np.ones(n_own)]
+    decoupled = [is_fixed[own]]
     next_col = n_own
     plate_columns = {}
-    f_plate_entries = []
+    f_plate = []
     for p in plates:
-        pc = np.full(6, -1, dtype=np.int64)
-        for k in range(6):
-            if PLATE_DOFS[k] not in p.prescribed:
-                pc[k] = next_col
-                next_col += 1
+        pc = np.arange(next_col, next_col + 6)
+        next_col += 6
         plate_columns[p.name] = pc
         r, c, v = rigid_plate_rows(points, p.nodes, p.reference_point)
-        presc = np.array([p.prescribed.get(PLATE_DOFS[k], 0.0) for k in range(6)])
-        free = pc[c] >= 0
-        rows.append(r[free]); cols.append(pc[c[free]]); vals.append(v[free])
-        np.add.at(g, r[~free], v[~free] * presc[c[~free]])
-        load = p.load_vector()
-        for k in range(6):
-            if pc[k] >= 0 and load[k] != 0.0:
-                f_plate_entries.append((pc[k], load[k]))
+        presc = np.array([k in p.prescribed for k in PLATE_DOFS])
+        value = np.array([p.prescribed.get(k, 0.0) for k in PLATE_DOFS])
+        rows.append(r); cols.append(pc[c]); vals.append(v)
+        np.add.at(g, r, v * value[c] * presc[c])
+        decoupled.append(presc)
+        f_plate.append(np.where(presc, 0.0, p.load_vector()))
     n_free = next_col
     T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(n_dofs, n_free))
-    f_plate = np.zeros(n_free)
-    for col, val in f_plate_entries:
-        f_plate[col] += val
-    red = Reduction(T=T, g=g, f_plate=f_plate, constrained_dofs=np.flatnonzero(is_fixed),
-                    plate_columns=plate_columns, n_free=n_free)
+    f_red = np.zeros(n_free)
+    if plates:
+        f_red[n_own:] = np.concatenate(f_plate)
     check_constrained(points, cells, is_fixed, plates)
-    return red
+    return Reduction(T=T, g=g, f_plate=f_red, decoupled=np.concatenate(decoupled),
+                     constrained_dofs=np.flatnonzero(is_fixed), plate_columns=plate_columns,
+                     n_free=n_free)
 
 
 def check_constrained(points, cells, is_fixed, plates) -> None:
     """Raise UnconstrainedModelError when a connected part of the model can move
     rigidly: its prescribed DOFs (and prescribed DOFs of the plates tied to it)
-    do not suppress all six rigid-body modes."""
+    do not suppress all six rigid-body modes.  Modes are written about the
+    centre of the constraints, so a pure free mode is named exactly."""
     n = points.shape[0]
     n_per = cells.shape[1]
     # node graph: element edges (star to first node suffices) plus plate ties
@@ -207,35 +212,41 @@ def check_constrained(points, cells, is_fixed, plates) -> None:
     fixed_nodes = np.flatnonzero(is_fixed.reshape(-1, 3).any(axis=1))
     for k in range(n_comp):
         nodes_k = np.flatnonzero(comp == k)
-        x = points[nodes_k]
-        centre = x.mean(axis=0)
-        rows = []
         fk = fixed_nodes[comp[fixed_nodes] == k]
-        if fk.size:
-            Bk = rigid_body_modes(points[fk], centre)
-            rows.append(Bk[is_fixed[(3 * fk[:, None] + np.arange(3)).ravel()]])
-        for p in plates:
-            if comp[p.nodes[0]] != k:
-                continue
-            Bp = plate_rigid_modes(p.reference_point, centre)
-            keep = [PLATE_DOFS.index(key) for key in p.prescribed]
-            if keep:
-                rows.append(Bp[keep])
-        C = np.vstack(rows) if rows else np.zeros((0, 6))
-        if C.shape[0] == 0:
+        plates_k = [p for p in plates if comp[p.nodes[0]] == k and p.prescribed]
+        anchors = [points[fk]] + [p.reference_point[None, :] for p in plates_k]
+        anchors = np.vstack(anchors)
+        if anchors.shape[0] == 0:
+            centre = points[nodes_k].mean(axis=0)
             raise UnconstrainedModelError(
                 f"part {k} of the model ({nodes_k.size} nodes, around {np.round(centre, 2).tolist()} mm) "
                 "has no prescribed displacement: it is free to move as a rigid body. Fix a node "
                 "set or prescribe plate DOFs.")
-        scale = np.linalg.norm(C, axis=0)
-        scale[scale == 0] = 1.0
-        _, sv, vt = np.linalg.svd(C / scale)
-        tol = 1e-9 * max(sv.max(), 1.0)
-        rank = int((sv > tol).sum())
+        centre = anchors.mean(axis=0)
+        rows = []
+        if fk.size:
+            Bk = rigid_body_modes(points[fk], centre)
+            rows.append(Bk[is_fixed[(3 * fk[:, None] + np.arange(3)).ravel()]])
+        for p in plates_k:
+            Bp = plate_rigid_modes(p.reference_point, centre)
+            rows.append(Bp[[PLATE_DOFS.index(key) for key in p.prescribed]])
+        C = np.vstack(rows)
+        span = max(float(np.ptp(points[nodes_k], axis=0).max()), 1e-300)
+        Cs = C.copy()
+        Cs[:, 3:] /= span                     # rotations in units of displacement
+        sv = np.linalg.svd(Cs, compute_uv=False)
+        rank = int((sv > 1e-9 * max(sv.max(initial=0.0), 1.0)).sum())
         if rank < 6:
-            free_modes = vt[rank:]
-            names = [RIGID_MODE_NAMES[int(np.argmax(np.abs(v)))] for v in free_modes]
+            col_norm = np.linalg.norm(Cs, axis=0)
+            pure = [RIGID_MODE_NAMES[j] for j in range(6) if col_norm[j] < 1e-12]
+            n_free_modes = 6 - rank
+            if len(pure) == n_free_modes:
+                what = ", ".join(pure)
+            elif pure:
+                what = ", ".join(pure) + f" and {n_free_modes - len(pure)} coupled mode(s)"
+            else:
+                what = f"{n_free_modes} coupled translation/rotation mode(s)"
             raise UnconstrainedModelError(
                 f"part {k} of the model ({nodes_k.size} nodes) can still move as a rigid body: "
-                f"{', '.join(sorted(set(names)))} left free ({6 - rank} of 6 modes). "
-                "Add prescribed displacements that suppress them.")
+                f"{what} left free ({n_free_modes} of 6 modes, about the centre of its supports "
+                f"{np.round(centre, 2).tolist()} mm). Add prescribed displacements that suppress them.")

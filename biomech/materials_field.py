@@ -34,7 +34,7 @@ def lame_parameters(E, nu, n_elements: int, *, bbar: bool):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise MaterialError(
-            f"Young's modulus must be a finite number > 0 MPa; element {i} has E = {E[i]!r} "
+            f"Young's modulus must be a finite number > 0 MPa; element {i} has E = {float(E[i])!r} "
             f"({int(bad.sum())} bad elements)")
     bad = ~np.isfinite(nu) | (nu <= -1.0) | (nu >= 0.5)
     if bad.any():
@@ -43,7 +43,7 @@ def lame_parameters(E, nu, n_elements: int, *, bbar: bool):
                 "with bbar=True for nearly incompressible tissue such as the nucleus"
                 if nu[i] >= 0.5 else "")
         raise MaterialError(
-            f"Poisson's ratio must lie in (-1, 0.5); element {i} has nu = {nu[i]!r} "
+            f"Poisson's ratio must lie in (-1, 0.5); element {i} has nu = {float(nu[i])!r} "
             f"({int(bad.sum())} bad elements).{hint}")
     lam = E * nu / ((1.0 + nu) * (1.0 - 2.0 * nu))
     mu = E / (2.0 * (1.0 + nu))

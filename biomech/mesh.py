@@ -13,8 +13,15 @@ from typing import Mapping
 
 import numpy as np
 
+import logging
+
 from biomech import kernels as K
 from .errors import InvertedElementError, MeshError
+
+log = logging.getLogger(__name__)
+
+#: det J below this fraction of the element extent cubed marks a degenerate element.
+DEGENERATE_RATIO = 1e-8
 
 ELEMENT_KINDS = {"hex8": K.KIND_HEX8, "tet4": K.KIND_TET4, "tet10": K.KIND_TET10}
 NODES_PER_ELEMENT = {"hex8": 8, "tet4": 4, "tet10": 10}
@@ -133,10 +140,11 @@ class Mesh:
         return np.unique(np.asarray(elements, dtype=np.int64).ravel())
 
     # ------------------------------------------------------------------ checks
-    def min_jacobians(self) -> np.ndarray:
-        """Minimum det J of each element over its integration points (and hex corners)."""
+    def min_jacobians(self, include_corners: bool = False) -> np.ndarray:
+        """Minimum det J [mm^3 per unit natural volume] of each element over its
+        integration points (and the corners of hexes with include_corners)."""
         out = np.empty(self.n_elements)
-        K.element_min_jacobian(self.kind_code, self.points, self.cells, out)
+        K.element_min_jacobian(self.kind_code, self.points, self.cells, out, include_corners)
         return out
 
     def validate(self) -> "Mesh":
@@ -150,13 +158,13 @@ class Mesh:
                 f"{orphans.size} nodes belong to no element (first: {orphans[:5].tolist()}); "
                 "they would leave the stiffness singular: use mesh.without_orphan_nodes()")
         detj = self.min_jacobians()
-        span = np.ptp(self.points, axis=0).max()
-        scale = (span / max(self.n_elements, 1) ** (1 / 3)) ** 3
-        bad = np.flatnonzero(detj <= 1e-12 * scale)
+        size = np.ptp(self.points[self.cells], axis=1).max(axis=1)     # element extent [mm]
+        bad = np.flatnonzero(detj <= DEGENERATE_RATIO * size ** 3)
         if bad.size:
             raise InvertedElementError(
-                f"{bad.size} {self.kind} elements are inverted or degenerate (det J <= 0); "
-                f"first: element {int(bad[0])} with min det J = {detj[bad[0]]:.3g}. "
+                f"{bad.size} {self.kind} elements are inverted or degenerate (det J <= "
+                f"{DEGENERATE_RATIO:g} x size^3); first: element {int(bad[0])} with min det J = "
+                f"{detj[bad[0]]:.3g} and size {size[bad[0]]:.3g} mm. "
                 "Check the node order (VTK/Abaqus) and the coordinates.", elements=bad)
         return self
 

@@ -58,6 +58,7 @@ class StaticProblem:
     def __init__(self, mesh: Mesh, E, nu, *, bbar: bool | None = None):
         if not isinstance(mesh, Mesh):
             raise InputError(f"mesh must be a biomech Mesh or VoxelMesh, got {type(mesh).__name__}")
+        mesh.validate()
         nu_arr = np.asarray(nu, float)
         if bbar is None:
             bbar = bool(mesh.kind == "hex8" and np.any(nu_arr > LOCKING_NU))
@@ -100,9 +101,12 @@ class StaticProblem:
             raise BoundaryConditionError(f"fix(): node set {nodes!r} is empty")
         comps = parse_components(components)
         val = np.broadcast_to(np.asarray(value, float), (ids.size, len(comps)))
-        tied = {int(n) for p in self._plates.values() for n in p.nodes}
-        if tied.intersection(ids.tolist()):
-            raise BoundaryConditionError("fix(): a node of this set is tied to a rigid plate")
+        for p in self._plates.values():
+            both = np.intersect1d(p.nodes, ids)
+            if both.size:
+                raise BoundaryConditionError(
+                    f"fix(): node {int(both[0])} ({both.size} nodes in all) is tied to rigid plate "
+                    f"{p.name!r}; a node can be prescribed or tied, not both")
         n_before = len(self._dirichlet)
         for k, c in enumerate(comps):
             for n, v in zip((3 * ids + c).tolist(), val[:, k].tolist()):
@@ -182,6 +186,17 @@ class StaticProblem:
         for c in range(3):
             np.add.at(self._f, 3 * faces.ravel() + c, nodal[..., c].ravel())
 
+    def add_pressure(self, faces, pressure) -> None:
+        """A pressure [MPa] on faces, acting against each face's normal (positive
+        pushes into the body when faces are ordered with outward normals,
+        right-hand rule).  faces as in :meth:`add_traction`; pressure a scalar or
+        (n_faces,)."""
+        from .surface import pressure_face_loads
+        faces = np.asarray(faces, dtype=np.int64)
+        nodal = pressure_face_loads(self.mesh.points, faces, pressure)
+        for c in range(3):
+            np.add.at(self._f, 3 * faces.ravel() + c, nodal[..., c].ravel())
+
     # ------------------------------------------------------------------ solving
     def _reduction(self):
         if self._system is None:
@@ -198,15 +213,11 @@ class StaticProblem:
         own_rows, own_cols = _identity_part(red.T)
         B[own_cols] = B_full[own_rows]
         for name, cols in red.plate_columns.items():
-            Bp = plate_rigid_modes(self._plates[name].reference_point, centre)
-            for k in range(6):
-                if cols[k] >= 0:
-                    B[cols[k]] = Bp[k]
+            B[cols] = plate_rigid_modes(self._plates[name].reference_point, centre)
+        B[red.decoupled] = 0.0
         return B
 
     def _choose(self, solver, n_free):
-        if solver not in SOLVER_CHOICES:
-            raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")
         if solver == "auto":
             return "direct" if n_free <= 3000 else "amg"
         return solver
@@ -219,6 +230,8 @@ class StaticProblem:
                  (voxel meshes: no assembled K, Jacobi-CG).
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
         """
+        if solver not in SOLVER_CHOICES:
+            raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")
         red = self._reduction()
         name = self._choose(solver, red.n_free)
         if name == "direct" and red.n_free > 4 * DIRECT_MAX_UNKNOWNS:
@@ -234,20 +247,32 @@ class StaticProblem:
 
     def _setup_solver(self, name, red, rtol, maxiter):
         opts = dict(rtol=rtol, maxiter=maxiter)
+        keep = (~red.decoupled).astype(float)
         if name == "matrix-free":
             op = self.matrix_free_operator()
             T = red.T
             Tt = T.T.tocsr()
-            A = spla.LinearOperator((red.n_free, red.n_free), matvec=lambda z: Tt @ (op @ (T @ z)),
-                                    dtype=float)
-            diag = _reduced_diagonal(op.diagonal(), T, A)
+            full_diag = op.diagonal()
+            diag = _reduced_diagonal(full_diag, T, lambda z: Tt @ (op @ (T @ z)))
+            dec = red.decoupled
+
+            def matvec(z):
+                y = Tt @ (op @ (T @ (keep * z)))
+                y[dec] = diag[dec] * z[dec]
+                return y
+
+            A = spla.LinearOperator((red.n_free, red.n_free), matvec=matvec, dtype=float)
             self._system["operator"] = A
             self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
             return
         Kf = self.stiffness
         T = red.T
-        A = (T.T @ Kf @ T).tocsr()
-        A.sort_indices()
+        if _is_identity(T):
+            A = Kf.copy()
+        else:
+            A = (T.T @ Kf @ T).tocsr()
+            A.sort_indices()
+        K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
         self._system["solver"] = make_solver(name, **opts).setup(A, near_nullspace=B)
@@ -256,7 +281,9 @@ class StaticProblem:
         f = self._f
         if np.any(red.g):
             f = f - self._full_operator() @ red.g
-        return red.T.T @ f + red.f_plate
+        b = red.T.T @ f + red.f_plate
+        b[red.decoupled] = 0.0
+        return b
 
     def matrix_free_operator(self) -> "VoxelOperator":
         """The matrix-free K of a voxel mesh (cached until materials change)."""
@@ -287,8 +314,13 @@ def _identity_part(T):
     return coo.row[ones], coo.col[ones]
 
 
-def _reduced_diagonal(full_diag, T, A):
-    """diag(T^T K T): exact for identity columns, probed for plate columns."""
+def _is_identity(T) -> bool:
+    return T.shape[0] == T.shape[1] and T.nnz == T.shape[0] and np.all(T.data == 1.0) \
+        and np.array_equal(T.indices, np.arange(T.shape[0]))
+
+
+def _reduced_diagonal(full_diag, T, apply):
+    """diag(T^T K T): exact for identity columns, probed (apply(e_c)) for plate columns."""
     rows, cols = _identity_part(T)
     d = np.zeros(T.shape[1])
     d[cols] = full_diag[rows]
@@ -296,7 +328,7 @@ def _reduced_diagonal(full_diag, T, A):
     for c in rest:
         e = np.zeros(T.shape[1])
         e[c] = 1.0
-        d[c] = (A @ e)[c]
+        d[c] = apply(e)[c]
     return d
 
 
@@ -344,8 +376,8 @@ class Solution:
         self.plates = {}
         for name, p in problem._plates.items():
             cols = reduction.plate_columns[name]
-            vals = np.array([z[cols[k]] if cols[k] >= 0 else p.prescribed[PLATE_DOFS[k]]
-                             for k in range(6)])
+            vals = np.array([p.prescribed.get(PLATE_DOFS[k], z[cols[k]]) for k in range(6)],
+                            dtype=float)
             fint = self.internal_forces[p.nodes]
             d = self.mesh.points[p.nodes] - p.reference_point
             self.plates[name] = PlateResult(vals[:3], vals[3:], fint.sum(axis=0),
@@ -367,18 +399,28 @@ class Solution:
     # ------------------------------------------------------------------ fields
     def strain(self, at: str = "centroid") -> np.ndarray:
         """Small strain (n_el, n_pts, 6) [-], tensor Voigt [xx,yy,zz,xy,yz,xz];
-        at='centroid' (n_pts=1) or 'gauss'."""
+        at='centroid' (n_pts=1) or 'gauss'.  With B-bar the volumetric part is
+        the element's det-J-weighted mean, as in the stiffness."""
         if at not in ("centroid", "gauss"):
             raise InputError(f"at must be 'centroid' or 'gauss', got {at!r}")
         m = self.mesh
+        bbar = self.problem.assembler.bbar and m.kind == "hex8"
+        out, detj = self._strain_points(at)
+        if bbar:
+            gauss, detj = (out, detj) if at == "gauss" else self._strain_points("gauss")
+            vol = gauss[..., :3].sum(-1)
+            vol_bar = (vol * detj).sum(1) / detj.sum(1)
+            own = out[..., :3].sum(-1)
+            out[..., :3] += ((vol_bar[:, None] - own) / 3.0)[..., None]
+        return out
+
+    def _strain_points(self, at):
+        m = self.mesh
         n_pts = 1 if at == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
         out = np.empty((m.n_elements, n_pts, 6))
-        K.element_strains(m.kind_code, m.points, m.cells, self.u_flat, at == "gauss", out)
-        if self.problem.assembler.bbar and m.kind == "hex8" and at == "gauss":
-            # B-bar: the volumetric strain is the element average
-            vol = out[..., :3].sum(-1, keepdims=True)
-            out[..., :3] += (vol.mean(axis=1, keepdims=True) - vol) / 3.0
-        return out
+        detj = np.empty((m.n_elements, n_pts))
+        K.element_strains(m.kind_code, m.points, m.cells, self.u_flat, at == "gauss", out, detj)
+        return out, detj
 
     def stress(self, at: str = "centroid") -> np.ndarray:
         """Cauchy stress (n_el, n_pts, 6) [MPa], same layout as strain."""

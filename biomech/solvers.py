@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 #: Above this many unknowns "auto" does not pick the direct solver.
 DIRECT_MAX_UNKNOWNS = 60_000
+#: Coarsest AMG level size, factorised by sparse LU (a dense pseudo-inverse of a
+#: few thousand unknowns costs tens of seconds).
+COARSE_MAX_UNKNOWNS = 500
 
 
 @dataclass
@@ -119,13 +122,20 @@ class AMGCGSolver(_Solver):
         import pyamg
         self.A = A
         B = near_nullspace if near_nullspace is not None else np.ones((A.shape[0], 1))
+        if A.shape[0] % 3 == 0:
+            # node blocks of 3: block strength, aggregation and Gauss-Seidel
+            A_amg = A.tobsr(blocksize=(3, 3))
+            smoother = ("block_gauss_seidel", {"sweep": "symmetric"})
+        else:
+            A_amg = A
+            smoother = ("gauss_seidel", {"sweep": "symmetric"})
         self.ml = pyamg.smoothed_aggregation_solver(
-            A, B=B, symmetry="hermitian", strength=("symmetric", {"theta": 0.0}),
+            A_amg, B=B, symmetry="hermitian", strength=("symmetric", {"theta": 0.0}),
             smooth=("jacobi", {"omega": 4.0 / 3.0}), improve_candidates=None,
-            presmoother=("block_gauss_seidel", {"sweep": "symmetric", "blocksize": 3}),
-            postsmoother=("block_gauss_seidel", {"sweep": "symmetric", "blocksize": 3}),
-            max_coarse=3000)
+            presmoother=smoother, postsmoother=smoother,
+            max_coarse=COARSE_MAX_UNKNOWNS, coarse_solver="splu")
         self.M = self.ml.aspreconditioner(cycle="V")
+        self.M @ np.zeros(A.shape[0])      # factorise the coarse level inside the set-up time
 
     def solve(self, b):
         return self._iterative(self.A, self.M, b, 500)

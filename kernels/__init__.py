@@ -5,7 +5,7 @@ Users call these through the validated wrappers in ``biomech``.
 """
 from ._numba import cache_dir  # noqa: F401  (sets the cache directory first)
 from .assembly import (  # noqa: F401
-    block_pattern, block_positions, fill_general, fill_voxel,
+    block_pattern, block_positions, decouple_rows_and_columns, fill_general, fill_voxel,
     greedy_element_colouring, node_element_adjacency, scalar_csr_structure,
 )
 from .elements import (  # noqa: F401

@@ -213,3 +213,20 @@ def fill_general(kind, coords, conn, lam, mu, bbar, bpos, bptr, colour_ptr, orde
                     xe[a, k] = coords[conn[e, a], k]
             detmin[e] = element_stiffness(kind, xe, lam[e], mu[e], bbar, Ke)
             _scatter_block(Ke, e, conn, bpos, bptr, data)
+
+
+@njit(**PJIT)
+def decouple_rows_and_columns(indptr, indices, data, decoupled):
+    """Zero the rows and columns of the decoupled unknowns except their diagonal.
+
+    Symmetric elimination in place on a CSR matrix: a prescribed unknown keeps
+    its diagonal entry (so the scale of the system is unchanged) and loses every
+    coupling.  decoupled : (n,) bool.
+    """
+    n = indptr.shape[0] - 1
+    for i in prange(n):
+        row_fixed = decoupled[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            if (row_fixed or decoupled[j]) and j != i:
+                data[p] = 0.0

@@ -109,6 +109,9 @@ def physical_gradients(dN, xe, G):
             for j in range(3):
                 J[i, j] += dN[a, i] * xe[a, j]
     det = _det3(J)
+    if det == 0.0:              # degenerate: no inverse; callers check det
+        G[:, :] = 0.0
+        return det
     inv = np.empty((3, 3))
     inv[0, 0] = (J[1, 1] * J[2, 2] - J[1, 2] * J[2, 1]) / det
     inv[0, 1] = (J[0, 2] * J[2, 1] - J[0, 1] * J[2, 2]) / det
@@ -236,10 +239,12 @@ def element_stiffness(kind, xe, lam, mu, bbar, Ke):
 
 
 @njit(**JIT)
-def element_min_jacobian(kind, coords, conn, out):
+def element_min_jacobian(kind, coords, conn, out, include_corners=True):
     """Minimum det J over the integration points of every element, out (n_el,).
 
     coords : (n_nodes, 3) [mm]; conn : (n_el, n_per) node indices.
+    include_corners : hex8 also checks det J at the 8 corners (a strongly
+    distorted hex can be positive at the Gauss points only).
     Zero or negative values mark inverted or degenerate elements.
     """
     n_per = conn.shape[1]
@@ -255,8 +260,7 @@ def element_min_jacobian(kind, coords, conn, out):
             for q in range(8):
                 hex8_dshape(HEX8_GAUSS[q, 0], HEX8_GAUSS[q, 1], HEX8_GAUSS[q, 2], dN)
                 m = min(m, physical_gradients(dN, xe, G))
-            # corners too: a badly distorted hex can be positive at the Gauss points only
-            for q in range(8):
+            for q in range(8 if include_corners else 0):
                 hex8_dshape(HEX8_SIGNS[q, 0], HEX8_SIGNS[q, 1], HEX8_SIGNS[q, 2], dN)
                 m = min(m, physical_gradients(dN, xe, G))
         elif kind == 1:

@@ -15,13 +15,13 @@ from .elements import HEX8_GAUSS, TET_GAUSS4, hex8_dshape, physical_gradients, t
 
 
 @njit(**PJIT)
-def element_strains(kind, coords, conn, u, at_gauss, out):
+def element_strains(kind, coords, conn, u, at_gauss, out, detj):
     """Strain per element and point into out (n_el, n_pts, 6).
 
     kind : 0 hex8, 1 tet4, 2 tet10; coords : (n_nodes, 3) [mm];
     conn : (n_el, n_per); u : (3*n_nodes,) [mm]; at_gauss : False for the
     centroid (n_pts = 1), True for the integration points (8 hex8, 1 tet4,
-    4 tet10).
+    4 tet10).  detj : (n_el, n_pts) output, det J at each point.
     """
     n_el, n_per = conn.shape
     n_pts = out.shape[1]
@@ -49,7 +49,7 @@ def element_strains(kind, coords, conn, u, at_gauss, out):
                     tet10_dshape(TET_GAUSS4[q, 0], TET_GAUSS4[q, 1], TET_GAUSS4[q, 2], dN)
                 else:
                     tet10_dshape(0.25, 0.25, 0.25, dN)
-            physical_gradients(dN, xe, G)
+            detj[e, q] = physical_gradients(dN, xe, G)
             H = np.zeros((3, 3))       # H[i, j] = d u_i / d x_j
             for a in range(n_per):
                 for i in range(3):
