@@ -1,0 +1,278 @@
+"""Bone-cement library: formulations with modulus, density, setting time and viscosity
+against time after mixing; user formulations from TOML.
+
+A :class:`Cement` is immutable and validated on creation (``MaterialError`` for bad elastic
+constants, ``InputError`` for the rest).  ``get_cement("pmma")`` returns a library cement;
+``load_cements(path)`` reads user formulations::
+
+    [cement.my_pmma]                  # one table per formulation under [cement]
+    E_MPa = 2300.0                    # Young's modulus of the set cement [MPa]
+    nu = 0.3                          # Poisson ratio [-]
+    density_g_cm3 = 1.4               # paste density [g/cm^3]
+    setting_time_min = 14.0           # no injection after this time [min after mixing]
+    viscosity_time_min = [2, 4, 6, 8, 10]           # [min after mixing], increasing
+    viscosity_Pa_s = [30, 60, 150, 400, 1000]       # [Pa s] at those times
+    working_window_min = [3.0, 10.0]  # optional: recommended injection start [min]
+    pore_fraction = 0.10              # optional: unfilled pore fraction in the composite [-]
+    description = "..."               # optional
+    source = "..."                    # optional
+
+Viscosity between tabulated times is interpolated linearly in log(viscosity) (curing
+PMMA thickens roughly exponentially with time); before the first time it is the first
+value; after the last time it is extrapolated with the last slope, up to the setting time.
+
+Library values and their sources
+--------------------------------
+* ``pmma`` -- standard vertebroplasty PMMA.  E = 1937 +/- 478 MPa measured to ISO 5833
+  (Eur Spine J 2013, PMC3698342); nu 0.3.
+* ``pmma_low_modulus`` -- serum-modified PMMA, E = 954 +/- 141 MPa (same study, 8 mL serum
+  added to the standard base, 51 % stiffness reduction).
+* ``pmma_high_viscosity`` -- a high-viscosity PMMA (doughy from the start of injection);
+  modulus as standard PMMA.
+* ``calcium_phosphate`` -- apatite calcium phosphate cement, E = 13.5 +/- 1.6 GPa, nu 0.21
+  measured with digital image correlation (Ajaxon et al., J Mech Behav Biomed Mater 74:428,
+  2017; crosshead-based measurements underestimated the modulus by up to 62 %; brushite
+  24.3 GPa, monetite 7.1 GPa in the same study).
+* Viscosity curves: the shape (viscosity rising roughly exponentially with time after mixing,
+  high-viscosity cements starting an order of magnitude higher) follows the reviews of
+  Lewis (J Biomed Mater Res B 98B:171, 2011) and the rheometry of Trivedi et al.
+  (arXiv:2312.11426, 2023); the tabulated numbers are REPRESENTATIVE values, not one
+  product's data sheet (*check*; replace them with measured curves through TOML).  The
+  leak trend they produce (later injection and high-viscosity cement leak less) is the one
+  measured by Habib, Serhan, Marchek & Baroud (Int J Spine Surg 4:26, 2010) and Baroud et
+  al. (Spine 31:2562, 2006).
+* Densities: PMMA 1.18 g/cm^3 plus ~35 wt% radiopacifier -> 1.45 g/cm^3 (assumption);
+  apatite CPC paste 2.0 g/cm^3 (assumption).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+
+from .errors import InputError, MaterialError
+from .materials import validate_elastic
+
+log = logging.getLogger(__name__)
+
+_REQUIRED = ("E_MPa", "nu", "density_g_cm3", "setting_time_min", "viscosity_time_min",
+             "viscosity_Pa_s")
+_OPTIONAL = ("working_window_min", "pore_fraction", "description", "source")
+
+
+@dataclass(frozen=True)
+class Cement:
+    """A cement formulation.
+
+    E_MPa [MPa], nu [-]: elastic constants of the set cement.
+    density_g_cm3 [g/cm^3]: paste density (leak mass = volume * density).
+    setting_time_min [min after mixing]: injection must end before it.
+    viscosity_time_min (n,) [min after mixing], viscosity_Pa_s (n,) [Pa s]: curing curve.
+    working_window_min (2,) [min]: recommended injection start (earliest, latest);
+    the default injection time is its start.
+    pore_fraction [-]: unfilled pore fraction of the cement-bone composite it forms.
+    """
+
+    name: str
+    E_MPa: float
+    nu: float
+    density_g_cm3: float
+    setting_time_min: float
+    viscosity_time_min: tuple
+    viscosity_Pa_s: tuple
+    working_window_min: tuple | None = None
+    pore_fraction: float = 0.10
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        validate_elastic(f"cement {self.name!r}", self.E_MPa, self.nu, (1.0, 100000.0))
+        where = f"cement {self.name!r}"
+        _positive(where, "density_g_cm3", self.density_g_cm3)
+        _positive(where, "setting_time_min", self.setting_time_min)
+        t = _number_list(where, "viscosity_time_min", self.viscosity_time_min)
+        v = _number_list(where, "viscosity_Pa_s", self.viscosity_Pa_s)
+        if len(t) != len(v) or len(t) < 2:
+            raise InputError(f"{where}: viscosity_time_min and viscosity_Pa_s must have the same "
+                             f"length >= 2, got {len(t)} and {len(v)}")
+        if any(b <= a for a, b in zip(t, t[1:])) or t[0] < 0:
+            raise InputError(f"{where}: viscosity_time_min must be >= 0 and strictly increasing, "
+                             f"got {t}")
+        if any(x <= 0 for x in v):
+            raise InputError(f"{where}: viscosity_Pa_s must be > 0, got {v}")
+        if any(b < a for a, b in zip(v, v[1:])):
+            log.warning("%s: viscosity decreases with time somewhere in %s (curing cement "
+                        "usually thickens); using the data as given", where, v)
+        object.__setattr__(self, "viscosity_time_min", tuple(t))
+        object.__setattr__(self, "viscosity_Pa_s", tuple(v))
+        if self.working_window_min is not None:
+            w = _number_list(where, "working_window_min", self.working_window_min)
+            if len(w) != 2 or not (0 <= w[0] <= w[1] < self.setting_time_min):
+                raise InputError(f"{where}: working_window_min must be [earliest, latest] with "
+                                 f"0 <= earliest <= latest < setting_time_min="
+                                 f"{self.setting_time_min}, got {w}")
+            object.__setattr__(self, "working_window_min", tuple(w))
+        if not (isinstance(self.pore_fraction, (int, float)) and 0 <= self.pore_fraction < 1):
+            raise InputError(f"{where}: pore_fraction must lie in [0, 1), got {self.pore_fraction!r}")
+
+    @property
+    def default_injection_time_min(self) -> float:
+        """Start of the working window, else the first tabulated viscosity time [min]."""
+        if self.working_window_min is not None:
+            return self.working_window_min[0]
+        return self.viscosity_time_min[0]
+
+    def viscosity(self, time_min):
+        """Viscosity [Pa s] at ``time_min`` [min after mixing] (scalar or array).
+
+        Raises InputError at or after the setting time, or for a negative time."""
+        t = np.asarray(time_min, dtype=np.float64)
+        if np.any(~np.isfinite(t)) or np.any(t < 0):
+            raise InputError(f"cement {self.name!r}: time after mixing must be >= 0 min, got {time_min!r}")
+        if np.any(t >= self.setting_time_min):
+            raise InputError(f"cement {self.name!r} sets at {self.setting_time_min:g} min after mixing; "
+                             f"it cannot flow at t = {float(np.max(t)):g} min")
+        tt = np.asarray(self.viscosity_time_min)
+        lv = np.log(np.asarray(self.viscosity_Pa_s))
+        out = np.interp(t, tt, lv)
+        slope = (lv[-1] - lv[-2]) / (tt[-1] - tt[-2])
+        out = np.where(t > tt[-1], lv[-1] + slope * (t - tt[-1]), out)
+        res = np.exp(out)
+        return float(res) if res.ndim == 0 else res
+
+    def with_changes(self, **changes) -> "Cement":
+        """A validated copy with some fields changed (e.g. ``E_MPa=2500``)."""
+        import dataclasses
+        return dataclasses.replace(self, **changes)
+
+
+def _positive(where, key, value):
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value > 0):
+        raise InputError(f"{where}: {key} must be a number > 0, got {value!r}")
+
+
+def _number_list(where, key, value):
+    try:
+        out = [float(x) for x in value]
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {key} must be a list of numbers, got {value!r}") from None
+    if not all(math.isfinite(x) for x in out):
+        raise InputError(f"{where}: {key} must be finite numbers, got {value!r}")
+    return out
+
+
+_T_PMMA = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0)
+
+PMMA = Cement(
+    "pmma", E_MPa=1937.0, nu=0.3, density_g_cm3=1.45, setting_time_min=14.0,
+    viscosity_time_min=_T_PMMA,
+    viscosity_Pa_s=(20.0, 35.0, 60.0, 100.0, 170.0, 290.0, 500.0, 1400.0, 4000.0),
+    working_window_min=(3.0, 10.0), pore_fraction=0.10,
+    description="standard vertebroplasty PMMA",
+    source="E: Eur Spine J 2013 (PMC3698342), ISO 5833; viscosity: representative curve (*check*)")
+
+PMMA_LOW_MODULUS = Cement(
+    "pmma_low_modulus", E_MPa=954.0, nu=0.3, density_g_cm3=1.40, setting_time_min=16.0,
+    viscosity_time_min=_T_PMMA,
+    viscosity_Pa_s=(12.0, 20.0, 35.0, 60.0, 100.0, 170.0, 290.0, 850.0, 2500.0),
+    working_window_min=(3.0, 12.0), pore_fraction=0.10,
+    description="serum-modified low-modulus PMMA",
+    source="E: Eur Spine J 2013 (PMC3698342), 954 +/- 141 MPa; viscosity: representative (*check*)")
+
+PMMA_HIGH_VISCOSITY = Cement(
+    "pmma_high_viscosity", E_MPa=1937.0, nu=0.3, density_g_cm3=1.45, setting_time_min=15.0,
+    viscosity_time_min=(2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 12.0),
+    viscosity_Pa_s=(250.0, 320.0, 420.0, 700.0, 1200.0, 2200.0, 4000.0),
+    working_window_min=(2.0, 11.0), pore_fraction=0.10,
+    description="high-viscosity PMMA (doughy at the start of injection)",
+    source="E as standard PMMA; viscosity: representative (*check*); leak trend: Habib et al., "
+           "Int J Spine Surg 4:26, 2010")
+
+CALCIUM_PHOSPHATE = Cement(
+    "calcium_phosphate", E_MPa=13500.0, nu=0.21, density_g_cm3=2.0, setting_time_min=15.0,
+    viscosity_time_min=(2.0, 4.0, 6.0, 8.0, 10.0, 12.0),
+    viscosity_Pa_s=(10.0, 15.0, 25.0, 45.0, 80.0, 150.0),
+    working_window_min=(2.0, 8.0), pore_fraction=0.10,
+    description="apatite calcium phosphate cement (set, hardened)",
+    source="E, nu: Ajaxon et al., J Mech Behav Biomed Mater 74:428, 2017 (apatite, DIC); "
+           "viscosity: representative (*check*)")
+
+#: The built-in library (name -> Cement).
+CEMENTS = MappingProxyType({c.name: c for c in (PMMA, PMMA_LOW_MODULUS, PMMA_HIGH_VISCOSITY,
+                                                 CALCIUM_PHOSPHATE)})
+
+
+def get_cement(cement, library=None) -> Cement:
+    """A Cement from a name (library, then ``library`` mapping) or a Cement itself."""
+    if isinstance(cement, Cement):
+        return cement
+    lib = dict(CEMENTS)
+    if library:
+        lib.update(library)
+    if isinstance(cement, str) and cement in lib:
+        return lib[cement]
+    raise InputError(f"unknown cement {cement!r}; known cements: {sorted(lib)} "
+                     "(or load your own with biomech.cement.load_cements)")
+
+
+def _read_toml(path: Path) -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError as exc:
+            raise InputError("reading TOML on Python 3.10 needs the 'tomli' package "
+                             "(pip install tomli)") from exc
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"cement file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"cement file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def cements_from_dict(data: dict, origin: str = "<dict>") -> dict:
+    """Validated Cements from a mapping {"cement": {name: {field: value}}}."""
+    table = data.get("cement")
+    if not isinstance(table, dict) or not table:
+        raise InputError(f"{origin}: expected a [cement.<name>] table with at least one "
+                         f"formulation, found top-level keys {sorted(data)}")
+    out = {}
+    for name, spec in table.items():
+        where = f"{origin}: [cement.{name}]"
+        if not isinstance(spec, dict):
+            raise InputError(f"{where} must be a table of fields, got {type(spec).__name__}")
+        missing = [k for k in _REQUIRED if k not in spec]
+        if missing:
+            raise InputError(f"{where} is missing {missing}; required: {list(_REQUIRED)}")
+        unknown = sorted(set(spec) - set(_REQUIRED) - set(_OPTIONAL))
+        if unknown:
+            raise InputError(f"{where} has unknown field(s) {unknown}; allowed: "
+                             f"{list(_REQUIRED) + list(_OPTIONAL)}")
+        for key in ("E_MPa", "nu", "density_g_cm3", "setting_time_min", "pore_fraction"):
+            if key in spec and (isinstance(spec[key], bool) or not isinstance(spec[key], (int, float))):
+                raise InputError(f"{where}: {key} must be a number, got {spec[key]!r}")
+        try:
+            out[name] = Cement(name=name, **{k: spec[k] for k in spec})
+        except (InputError, MaterialError) as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+    return out
+
+
+def load_cements(path) -> dict:
+    """User formulations from a TOML file -> {name: Cement}, validated with clear errors."""
+    p = Path(path)
+    return cements_from_dict(_read_toml(p), origin=str(p))
+
+
+def example_cement_file() -> Path:
+    """Path of the example formulation file shipped in biomech/data/cements.toml."""
+    return Path(__file__).resolve().parent / "data" / "cements.toml"

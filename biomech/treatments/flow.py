@@ -1,0 +1,233 @@
+"""Cement flow in a vertebral body: the resistance field and the front kernel wrapper.
+
+Model (an explicit choice; see ``kernels/cement_flow.py`` for the growth rule)
+------------------------------------------------------------------------------
+The front invades the voxel with the smallest ``S * D_c + theta``:
+
+* ``D_c`` -- cumulative Darcy resistance from the needle tip (pressure drop per unit flux,
+  in millimetres of reference bone): a voxel of permeability k costs ``h * k_ref / k``
+  along z and ``anisotropy`` times that along x and y.
+* Permeability from porosity (Kozeny-Carman form, scaled to the lumbar reference):
+  ``k(phi) = k_ref * [phi^3 / (1 - phi)^2] / [phi_ref^3 / (1 - phi_ref)^2]`` with
+  ``phi = 1 - BV/TV``; ``k_ref`` = 4.45e-8 m^2 (SI cores of lumbar vertebrae, Baroud et
+  al., J Biomech 2004) at phi_ref = 0.90 (assumption: typical elderly BV/TV 0.10).
+  Anisotropy SI / transverse = 2.05 (Nauman, Fong & Keaveny, Ann Biomed Eng 1999; Baroud
+  2004 found AP = 0.78 SI).  A ``permeability_mm2`` field overrides the law (SI value).
+* Lesions and clefts (factors on k, assumptions): fracture zone x5 (intravertebral cleft:
+  cement pools there), angioma x10 (vascular lacunae), blastic x0.05 (sclerotic), lytic
+  tissue 3 k_ref (no trabeculae; tumour tissue is displaced, not infiltrated).
+* ``S = viscosity(t) / crossover_viscosity`` with t = injection start + injected volume /
+  flow rate: the cement thickens during the injection.
+* ``theta`` -- the marrow displaced by the cement leaves through the breaches (the
+  basivertebral foramen, lesions, clefts); theta is the resistance of the marrow's path
+  from the voxel to the nearest breach.  Low-viscosity cement (S ~ 1) therefore fingers
+  along the marrow's escape path toward the breaches; high-viscosity cement (S >> 1)
+  grows as a compact bolus (the stability argument of Bohner et al. 2003 and Trivedi et
+  al., Biomech Model Mechanobiol 2023, where the marrow viscosity separates "high" from
+  "low" viscosity cements).  ``crossover_viscosity_Pa_s`` (default 20 Pa s) is the
+  cement viscosity at which both terms weigh the same per millimetre: a calibration
+  constant of this model, not a literature value (*calibrate against leak data*).
+* ``heterogeneity`` adds a seeded uniform random threshold (in mm of reference bone) for
+  irregular fronts; default 0 (deterministic, symmetric).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+from ..kernels.cement_flow import cement_front, resistance_distance
+from ..meshes.labels import Label
+from .leakage import OUTSIDE_PERMEABILITY_FACTOR, outside_sites
+
+log = logging.getLogger(__name__)
+
+#: Trabecular compartment the cement can flow through.
+FLOW_LABELS = (Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.LYTIC, Label.ANGIOMA,
+               Label.COMPACTED, Label.BLASTIC)
+
+
+@dataclass(frozen=True)
+class FlowParameters:
+    """Parameters of the cement-front model (see the module docstring)."""
+
+    reference_permeability_mm2: float = 4.45e-2      # 4.45e-8 m^2, Baroud et al. 2004 (SI)
+    reference_porosity: float = 0.90                  # assumption
+    anisotropy_si_transverse: float = 2.05            # Nauman et al. 1999
+    crossover_viscosity_Pa_s: float = 20.0            # calibration constant
+    drain_attraction: float = 1.0                     # weight of theta (1: as derived)
+    heterogeneity: float = 0.0                        # random threshold amplitude [mm ref bone]
+    seed: int = 0
+    margin_mm: float = 12.0                           # crop around the body for leaks
+    label_permeability_factor: dict = field(default_factory=lambda: {
+        Label.FRACTURE_ZONE: 5.0, Label.ANGIOMA: 10.0, Label.BLASTIC: 0.05})
+    lytic_permeability_factor: float = 3.0            # times k_ref (absolute)
+    min_bvtv: float = 0.02                            # porosity cap of the law
+
+    def __post_init__(self):
+        for name in ("reference_permeability_mm2", "anisotropy_si_transverse",
+                     "crossover_viscosity_Pa_s", "lytic_permeability_factor"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
+                raise InputError(f"FlowParameters.{name} must be > 0, got {v!r}")
+        if not (0.0 < self.reference_porosity < 1.0):
+            raise InputError(f"reference_porosity must lie in (0, 1), got {self.reference_porosity!r}")
+        for name in ("drain_attraction", "heterogeneity", "margin_mm"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
+                raise InputError(f"FlowParameters.{name} must be >= 0, got {v!r}")
+
+
+def kozeny_carman_permeability_mm2(bvtv, params: FlowParameters) -> np.ndarray:
+    """SI permeability [mm^2] from BV/TV (Kozeny-Carman form scaled to the reference)."""
+    phi = 1.0 - np.clip(bvtv, params.min_bvtv, 0.95)
+    pr = params.reference_porosity
+    kc = phi ** 3 / (1.0 - phi) ** 2
+    return params.reference_permeability_mm2 * kc / (pr ** 3 / (1.0 - pr) ** 2)
+
+
+@dataclass
+class FlowDomain:
+    """Arrays of one injection problem, cropped to ``box`` (slices into the model grid)."""
+
+    box: tuple
+    site: np.ndarray          # int8: -1 impassable, 0 body, > 0 outside site
+    capacity: np.ndarray      # [mm^3]
+    resist: np.ndarray        # (.., 3) [mm of reference bone]
+    threshold: np.ndarray     # [mm of reference bone]
+    interior: np.ndarray      # bool, body compartment
+    permeability_mm2: np.ndarray   # SI permeability of the interior (0 elsewhere)
+
+    @property
+    def pore_volume_mm3(self) -> float:
+        return float(self.capacity[self.interior].sum())
+
+
+def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
+                 bulk_cavity=None) -> FlowDomain:
+    """Flow arrays of the treated level ``geo`` (a VertebraGeometry).
+
+    extra_impassable : bool mask (model grid) of voxels cement may not enter;
+    bulk_cavity : bool mask of a kyphoplasty cavity (passable, capacity h^3)."""
+    h = model.h
+    lo = np.floor((geo.lo_mm - np.asarray(model.origin) - params.margin_mm) / h).astype(int)
+    hi = np.ceil((geo.hi_mm - np.asarray(model.origin) + params.margin_mm) / h).astype(int)
+    lo = np.maximum(lo, 0)
+    hi = np.minimum(hi, model.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    lab = model.labels[box]
+    in_level = model.level[box] == geo.level_index
+    interior = in_level & np.isin(lab, [int(l) for l in FLOW_LABELS])
+    if bulk_cavity is not None:
+        interior |= bulk_cavity[box]
+    if extra_impassable is not None:
+        interior &= ~extra_impassable[box]
+    out_site = outside_sites(model, geo)[box]
+    enterable = np.isin(lab, [Label.VOID, Label.NUCLEUS, Label.ANNULUS, Label.CARTILAGE_ENDPLATE])
+    site = np.full(lab.shape, -1, np.int8)
+    site[enterable] = out_site[enterable]
+    if extra_impassable is not None:
+        site[extra_impassable[box]] = -1
+    site[interior] = 0
+
+    bv = np.asarray(model.fields["bvtv"])[box] if "bvtv" in model.fields else np.full(lab.shape, 0.10)
+    k = kozeny_carman_permeability_mm2(bv, params)
+    if "permeability_mm2" in model.fields:
+        kf = np.asarray(model.fields["permeability_mm2"])[box]
+        k = np.where(kf > 0, kf, k)
+    for labv, fac in params.label_permeability_factor.items():
+        k = np.where(lab == labv, k * fac, k)
+    k = np.where(lab == Label.LYTIC, params.lytic_permeability_factor * params.reference_permeability_mm2, k)
+    kref = params.reference_permeability_mm2
+    resist = np.zeros(lab.shape + (3,))
+    rz = h * kref / k
+    resist[..., 0] = np.where(interior, rz * params.anisotropy_si_transverse, 0.0)
+    resist[..., 1] = resist[..., 0]
+    resist[..., 2] = np.where(interior, rz, 0.0)
+    if bulk_cavity is not None:
+        cav = bulk_cavity[box]
+        resist[cav] = 0.0
+    outside = site > 0
+    for code, fac in OUTSIDE_PERMEABILITY_FACTOR.items():
+        sel = outside & (out_site == code)
+        resist[sel] = h / fac
+    capacity = np.zeros(lab.shape)
+    capacity[interior] = h ** 3 * (1.0 - np.clip(bv[interior], 0.0, 1.0))
+    if bulk_cavity is not None:
+        capacity[bulk_cavity[box]] = h ** 3
+    capacity[outside] = h ** 3
+
+    # theta: resistance of the marrow's path to the nearest breach
+    threshold = np.zeros(lab.shape)
+    drains = np.zeros(lab.shape, bool)
+    for ax in range(3):
+        a = [slice(None)] * 3
+        b = [slice(None)] * 3
+        a[ax] = slice(1, None)
+        b[ax] = slice(None, -1)
+        drains[tuple(a)] |= interior[tuple(a)] & outside[tuple(b)]
+        drains[tuple(b)] |= interior[tuple(b)] & outside[tuple(a)]
+    if params.drain_attraction > 0 and drains.any():
+        seeds = np.flatnonzero(drains.ravel()).astype(np.int64)
+        cost = 0.5 * resist.reshape(-1, 3)[seeds].min(axis=1)
+        dist = resistance_distance(interior, np.ascontiguousarray(resist), seeds, cost)
+        finite = np.isfinite(dist)
+        fill = dist[finite].max() if finite.any() else 0.0
+        threshold = params.drain_attraction * np.where(finite, dist, fill)
+        threshold[~interior] = 0.0
+    if params.heterogeneity > 0:
+        rng = np.random.default_rng(params.seed)
+        threshold = threshold + np.where(interior, params.heterogeneity * h * rng.random(lab.shape), 0.0)
+    return FlowDomain(box, site, capacity, np.ascontiguousarray(resist),
+                      np.ascontiguousarray(threshold), interior, np.where(interior, k, 0.0))
+
+
+@dataclass
+class FlowResult:
+    """Voxels filled by one injection (indices into the model grid)."""
+
+    ijk: np.ndarray           # (n, 3) int64, fill order
+    site: np.ndarray          # (n,) int8 LeakSite code (0 inside the body)
+    volume_mm3: np.ndarray    # (n,) cement volume in each voxel (the last one partial)
+    arrival_ml: np.ndarray    # (n,) injected volume when the front arrived [mL]
+    injected_mm3: float
+
+
+def viscosity_knots(cement, t0_min, flow_rate_ml_per_min, volume_mm3, crossover, n=33):
+    """(volume [mm^3], S [-]) knots of the viscosity scale during the injection."""
+    vols = np.linspace(0.0, volume_mm3, n)
+    times = t0_min + vols / 1000.0 / flow_rate_ml_per_min
+    return vols, np.asarray(cement.viscosity(times), dtype=np.float64) / crossover
+
+
+def inject(domain: FlowDomain, sources_ijk, volume_mm3, cement, t0_min, flow_rate_ml_per_min,
+           params: FlowParameters, *, prefilled_mm3: float = 0.0) -> FlowResult:
+    """Run the front kernel; ``sources_ijk`` (n, 3) in model-grid indices.
+
+    ``prefilled_mm3`` is cement already placed (kyphoplasty cavity) before this front
+    starts: it shifts the clock of the viscosity curve."""
+    off = np.array([s.start for s in domain.box])
+    src = np.ascontiguousarray(np.asarray(sources_ijk, dtype=np.int64).reshape(-1, 3) - off)
+    if (src < 0).any() or (src >= np.array(domain.site.shape)).any():
+        raise InputError("a cement source lies outside the flow domain of the level")
+    vols, scale = viscosity_knots(cement, t0_min + prefilled_mm3 / 1000.0 / flow_rate_ml_per_min,
+                                  flow_rate_ml_per_min, volume_mm3,
+                                  params.crossover_viscosity_Pa_s)
+    order, cum, fsite, _ = cement_front(
+        np.ascontiguousarray(domain.site, dtype=np.int8),
+        np.ascontiguousarray(domain.capacity, dtype=np.float64),
+        np.ascontiguousarray(domain.resist, dtype=np.float64),
+        np.ascontiguousarray(domain.threshold, dtype=np.float64), src,
+        np.ascontiguousarray(vols, dtype=np.float64), np.ascontiguousarray(scale, dtype=np.float64),
+        float(volume_mm3))
+    vol = domain.capacity.ravel()[order].copy()
+    injected = float(cum[-1]) if cum.size else 0.0
+    if injected > volume_mm3 and vol.size:
+        vol[-1] -= injected - volume_mm3
+        injected = float(volume_mm3)
+    shape = domain.site.shape
+    ijk = np.stack(np.unravel_index(order, shape), axis=1) + off
+    arrival = (prefilled_mm3 + np.concatenate([[0.0], cum[:-1]])) / 1000.0 if cum.size else cum
+    return FlowResult(ijk, fsite.astype(np.int8), vol, arrival, injected)

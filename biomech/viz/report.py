@@ -1,0 +1,340 @@
+"""``report.html`` of a study: results table, plots, pictures and the inputs that
+reproduce them (study file text, package versions, SHA-256 of every file).
+
+The page is self-contained and needs no network: images are embedded as base64
+data URIs (default) or referenced relative to the report's folder (copied in
+when they live elsewhere); the style sheet is inline; there is no script.  A
+Content-Security-Policy meta tag forbids any other fetch, so a page that tried to
+reach the network would show it as a console error (tests/test_report.py opens
+the page in headless Chromium and checks it).
+
+Takes plain inputs (a list of result dicts, lists of (caption, PNG path)); the
+study layer calls :func:`write_report`.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+import html
+import logging
+import math
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from biomech.errors import InputError
+
+log = logging.getLogger(__name__)
+
+#: Distributions whose versions every report lists.
+VERSIONED_PACKAGES = ("biomech", "numpy", "scipy", "numba", "meshio", "pyamg", "pyvista", "vtk",
+                      "matplotlib", "dask", "distributed")
+CSP = ("default-src 'none'; img-src data: 'self' file:; style-src 'unsafe-inline'; "
+       "base-uri 'none'; form-action 'none'")
+#: Where images referenced (not embedded) are copied, relative to the report.
+ASSET_FOLDER = "report_files"
+
+_CSS = """
+body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;
+padding:1em 2em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+nav a{margin-right:1.2em}.meta{color:#555;font-size:.9em}
+.scroll{overflow-x:auto;border:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em}
+th,td{padding:.25em .6em;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+th{background:#f3f3f3;position:sticky;top:0;text-align:center}
+td.text{text-align:left}tr:hover td{background:#fafae8}
+td.up{background:#fde2de}td.down{background:#dfe9fb}
+th:first-child,td:first-child{position:sticky;left:0;background:#fff;text-align:left}
+th:first-child{background:#f3f3f3;z-index:1}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(620px,100%),1fr));gap:1.2em}
+figure{margin:0 0 1em 0}figure img{width:100%;height:auto;border:1px solid #ddd}
+figure.wide{grid-column:1/-1}
+figcaption{color:#444;font-size:.9em;margin-top:.3em}
+pre{background:#f6f6f6;border:1px solid #ddd;padding:.8em;overflow-x:auto;font-size:.85em}
+.kv td{text-align:left}.kv td:first-child{color:#555;padding-right:2em}
+code{font-size:.9em}
+"""
+
+
+def sha256_file(path) -> str:
+    """SHA-256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str]:
+    """{name: version} of installed distributions (without importing them), plus
+    python and the platform; missing ones are 'not installed'."""
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = "not installed"
+    rev = _source_revision()
+    if rev:
+        out["biomech source"] = rev
+    return out
+
+
+def _source_revision() -> str | None:
+    """``git describe --always --dirty`` of the biomech source tree, when it is one
+    (read only; None otherwise)."""
+    src = Path(__file__).resolve().parents[2]
+    if not (src / ".git").exists():
+        return None
+    try:
+        r = subprocess.run(["git", "-C", str(src), "describe", "--always", "--dirty"],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"git {r.stdout.strip()}" if r.returncode == 0 and r.stdout.strip() else None
+
+
+# ---------------------------------------------------------------------------- table
+def flatten_row(row: Mapping) -> dict:
+    """Nested per-level values become columns ``metric[level]`` and
+    ``metric[level].stat``; other values are kept."""
+    out = {}
+    for k, v in row.items():
+        if isinstance(v, Mapping):
+            for lvl, w in v.items():
+                if isinstance(w, Mapping):
+                    for stat, x in w.items():
+                        out[f"{k}[{lvl}].{stat}"] = x
+                else:
+                    out[f"{k}[{lvl}]"] = w
+        else:
+            out[k] = v
+    return out
+
+
+def format_value(v) -> str:
+    """Numbers to 4 significant digits (integers as they are), None/NaN as '–'."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return "–"
+        return f"{v:.4g}"
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return str(v)
+    return format_value(f)
+
+
+def _ratio_class(col: str, v) -> str:
+    """'up' / 'down' for ratio columns more than 10 % away from 1."""
+    if "_ratio" not in col or not isinstance(v, (int, float)) or isinstance(v, bool):
+        return ""
+    if not math.isfinite(v):
+        return ""
+    return "up" if v > 1.1 else "down" if v < 0.9 else ""
+
+
+def results_table_html(rows: Sequence[Mapping], columns: Sequence[str] | None = None) -> str:
+    """An HTML table of the results (one row per case and load case)."""
+    flat = [flatten_row(r) for r in rows]
+    if columns is None:
+        columns = list(dict.fromkeys(k for r in flat for k in r))
+    from .plots import axis_label
+    head = "".join(f'<th title="{html.escape(axis_label(c.split("[")[0]))}">{html.escape(c)}</th>'
+                   for c in columns)
+    body = []
+    for r in flat:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            cls = "text" if isinstance(v, str) else _ratio_class(c, v)
+            cells.append(f'<td class="{cls}">{html.escape(format_value(v))}</td>' if cls
+                         else f"<td>{html.escape(format_value(v))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+# ---------------------------------------------------------------------------- images
+def _items(pictures) -> list[tuple[str, Path]]:
+    if pictures is None:
+        return []
+    items = pictures.items() if isinstance(pictures, Mapping) else pictures
+    out = []
+    for caption, path in items:
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(f"picture {str(caption)!r}: file {p} does not exist")
+        if p.suffix.lower() not in (".png", ".jpg", ".jpeg", ".svg"):
+            raise InputError(f"picture {p.name!r} must be PNG, JPEG or SVG")
+        out.append((str(caption), p))
+    return out
+
+
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+def _image_src(path: Path, folder: Path, embed: bool) -> str:
+    if embed:
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"data:{_MIME[path.suffix.lower()]};base64,{data}"
+    try:
+        rel = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        assets = folder / ASSET_FOLDER
+        assets.mkdir(parents=True, exist_ok=True)
+        digest = sha256_file(path)[:10]
+        target = assets / f"{path.stem}-{digest}{path.suffix.lower()}"
+        shutil.copyfile(path, target)
+        rel = target.relative_to(folder)
+    return "/".join(html.escape(part, quote=True) for part in rel.parts)
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) [px] from a PNG header, None for other files."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _figures(items, folder, embed) -> str:
+    """A grid of figures; pictures wider than 1.8 : 1 span the whole row."""
+    out = []
+    for caption, path in items:
+        src = _image_src(path, folder, embed)
+        size = _png_size(path)
+        wide = ' class="wide"' if size and size[0] > 1.8 * size[1] else ""
+        dims = f' width="{size[0]}" height="{size[1]}"' if size else ""
+        out.append(f'<figure{wide}><img src="{src}"{dims} alt="{html.escape(caption, quote=True)}">'
+                   f"<figcaption>{html.escape(caption)} <span class=\"meta\">"
+                   f"({html.escape(path.name)})</span></figcaption></figure>")
+    return '<div class="gallery">' + "\n".join(out) + "</div>"
+
+
+# ---------------------------------------------------------------------------- page
+def _kv_table(d: Mapping) -> str:
+    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(format_value(v))}</td></tr>"
+                   for k, v in d.items())
+    return f'<table class="kv">{rows}</table>'
+
+
+def _file_rows(files, folder: Path) -> str:
+    rows = []
+    for f in files:
+        p = Path(f)
+        if not p.is_file():
+            raise InputError(f"file to hash {p} does not exist")
+        try:
+            rel = p.resolve().relative_to(folder.resolve())
+            name = f'<a href="{html.escape("/".join(rel.parts), quote=True)}">{html.escape(str(rel))}</a>'
+        except ValueError:
+            name = html.escape(str(p))
+        rows.append(f"<tr><td class=\"text\">{name}</td><td>{p.stat().st_size:,}</td>"
+                    f"<td class=\"text\"><code>{sha256_file(p)}</code></td></tr>")
+    return ("<table><thead><tr><th>file</th><th>bytes</th><th>SHA-256</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def write_report(folder, rows: Sequence[Mapping], *, title: str = "biomech study",
+                 pictures=None, plots=None, study_file=None, study_text: str | None = None,
+                 files: Sequence = (), inputs: Mapping | None = None,
+                 columns: Sequence[str] | None = None, baseline: str | None = None,
+                 command: str | None = None, notes: str | None = None, embed: bool = True,
+                 filename: str = "report.html") -> Path:
+    """Write ``folder/report.html`` and return its path.
+
+    rows : the results table (list of dicts; nested per-level dicts are flattened)
+    pictures, plots : [(caption, PNG path), ...] or {caption: path}
+    study_file : the study file (its text is shown and hashed); or ``study_text``
+    files : more files to list with size and SHA-256 (results.csv, VTU, ...)
+    inputs : further provenance {name: value} (case hashes, seeds, cluster, ...)
+    columns : table columns in order (default: every column met)
+    baseline : name of the baseline case the ``_ratio`` columns refer to
+    command : the command that reproduces the study
+    embed : True = images inside the page (base64), False = relative files
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    if not all(isinstance(r, Mapping) for r in rows):
+        raise InputError("rows must be a list of dicts (one per case and load case)")
+    pics, plts = _items(pictures), _items(plots)
+    if study_file is not None:
+        sf = Path(study_file)
+        if not sf.is_file():
+            raise InputError(f"study file {sf} does not exist")
+        study_text = sf.read_text(encoding="utf-8", errors="replace")
+    now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    versions = package_versions()
+    n_cases = len({r.get("case") for r in rows}) if rows else 0
+    sections = []
+    nav = []
+
+    def section(anchor, heading, body):
+        nav.append(f'<a href="#{anchor}">{html.escape(heading)}</a>')
+        sections.append(f'<section id="{anchor}"><h2>{html.escape(heading)}</h2>{body}</section>')
+
+    intro = (f"<p>{n_cases} case{'s' if n_cases != 1 else ''}, {len(rows)} result row"
+             f"{'s' if len(rows) != 1 else ''}."
+             + (f" Ratios (<code>_ratio</code> columns) are to the baseline case "
+                f"<b>{html.escape(baseline)}</b>; cells more than 10 % above 1 are red, "
+                "more than 10 % below are blue." if baseline else "")
+             + " Units are in the column names (hover a header for the label).</p>")
+    if notes:
+        intro += f"<p>{html.escape(notes)}</p>"
+    section("results", "Results", intro + (results_table_html(rows, columns) if rows
+                                            else "<p>No results.</p>"))
+    if plts:
+        section("plots", "Plots", _figures(plts, folder, embed))
+    if pics:
+        section("pictures", "Pictures", _figures(pics, folder, embed))
+    inp = []
+    if command:
+        inp.append(f"<h3>Command</h3><pre>{html.escape(command)}</pre>")
+    if study_text is not None:
+        digest = hashlib.sha256(study_text.encode("utf-8")).hexdigest()
+        name = html.escape(Path(study_file).name) if study_file is not None else "study"
+        inp.append(f"<h3>Study file <code>{name}</code></h3>"
+                   f'<p class="meta">SHA-256 <code>{digest}</code></p>'
+                   f"<pre>{html.escape(study_text)}</pre>")
+    if inputs:
+        inp.append("<h3>Provenance</h3>" + _kv_table(inputs))
+    inp.append("<h3>Software</h3>" + _kv_table(versions))
+    all_files = list(files) + ([study_file] if study_file is not None else []) + \
+        ([p for _, p in pics + plts] if not embed else [])
+    if all_files:
+        inp.append("<h3>Files</h3>" + _file_rows(all_files, folder))
+    section("inputs", "Inputs (to reproduce)", "".join(inp))
+
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)}</title><style>{_CSS}</style></head>
+<body><header><h1>{html.escape(title)}</h1>
+<p class="meta">written {now} by biomech {html.escape(versions['biomech'])}
+on {html.escape(platform.node() or 'unknown host')}</p>
+<nav>{''.join(nav)}</nav></header>
+<main>{''.join(sections)}</main></body></html>
+"""
+    out = folder / filename
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    log.info("wrote report %s (%d rows, %d plots, %d pictures)", out, len(rows), len(plts),
+             len(pics))
+    return out

@@ -1,0 +1,687 @@
+"""Parametric vertebra: implicit geometry from published morphometry and its
+voxelisation into the labels of the labelled voxel model.
+
+Local frame of a vertebra (mm): origin at the centre of the vertebral body
+(mid-height, mid-depth), x left-right (+x patient left), y antero-posterior
+(+y posterior), z caudal-cranial (+z cranial) -- the DICOM LPS directions.
+
+Geometry (every rule is a modelling choice documented here):
+
+* **Body**: horizontal sections are superellipses |x/a|^n + |(y-y0)/b|^n <= 1,
+  n = 2.4 (between an ellipse and a rounded rectangle), whose half-width a and
+  half-depth b go linearly from the inferior to the superior endplate outline
+  with a waist at mid-height (8 % in width, 3 % in depth); the posterior wall is
+  indented at the midline by 6 % of the depth (kidney shape), so the mid-sagittal
+  depth equals the table depth.  The superior/inferior surfaces are the rim
+  planes (anterior height Ha, posterior height Hp) lowered/raised in the centre
+  by a paraboloidal concavity (the table concavity at the centre, 0 at the rim).
+* **Shell**: points of the body within ``cortical_thickness`` of the side wall
+  are cortical shell, within ``endplate_thickness`` of the superior/inferior
+  surface bony endplate (the nearest surface decides).  Partial volumes:
+  :mod:`biomech.meshes.partial_volume`.
+* **Basivertebral foramen**: a circular opening of radius 2.5 mm (modelling
+  default, CHECK) through the posterior wall at the midline and mid-height;
+  its voxels are CANCELLOUS with cortical_fraction 0 and field
+  ``basivertebral_foramen`` = 1: cement reaching them leaves the body towards
+  the basivertebral veins and the canal.
+* **Posterior elements** (label POSTERIOR, homogeneous, no shell): two
+  pedicles (elliptic cylinders, table width/height, axis converging medially by
+  the table transverse angle, isthmus at 30 % of the canal depth behind the
+  posterior wall, centred 1 mm + half a pedicle height below the superior rim),
+  the laminae (a 6 mm ring around the posterior half of the canal), the spinous
+  process (6 mm thick plate), the transverse processes (elliptic cylinders
+  7 x 10 mm to the table tip-to-tip width), superior articular processes (lateral,
+  reaching ``facet_reach`` above the superior rim) and inferior articular
+  processes (medial, reaching ``facet_reach`` below the inferior rim), so the
+  processes of adjacent levels interleave with a gap (no facet contact is
+  modelled).  The vertebral canal (ellipse of table width and depth behind the
+  posterior wall) is void.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from biomech.errors import InputError
+
+from .labels import Label
+from .morphometry import SOURCES, VertebraMorphometry, vertebra_morphometry
+from .partial_volume import conserve_shell_volume, subsample_offsets, supersampling
+from .voxel_model import NO_LEVEL, VoxelModel
+
+log = logging.getLogger(__name__)
+
+SUPERELLIPSE_EXPONENT = 2.4
+WAIST_WIDTH = 0.08
+WAIST_DEPTH = 0.03
+POSTERIOR_INDENT = 0.06
+FORAMEN_RADIUS_MM = 2.5
+LAMINA_THICKNESS_MM = 6.0
+SPINOUS_THICKNESS_MM = 6.0
+FACET_REACH_MM = 7.0
+PEDICLE_ANTERIOR_LENGTH_MM = 12.0
+
+# point classes returned by VertebraGeometry.classify (internal)
+_VOID, _CANCELLOUS, _CORTICAL, _ENDPLATE_SUP, _ENDPLATE_INF, _POSTERIOR, _FORAMEN = range(7)
+
+
+# ---------------------------------------------------------------------------- frames
+@dataclass(frozen=True)
+class Frame:
+    """A rigid placement: origin (3,) [mm] and rotation (3, 3) whose columns are
+    the local x, y, z axes in global coordinates."""
+
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+
+    def to_local(self, p: np.ndarray) -> np.ndarray:
+        return (np.asarray(p, float) - self.origin) @ self.rotation
+
+    def to_global(self, q: np.ndarray) -> np.ndarray:
+        return self.origin + np.asarray(q, float) @ self.rotation.T
+
+    def direction_to_global(self, v) -> np.ndarray:
+        return np.asarray(v, float) @ self.rotation.T
+
+    @staticmethod
+    def about_x(angle_rad: float, origin=(0.0, 0.0, 0.0)) -> "Frame":
+        """Rotation by ``angle_rad`` about the global x axis (right hand)."""
+        c, s = math.cos(angle_rad), math.sin(angle_rad)
+        R = np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+        return Frame(np.asarray(origin, float), R)
+
+    def as_dict(self) -> dict:
+        return {"origin_mm": self.origin.tolist(), "rotation": self.rotation.tolist()}
+
+
+# ---------------------------------------------------------------------------- primitives
+def _superellipse(u, v, n):
+    """Normalised radius F = (|u|^n + |v|^n)^(1/n) and its gradient (dF/du, dF/dv)."""
+    au = np.maximum(np.abs(u), 1e-300)
+    av = np.maximum(np.abs(v), 1e-300)
+    qu = au ** (n - 1.0)
+    qv = av ** (n - 1.0)
+    F = (qu * au + qv * av) ** (1.0 / n)
+    k = np.maximum(F, 1e-12) ** (1.0 - n)
+    return F, k * qu * np.sign(u), k * qv * np.sign(v)
+
+
+def _box_sd(p, lo, hi):
+    """Signed distance to an axis-aligned box (negative inside)."""
+    c = 0.5 * (np.asarray(lo) + np.asarray(hi))
+    e = 0.5 * (np.asarray(hi) - np.asarray(lo))
+    q = np.abs(p - c) - e
+    outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
+    inside = np.minimum(q.max(axis=-1), 0.0)
+    return outside + inside
+
+
+def _elliptic_cylinder_sd(p, centre, axis, side, r_axis2, r_side, r_up, s_min, s_max):
+    """Approximate signed distance to a finite elliptic cylinder.
+
+    axis, side : unit vectors (the third section axis is axis x side);
+    r_side, r_up : section half axes; s in [s_min, s_max] along ``axis``."""
+    d = p - centre
+    up = np.cross(axis, side)
+    s = d @ axis
+    u = d @ side / r_side
+    v = d @ up / r_up
+    rho = np.sqrt(u * u + v * v)
+    radial = (rho - 1.0) * min(r_side, r_up)
+    caps = np.maximum(s - s_max, s_min - s)
+    del r_axis2
+    return np.maximum(radial, caps)
+
+
+# ---------------------------------------------------------------------------- geometry
+class VertebraGeometry:
+    """Implicit geometry of one parametric vertebra in its local frame.
+
+    morph : :class:`VertebraMorphometry`;
+    wedge : keep the table's anterior/posterior body heights (True, for a
+            lordotic segment) or use their mean front and back (False);
+    posterior_elements : include pedicles, laminae and processes;
+    foramen_radius : radius of the basivertebral foramen [mm] (0 = none);
+    facet_reach : how far the articular processes reach past the rim planes [mm].
+    """
+
+    def __init__(self, morph: VertebraMorphometry, *, wedge: bool = False,
+                 posterior_elements: bool = True, foramen_radius: float = FORAMEN_RADIUS_MM,
+                 facet_reach: float = FACET_REACH_MM):
+        self.m = morph.validate()
+        self.wedge = bool(wedge)
+        self.posterior_elements = bool(posterior_elements)
+        if not 0.0 <= foramen_radius <= 8.0:
+            raise InputError(f"foramen_radius must lie in [0, 8] mm, got {foramen_radius}")
+        self.foramen_radius = float(foramen_radius)
+        self.facet_reach = float(facet_reach)
+        m = self.m
+        self.n = SUPERELLIPSE_EXPONENT
+        self.depth = 0.5 * (m.superior_depth + m.inferior_depth)
+        self.height = m.mean_height
+        if self.wedge:
+            self.Ha, self.Hp = m.anterior_height, m.posterior_height
+        else:
+            self.Ha = self.Hp = m.mean_height
+        self.indent = POSTERIOR_INDENT * self.depth
+        self.y_posterior_wall = 0.5 * self.depth            # mid-sagittal posterior wall
+        self._build_posterior()
+
+    # ------------------------------------------------------------------ body
+    def outline(self, z):
+        """Section half-width a, superellipse half-depth b and centre y0 [mm] at
+        local height z (clipped to the body)."""
+        m = self.m
+        t = np.clip((np.asarray(z, float) + 0.5 * self.height) / self.height, 0.0, 1.0)
+        waist = 4.0 * t * (1.0 - t)
+        a = 0.5 * ((1 - t) * m.inferior_width + t * m.superior_width) * (1 - WAIST_WIDTH * waist)
+        depth = ((1 - t) * m.inferior_depth + t * m.superior_depth) * (1 - WAIST_DEPTH * waist)
+        b = 0.5 * (depth + self.indent)
+        y0 = 0.5 * self.indent
+        return a, b, y0
+
+    def _indent(self, x, a):
+        """Posterior-wall indentation g(x) [mm] (kidney shape) and dg/dx."""
+        w = 0.7 * a
+        r = np.clip(x / w, -1.0, 1.0)
+        q = np.clip(1.0 - r * r, 0.0, None)
+        g = self.indent * q * q
+        dg = self.indent * 2.0 * q * (-2.0 * r / w)
+        return g, dg
+
+    def section_radius(self, x, y, z):
+        """Normalised section radius F (<1 inside the outline) and in-plane
+        signed distance to the side wall d_lat [mm] (negative inside).
+        z may be an array or a scalar (one section)."""
+        a, b, y0 = self.outline(z)
+        g, dg = self._indent(x, a)
+        post = y > y0
+        ye = y + np.where(post, g, 0.0)
+        F, dFu, dFv = _superellipse(x / a, (ye - y0) / b, self.n)
+        dFdx = dFu / a + np.where(post, dFv * dg / b, 0.0)
+        dFdy = dFv / b
+        grad = np.sqrt(dFdx * dFdx + dFdy * dFdy)
+        d_lat = (F - 1.0) / np.maximum(grad, 1e-9)
+        return F, d_lat
+
+    def rim_height(self, y):
+        """Body height between the rim planes at depth y [mm] (Ha anterior, Hp posterior)."""
+        return 0.5 * (self.Ha + self.Hp) - (self.Ha - self.Hp) * np.asarray(y, float) / self.depth
+
+    def superior_z(self, x, y, F=None):
+        """Local z [mm] of the superior body surface above (x, y)."""
+        if F is None:
+            F, _ = self.section_radius(x, y, 0.5 * self.height)
+        r2 = np.minimum(F, 1.0) ** 2
+        return 0.5 * self.rim_height(y) - self.m.superior_concavity * (1.0 - r2)
+
+    def inferior_z(self, x, y, F=None):
+        """Local z [mm] of the inferior body surface below (x, y)."""
+        if F is None:
+            F, _ = self.section_radius(x, y, -0.5 * self.height)
+        r2 = np.minimum(F, 1.0) ** 2
+        return -0.5 * self.rim_height(y) + self.m.inferior_concavity * (1.0 - r2)
+
+    def body_distances(self, p):
+        """(d_lat, d_top, d_bot) [mm], signed (negative inside) for points (n, 3)."""
+        x, y, z = p[:, 0], p[:, 1], p[:, 2]
+        _, d_lat = self.section_radius(x, y, z)
+        Fs, _ = self.section_radius(x, y, 0.5 * self.height)
+        Fi, _ = self.section_radius(x, y, -0.5 * self.height)
+        d_top = z - self.superior_z(x, y, Fs)
+        d_bot = self.inferior_z(x, y, Fi) - z
+        return d_lat, d_top, d_bot
+
+    def in_foramen(self, p):
+        """Points in the basivertebral foramen channel (through the posterior wall)."""
+        if self.foramen_radius <= 0:
+            return np.zeros(len(p), bool)
+        r2 = p[:, 0] ** 2 + p[:, 2] ** 2
+        y_in = self.y_posterior_wall - self.m.cortical_thickness - 1.5
+        return (r2 <= self.foramen_radius ** 2) & (p[:, 1] >= y_in)
+
+    def classify_body(self, p):
+        """Point classes of the body (VOID, CANCELLOUS, CORTICAL, ENDPLATE_SUP/INF, FORAMEN)."""
+        d_lat, d_top, d_bot = self.body_distances(p)
+        d = np.maximum(d_lat, np.maximum(d_top, d_bot))
+        cls = np.full(len(p), _VOID, np.uint8)
+        inside = d <= 0.0
+        cls[inside] = _CANCELLOUS
+        lat = inside & (d_lat >= np.maximum(d_top, d_bot)) & (d_lat > -self.m.cortical_thickness)
+        top = inside & (d_top > d_lat) & (d_top >= d_bot) & (d_top > -self.m.endplate_thickness)
+        bot = inside & (d_bot > d_lat) & (d_bot > d_top) & (d_bot > -self.m.endplate_thickness)
+        cls[lat] = _CORTICAL
+        cls[top] = _ENDPLATE_SUP
+        cls[bot] = _ENDPLATE_INF
+        cls[inside & self.in_foramen(p)] = _FORAMEN
+        return cls, d, (d_lat, d_top, d_bot)
+
+    # ------------------------------------------------------------------ posterior elements
+    def _build_posterior(self):
+        m = self.m
+        ypw = self.y_posterior_wall
+        self.canal_centre_y = ypw + 0.5 * m.canal_depth
+        z_ped = 0.5 * self.Hp - 0.5 * m.pedicle_height - 1.0
+        self.pedicle_z = z_ped
+        x_ped = 0.5 * m.canal_width + 0.5 * m.pedicle_width
+        y_isth = ypw + 0.3 * m.canal_depth
+        th = math.radians(m.pedicle_transverse_angle_deg)
+        self.pedicles = {}
+        for side, sgn in (("left", 1.0), ("right", -1.0)):
+            axis = np.array([-sgn * math.sin(th), -math.cos(th), 0.0])     # posterior -> anterior
+            side_vec = np.array([math.cos(th), -sgn * math.sin(th), 0.0]) * sgn
+            side_vec /= np.linalg.norm(side_vec)
+            self.pedicles[side] = {
+                "isthmus": np.array([sgn * x_ped, y_isth, z_ped]), "axis": axis, "side": side_vec,
+                "s_min": -(0.7 * m.canal_depth + 2.0) / max(math.cos(th), 0.3),
+                "s_max": PEDICLE_ANTERIOR_LENGTH_MM}
+        self.x_pedicle_lateral = 0.5 * m.canal_width + m.pedicle_width
+        H = self.height
+        xo = self.x_pedicle_lateral
+        SCD, SCW = m.canal_depth, m.canal_width
+        self._boxes = [
+            # spinous process
+            (np.array([-0.5 * SPINOUS_THICKNESS_MM, ypw + SCD + 2.0, z_ped - 4.0 - 0.5 * m.spinous_height]),
+             np.array([0.5 * SPINOUS_THICKNESS_MM, ypw + SCD + m.spinous_length, z_ped - 4.0 + 0.5 * m.spinous_height])),
+        ]
+        for sgn in (1.0, -1.0):
+            sap = (np.array([xo - 3.0, ypw + 0.45 * SCD, z_ped]),
+                   np.array([xo + 4.0, ypw + SCD + 3.0, 0.5 * H + self.facet_reach]))
+            iap = (np.array([xo - 11.0, ypw + 0.8 * SCD, -0.5 * H - self.facet_reach]),
+                   np.array([xo - 5.5, ypw + SCD + 6.0, -0.5 * H + 6.0]))
+            for lo, hi in (sap, iap):
+                if sgn < 0:
+                    lo, hi = lo.copy(), hi.copy()
+                    lo[0], hi[0] = -hi[0], -lo[0]
+                self._boxes.append((lo, hi))
+        self.lamina_z = (-0.5 * H + 1.0, z_ped + 0.5 * m.pedicle_height)
+        self.transverse = (ypw + 0.35 * SCD, z_ped, xo - 2.0, 0.5 * m.transverse_process_width)
+
+    def canal_sd(self, p):
+        """Signed distance (approx.) to the vertebral canal (negative inside)."""
+        m = self.m
+        u = p[:, 0] / (0.5 * m.canal_width)
+        v = (p[:, 1] - self.canal_centre_y) / (0.5 * m.canal_depth)
+        return (np.sqrt(u * u + v * v) - 1.0) * 0.5 * min(m.canal_width, m.canal_depth)
+
+    def _posterior_parts(self):
+        """[(lo, hi, inside_fn)] of the posterior-element primitives, each with a
+        local bounding box so that points far away are never evaluated."""
+        if hasattr(self, "_parts"):
+            return self._parts
+        m = self.m
+        parts = []
+        for ped in self.pedicles.values():
+            P, u = ped["isthmus"], ped["axis"]
+            ends = np.array([P + ped["s_min"] * u, P + ped["s_max"] * u])
+            r = 0.5 * max(m.pedicle_width, m.pedicle_height)
+            parts.append((ends.min(axis=0) - r, ends.max(axis=0) + r,
+                          lambda q, ped=ped: _elliptic_cylinder_sd(
+                              q, ped["isthmus"], ped["axis"], ped["side"], None,
+                              0.5 * m.pedicle_width, 0.5 * m.pedicle_height,
+                              ped["s_min"], ped["s_max"]) <= 0.0))
+        ra = 0.5 * m.canal_width + LAMINA_THICKNESS_MM
+        rb = 0.5 * m.canal_depth + LAMINA_THICKNESS_MM
+        z0, z1 = self.lamina_z
+        yc = self.canal_centre_y
+
+        def lamina(q):
+            return ((q[:, 0] / ra) ** 2 + ((q[:, 1] - yc) / rb) ** 2) <= 1.0
+        parts.append((np.array([-ra, yc, z0]), np.array([ra, yc + rb, z1]), lamina))
+        for lo, hi in self._boxes:
+            parts.append((lo, hi, lambda q: np.ones(len(q), bool)))
+        yt, zt, x0, x1 = self.transverse
+
+        def tp(q):
+            return ((q[:, 1] - yt) / 3.5) ** 2 + ((q[:, 2] - zt) / 5.0) ** 2 <= 1.0
+        for sgn in (1.0, -1.0):
+            xs = sorted((sgn * x0, sgn * x1))
+            parts.append((np.array([xs[0], yt - 3.5, zt - 5.0]), np.array([xs[1], yt + 3.5, zt + 5.0]), tp))
+        self._parts = parts
+        return parts
+
+    def posterior_inside(self, p):
+        """Boolean: points (n, 3) inside the posterior elements (canal excluded)."""
+        out = np.zeros(len(p), bool)
+        for lo, hi, fn in self._posterior_parts():
+            sel = np.flatnonzero(np.all((p >= lo) & (p <= hi), axis=1) & ~out)
+            if sel.size:
+                out[sel] = fn(p[sel])
+        cand = np.flatnonzero(out)
+        out[cand] = self.canal_sd(p[cand]) > 0.0
+        return out
+
+    # ------------------------------------------------------------------ extents & landmarks
+    def local_bounds(self):
+        """(lo (3,), hi (3,)) local box [mm] that holds the whole vertebra."""
+        m = self.m
+        H = max(self.Ha, self.Hp)
+        half_w = max(m.superior_width, m.inferior_width) / 2 + 1.0
+        if self.posterior_elements:
+            half_w = max(half_w, m.transverse_process_width / 2 + 1.0, self.x_pedicle_lateral + 6.0)
+            y_hi = self.y_posterior_wall + m.canal_depth + m.spinous_length + 1.0
+            z_hi = 0.5 * H + self.facet_reach + 1.0
+        else:
+            y_hi = 0.5 * max(m.superior_depth, m.inferior_depth) + 2.0
+            z_hi = 0.5 * H + 1.0
+        y_lo = -0.5 * max(m.superior_depth, m.inferior_depth) - 2.0
+        return np.array([-half_w, y_lo, -z_hi]), np.array([half_w, y_hi, z_hi])
+
+    def body_bounds(self):
+        """(lo, hi) local box [mm] of the vertebral body."""
+        m = self.m
+        hw = 0.5 * max(m.superior_width, m.inferior_width) + 0.5
+        hd = 0.5 * max(m.superior_depth, m.inferior_depth) + 0.5
+        hz = 0.5 * max(self.Ha, self.Hp) + 0.5
+        return np.array([-hw, -hd, -hz]), np.array([hw, hd, hz])
+
+    def pedicle_trajectory(self, side: str) -> dict:
+        """Transpedicular needle path in the local frame [mm]: entry on the
+        posterior bone surface along the pedicle axis, isthmus, target on the
+        axis at the boundary between the anterior and middle thirds of the body
+        depth, unit direction (entry -> target)."""
+        if side not in self.pedicles:
+            raise InputError(f"side must be 'left' or 'right', got {side!r}")
+        ped = self.pedicles[side]
+        P, u = ped["isthmus"], ped["axis"]
+        s = np.arange(0.0, 60.0, 0.05)
+        pts = P[None, :] - s[:, None] * u[None, :]
+        bone = self.posterior_inside(pts)
+        first_out = int(np.argmax(~bone)) if (~bone).any() else len(s) - 1
+        entry = pts[max(first_out - 1, 0)]
+        y_target = -0.5 * self.depth + self.depth / 3.0
+        s_t = (P[1] - y_target) / (-u[1])
+        target = P + s_t * u
+        return {"entry_mm": entry, "isthmus_mm": P.copy(), "target_mm": target, "direction": u.copy(),
+                "pedicle_width_mm": self.m.pedicle_width, "pedicle_height_mm": self.m.pedicle_height,
+                "length_mm": float(np.linalg.norm(target - entry))}
+
+    def landmarks(self) -> dict:
+        """Local landmarks [mm] (converted to global by the builders)."""
+        return {
+            "body_centre": np.zeros(3),
+            "superior_endplate_centre": np.array([0.0, 0.0, 0.5 * self.rim_height(0.0)]),
+            "inferior_endplate_centre": np.array([0.0, 0.0, -0.5 * self.rim_height(0.0)]),
+            "foramen_centre": np.array([0.0, self.y_posterior_wall, 0.0]),
+        }
+
+
+# ---------------------------------------------------------------------------- voxelisation
+@dataclass
+class LevelVoxels:
+    """Result of voxelising one structure into a sub-block of a grid.
+
+    lo : (3,) first grid index of the block; labels, cortical_fraction and
+    foramen are arrays of the block's shape; posterior_distance the signed
+    distance to the posterior elements (for overlap checks)."""
+
+    lo: np.ndarray
+    labels: np.ndarray
+    cortical_fraction: np.ndarray
+    foramen: np.ndarray
+    shell_lost_fraction: float = 0.0
+
+
+def grid_block(local_lo, local_hi, frame: Frame, origin, h, shape):
+    """Index range (lo, hi) of the grid voxels whose centres may lie in the
+    local box [local_lo, local_hi] placed by ``frame``."""
+    corners = np.array([[a, b, c] for a in (local_lo[0], local_hi[0])
+                        for b in (local_lo[1], local_hi[1]) for c in (local_lo[2], local_hi[2])])
+    g = frame.to_global(corners)
+    lo = np.floor((g.min(axis=0) - np.asarray(origin)) / h - 0.5).astype(int)
+    hi = np.ceil((g.max(axis=0) - np.asarray(origin)) / h + 0.5).astype(int)
+    return np.clip(lo, 0, shape), np.clip(hi, 0, shape)
+
+
+def block_centres(lo, hi, origin, h):
+    """(n, 3) global centres of the voxels of block [lo, hi) in C order."""
+    ax = [np.asarray(origin)[d] + (np.arange(lo[d], hi[d]) + 0.5) * h for d in range(3)]
+    return np.stack(np.meshgrid(*ax, indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, shape,
+                      *, chunk: int = 6000) -> LevelVoxels:
+    """Labels and partial volumes of one vertebra on the grid (origin, h, shape).
+
+    The body is supersampled in a band around its surface
+    (:func:`~biomech.meshes.partial_volume.supersampling`); voxels are in the
+    model when their centre is inside; the shell volume is conserved
+    (:func:`~biomech.meshes.partial_volume.conserve_shell_volume`)."""
+    lo_l, hi_l = geom.local_bounds()
+    lo, hi = grid_block(lo_l, hi_l, frame, origin, h, shape)
+    bshape = tuple(int(v) for v in hi - lo)
+    if min(bshape) <= 0:
+        raise InputError("the vertebra lies outside the grid")
+    centres = frame.to_local(block_centres(lo, hi, origin, h))
+    m = geom.m
+    # the body is evaluated only inside its own box
+    blo, bhi = geom.body_bounds()
+    near_body = np.all((centres >= blo) & (centres <= bhi), axis=1)
+    nb = np.flatnonzero(near_body)
+    cls = np.zeros(len(centres), np.uint8)
+    c_nb, d_nb, (dl, dt, db) = geom.classify_body(centres[nb])
+    cls[nb] = c_nb
+    d_body = np.full(len(centres), np.inf)
+    d_body[nb] = d_nb
+    endplate_side = np.zeros(len(centres), bool)
+    endplate_side[nb] = np.maximum(dt, db) > dl
+    band = np.abs(d_body) <= max(m.cortical_thickness, m.endplate_thickness) + 0.87 * h + 0.05
+    occupancy = (cls != _VOID).astype(float)
+    shell_raw = np.zeros(len(centres))
+    idx = np.flatnonzero(band)
+    s = supersampling(h)
+    # sub-sample offsets run along the global grid axes; express them in the local frame
+    offs_local = (subsample_offsets(s) * h) @ frame.rotation
+    for start in range(0, len(idx), chunk):
+        sel = idx[start:start + chunk]
+        pts = (centres[sel][:, None, :] + offs_local[None, :, :]).reshape(-1, 3)
+        c, _, _ = geom.classify_body(pts)
+        c = c.reshape(len(sel), -1)
+        occupancy[sel] = (c != _VOID).mean(axis=1)
+        shell_raw[sel] = ((c == _CORTICAL) | (c == _ENDPLATE_SUP) | (c == _ENDPLATE_INF)).mean(axis=1)
+    in_body = (cls != _VOID).reshape(bshape)
+    f, lost = conserve_shell_volume(shell_raw.reshape(bshape), occupancy.reshape(bshape), in_body)
+    cls3 = cls.reshape(bshape)
+    labels = np.zeros(bshape, np.uint8)
+    labels[in_body] = Label.CANCELLOUS
+    # boundary layer of the body: any 6-neighbour outside
+    pad = np.pad(in_body, 1, constant_values=False)
+    boundary = in_body & ~(pad[2:, 1:-1, 1:-1] & pad[:-2, 1:-1, 1:-1] & pad[1:-1, 2:, 1:-1]
+                           & pad[1:-1, :-2, 1:-1] & pad[1:-1, 1:-1, 2:] & pad[1:-1, 1:-1, :-2])
+    shell = in_body & ((f > 0) | boundary)
+    endplate_side = endplate_side.reshape(bshape)
+    labels[shell & endplate_side] = Label.ENDPLATE
+    labels[shell & ~endplate_side] = Label.CORTICAL
+    foramen = (cls3 == _FORAMEN) & shell
+    labels[foramen] = Label.CANCELLOUS
+    f[foramen] = 0.0
+    if geom.posterior_elements:
+        free = ~in_body
+        pts = centres[free.ravel()]
+        post = geom.posterior_inside(pts)
+        labels[free] = np.where(post, np.uint8(Label.POSTERIOR), np.uint8(Label.VOID))
+    return LevelVoxels(lo=lo, labels=labels, cortical_fraction=f,
+                       foramen=foramen.astype(np.float64), shell_lost_fraction=lost)
+
+
+# ---------------------------------------------------------------------------- grid helpers
+def grid_for_bounds(lo_global, hi_global, h: float, pad_voxels: int = 1):
+    """(origin, shape) of a grid with spacing h [mm] covering [lo, hi] plus padding;
+    the origin is a multiple of h (deterministic)."""
+    lo = np.floor(np.asarray(lo_global) / h) * h - pad_voxels * h
+    hi = np.ceil(np.asarray(hi_global) / h) * h + pad_voxels * h
+    shape = tuple(int(round(v)) for v in (hi - lo) / h)
+    return lo, shape
+
+
+def check_voxel_size(h) -> float:
+    try:
+        h = float(h)
+    except (TypeError, ValueError):
+        raise InputError(f"voxel size h must be a number in mm, got {h!r}") from None
+    if not (math.isfinite(h) and 0.1 <= h <= 5.0):
+        raise InputError(f"voxel size h must lie in [0.1, 5] mm for vertebral models, got {h!r}")
+    return h
+
+
+def global_bounds(geom: VertebraGeometry, frame: Frame):
+    lo_l, hi_l = geom.local_bounds()
+    corners = np.array([[a, b, c] for a in (lo_l[0], hi_l[0]) for b in (lo_l[1], hi_l[1])
+                        for c in (lo_l[2], hi_l[2])])
+    g = frame.to_global(corners)
+    return g.min(axis=0), g.max(axis=0)
+
+
+def level_meta(geom: VertebraGeometry, frame: Frame) -> dict:
+    """Per-level provenance and landmarks in global coordinates [mm]."""
+    lm = geom.landmarks()
+    out = {"frame": frame.as_dict(),
+           "morphometry": {k: v for k, v in geom.m.__dict__.items()},
+           "body_centroid_mm": frame.to_global(lm["body_centre"]).tolist(),
+           "superior_endplate_centre_mm": frame.to_global(lm["superior_endplate_centre"]).tolist(),
+           "inferior_endplate_centre_mm": frame.to_global(lm["inferior_endplate_centre"]).tolist(),
+           "superior_endplate_normal": frame.direction_to_global([0, 0, 1.0]).tolist(),
+           "body_height_mm": float(geom.rim_height(0.0)),
+           "body_depth_mm": float(geom.depth),
+           "basivertebral_foramen": {
+               "centre_mm": frame.to_global(lm["foramen_centre"]).tolist(),
+               "axis": frame.direction_to_global([0, 1.0, 0]).tolist(),
+               "radius_mm": geom.foramen_radius}}
+    if geom.posterior_elements:
+        peds = {}
+        for side in ("left", "right"):
+            t = geom.pedicle_trajectory(side)
+            peds[side] = {"entry_mm": frame.to_global(t["entry_mm"]).tolist(),
+                          "isthmus_mm": frame.to_global(t["isthmus_mm"]).tolist(),
+                          "target_mm": frame.to_global(t["target_mm"]).tolist(),
+                          "direction": frame.direction_to_global(t["direction"]).tolist(),
+                          "pedicle_width_mm": t["pedicle_width_mm"],
+                          "pedicle_height_mm": t["pedicle_height_mm"],
+                          "length_mm": t["length_mm"]}
+        out["pedicles"] = peds
+    return out
+
+
+# ---------------------------------------------------------------------------- builders
+def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMorphometry | None = None,
+                   posterior_elements: bool = True, foramen_radius: float = FORAMEN_RADIUS_MM,
+                   wedge: bool = False) -> VoxelModel:
+    """One parametric vertebra as a labelled voxel model.
+
+    level : 'T11' ... 'L5' (table dimensions) unless ``morphometry`` is given;
+    h : voxel size [mm].  Fields: ``cortical_fraction`` [-],
+    ``basivertebral_foramen`` (1 in the opening).  meta['levels'][level] holds
+    the morphometry used, landmarks and pedicle trajectories (global, mm)."""
+    t0 = time.perf_counter()
+    h = check_voxel_size(h)
+    m = morphometry if morphometry is not None else vertebra_morphometry(level)
+    geom = VertebraGeometry(m, wedge=wedge, posterior_elements=posterior_elements,
+                            foramen_radius=foramen_radius)
+    frame = Frame()
+    lo, hi = global_bounds(geom, frame)
+    origin, shape = grid_for_bounds(lo, hi, h)
+    vox = voxelise_vertebra(geom, frame, origin, h, shape)
+    labels = np.zeros(shape, np.uint8)
+    f = np.zeros(shape)
+    foramen = np.zeros(shape)
+    sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
+    labels[sl] = vox.labels
+    f[sl] = vox.cortical_fraction
+    foramen[sl] = vox.foramen
+    level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
+    model = VoxelModel(labels, h, tuple(origin), level_arr, (m.level,),
+                       {"cortical_fraction": f, "basivertebral_foramen": foramen},
+                       {"builder": "biomech.meshes.vertebra.build_vertebra",
+                        "voxel_size_mm": h,
+                        "levels": {m.level: level_meta(geom, frame)},
+                        "rules": _rules(h),
+                        "sources": dict(SOURCES),
+                        "shell_volume_lost_fraction": vox.shell_lost_fraction})
+    return model.with_meta(build_time_s=time.perf_counter() - t0)
+
+
+def _rules(h) -> dict:
+    return {"occupancy": "voxel in the model when its centre is inside the structure",
+            "cortical_fraction": "supersampled shell volume fraction, conserved into model voxels "
+                                 f"({supersampling(h)}^3 samples per band voxel)",
+            "modulus": "E = f E_shell + (1 - f) E_core (Voigt), f = cortical_fraction",
+            "shell_label": "body voxels holding shell volume or on the body boundary: ENDPLATE where "
+                           "the superior/inferior surface is nearer than the side wall, else CORTICAL",
+            "foramen": "basivertebral foramen voxels: CANCELLOUS, cortical_fraction 0, "
+                       "field basivertebral_foramen = 1",
+            "axes": "x left-right (+left), y antero-posterior (+posterior), z +cranial (DICOM LPS)"}
+
+
+def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
+                                   cap_thickness_mm: float = 6.0, cap_margin_mm: float = 3.0,
+                                   posterior_elements: bool = False,
+                                   morphometry: VertebraMorphometry | None = None,
+                                   foramen_radius: float = FORAMEN_RADIUS_MM) -> VoxelModel:
+    """A single vertebra between two PMMA end caps, as loaded in cadaver tests.
+
+    Each cap (label PMMA_CAP, levels 'cap_inferior' / 'cap_superior') fills the
+    endplate concavity and extends ``cap_thickness_mm`` beyond the highest /
+    lowest rim point, over the endplate outline grown by ``cap_margin_mm``; its
+    outer face is a plane parallel to the local xy plane (plano-parallel
+    platens).  meta['caps'] gives the z of the outer faces [mm]."""
+    if not 0.5 <= cap_thickness_mm <= 50.0:
+        raise InputError(f"cap_thickness_mm must lie in [0.5, 50], got {cap_thickness_mm}")
+    if not 0.0 <= cap_margin_mm <= 20.0:
+        raise InputError(f"cap_margin_mm must lie in [0, 20], got {cap_margin_mm}")
+    t0 = time.perf_counter()
+    h = check_voxel_size(h)
+    m = morphometry if morphometry is not None else vertebra_morphometry(level)
+    geom = VertebraGeometry(m, posterior_elements=posterior_elements, foramen_radius=foramen_radius)
+    frame = Frame()
+    lo, hi = global_bounds(geom, frame)
+    z_rim_top = 0.5 * max(geom.Ha, geom.Hp)
+    z_top = z_rim_top + cap_thickness_mm
+    z_bot = -z_rim_top - cap_thickness_mm
+    lo = np.minimum(lo, [-(max(m.superior_width, m.inferior_width) / 2 + cap_margin_mm), lo[1], z_bot])
+    hi = np.maximum(hi, [max(m.superior_width, m.inferior_width) / 2 + cap_margin_mm, hi[1], z_top])
+    # the caps' outer faces must fall on voxel faces: choose the grid so
+    z_top = math.floor(z_top / h) * h
+    z_bot = math.ceil(z_bot / h) * h
+    origin, shape = grid_for_bounds(lo, hi, h)
+    vox = voxelise_vertebra(geom, frame, origin, h, shape)
+    labels = np.zeros(shape, np.uint8)
+    f = np.zeros(shape)
+    foramen = np.zeros(shape)
+    sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
+    labels[sl] = vox.labels
+    f[sl] = vox.cortical_fraction
+    foramen[sl] = vox.foramen
+    level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
+    c = block_centres(np.zeros(3, int), np.array(shape), origin, h)
+    x, y, z = c[:, 0], c[:, 1], c[:, 2]
+    a, b, y0 = geom.outline(np.sign(z) * 0.5 * geom.height)
+    g, _ = geom._indent(x, a + cap_margin_mm)
+    ye = np.where(y > y0, y + g, y)
+    Fm, _, _ = _superellipse(x / (a + cap_margin_mm), (ye - y0) / (b + cap_margin_mm), geom.n)
+    inside_outline = Fm <= 1.0
+    Fs, _ = geom.section_radius(x, y, np.full_like(z, 0.5 * geom.height))
+    Fi, _ = geom.section_radius(x, y, np.full_like(z, -0.5 * geom.height))
+    sup = inside_outline & (z > geom.superior_z(x, y, Fs)) & (z < z_top)
+    inf = inside_outline & (z < geom.inferior_z(x, y, Fi)) & (z > z_bot)
+    free = (labels.ravel() == Label.VOID)
+    lab = labels.ravel().copy()
+    lev = level_arr.ravel().copy()
+    lab[free & sup] = Label.PMMA_CAP
+    lev[free & sup] = 2
+    lab[free & inf] = Label.PMMA_CAP
+    lev[free & inf] = 1
+    model = VoxelModel(lab.reshape(shape), h, tuple(origin), lev.reshape(shape),
+                       (m.level, "cap_inferior", "cap_superior"),
+                       {"cortical_fraction": f, "basivertebral_foramen": foramen},
+                       {"builder": "biomech.meshes.vertebra.build_vertebral_body_with_caps",
+                        "voxel_size_mm": h,
+                        "levels": {m.level: level_meta(geom, frame)},
+                        "caps": {"superior_face_z_mm": z_top, "inferior_face_z_mm": z_bot,
+                                 "thickness_mm": cap_thickness_mm, "margin_mm": cap_margin_mm},
+                        "rules": _rules(h), "sources": dict(SOURCES),
+                        "shell_volume_lost_fraction": vox.shell_lost_fraction})
+    return model.with_meta(build_time_s=time.perf_counter() - t0)
