@@ -300,6 +300,32 @@ class StaticProblem:
             return self.matrix_free_operator()
         return self.stiffness
 
+    def strain_of(self, u_flat, at: str = "centroid") -> np.ndarray:
+        """Strain (n_el, n_pts, 6) [-] of any displacement u_flat (3*n_nodes,) [mm]
+        (e.g. a superposition of solutions); at='centroid' or 'gauss'.  With
+        B-bar the volumetric part is the element's det-J-weighted mean, as in the
+        stiffness."""
+        if at not in ("centroid", "gauss"):
+            raise InputError(f"at must be 'centroid' or 'gauss', got {at!r}")
+        m = self.mesh
+        u_flat = np.ascontiguousarray(u_flat, dtype=np.float64)
+
+        def at_points(where):
+            n_pts = 1 if where == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
+            out = np.empty((m.n_elements, n_pts, 6))
+            detj = np.empty((m.n_elements, n_pts))
+            K.element_strains(m.kind_code, m.points, m.cells, u_flat, where == "gauss", out, detj)
+            return out, detj
+
+        out, detj = at_points(at)
+        if self.assembler.bbar and m.kind == "hex8":
+            gauss, detj = (out, detj) if at == "gauss" else at_points("gauss")
+            vol = gauss[..., :3].sum(-1)
+            vol_bar = (vol * detj).sum(1) / detj.sum(1)
+            own = out[..., :3].sum(-1)
+            out[..., :3] += ((vol_bar[:, None] - own) / 3.0)[..., None]
+        return out
+
     @property
     def external_forces(self) -> np.ndarray:
         """(n_nodes, 3) nodal forces [N] from add_force / add_traction."""
@@ -399,28 +425,8 @@ class Solution:
     # ------------------------------------------------------------------ fields
     def strain(self, at: str = "centroid") -> np.ndarray:
         """Small strain (n_el, n_pts, 6) [-], tensor Voigt [xx,yy,zz,xy,yz,xz];
-        at='centroid' (n_pts=1) or 'gauss'.  With B-bar the volumetric part is
-        the element's det-J-weighted mean, as in the stiffness."""
-        if at not in ("centroid", "gauss"):
-            raise InputError(f"at must be 'centroid' or 'gauss', got {at!r}")
-        m = self.mesh
-        bbar = self.problem.assembler.bbar and m.kind == "hex8"
-        out, detj = self._strain_points(at)
-        if bbar:
-            gauss, detj = (out, detj) if at == "gauss" else self._strain_points("gauss")
-            vol = gauss[..., :3].sum(-1)
-            vol_bar = (vol * detj).sum(1) / detj.sum(1)
-            own = out[..., :3].sum(-1)
-            out[..., :3] += ((vol_bar[:, None] - own) / 3.0)[..., None]
-        return out
-
-    def _strain_points(self, at):
-        m = self.mesh
-        n_pts = 1 if at == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
-        out = np.empty((m.n_elements, n_pts, 6))
-        detj = np.empty((m.n_elements, n_pts))
-        K.element_strains(m.kind_code, m.points, m.cells, self.u_flat, at == "gauss", out, detj)
-        return out, detj
+        at='centroid' (n_pts=1) or 'gauss'."""
+        return self.problem.strain_of(self.u_flat, at)
 
     def stress(self, at: str = "centroid") -> np.ndarray:
         """Cauchy stress (n_el, n_pts, 6) [MPa], same layout as strain."""

@@ -9,8 +9,8 @@ the upper vertebra's inferior one.  Regions (rules, see
 
 * nucleus: the outline scaled by sqrt(nucleus_area_fraction), its centre moved
   posteriorly by nucleus_posterior_offset of the half depth;
-* cartilage endplates: disc voxels within max(cartilage_thickness, h/2) of
-  either bony surface and inside cartilage_extent of the normalised radius (the
+* cartilage endplates: disc voxels whose centre lies within
+  max(cartilage_thickness, h) of either bony surface and inside cartilage_extent of the normalised radius (the
   central endplate; the ring apophysis outside it meets the annulus directly);
   at least one voxel layer at any h;
 * annulus: the rest.
@@ -90,7 +90,7 @@ def voxelise_disc(upper: VertebraGeometry, upper_frame: Frame, lower: VertebraGe
     Fn, _, _ = _superellipse(x / (a * k), (y - yn) / (b * k), n)
     lab = np.where(inside, np.uint8(Label.ANNULUS), np.uint8(Label.VOID))
     lab[inside & (Fn <= 1.0)] = Label.NUCLEUS
-    t_cep = max(disc.cartilage_thickness, 0.5 * h + 1e-9)
+    t_cep = max(disc.cartilage_thickness, h)
     cep = inside & (F <= disc.cartilage_extent) & ((du < t_cep) | (dl < t_cep))
     lab[cep] = Label.CARTILAGE_ENDPLATE
     labels[idx] = lab

@@ -2,7 +2,10 @@
 
 The cortical shell of a vertebral body (about 0.4 mm) is thinner than a 1 mm
 voxel.  biomech keeps the voxel grid and stores, per voxel, the **volume
-fraction f of the compact shell** (field ``cortical_fraction``, 0..1):
+fractions of the compact shells**: side-wall cortex (field
+``cortical_fraction``, f_c) and bony endplate (field ``endplate_fraction``,
+f_e), f_c + f_e <= 1 (both kept separately so a rim voxel holding the end of
+the cortical wall keeps its cortical stiffness):
 
 1. *Measure*: f_raw = shell volume inside the voxel / voxel volume, by
    stratified supersampling (``s`` points per axis, spacing h/s <= 0.25 mm)
@@ -15,7 +18,8 @@ fraction f of the compact shell** (field ``cortical_fraction``, 0..1):
    every slice, and with it the axial stiffness of the shell, is kept as h
    changes.
 3. *Modulus* (documented rule, Voigt / iso-strain mixture):
-   ``E = f * E_shell + (1 - f) * E_core``, exact for a shell loaded along its
+   ``E = f_c * E_cortical + f_e * E_endplate + (1 - f_c - f_e) * E_core``
+   (:func:`shell_modulus`), exact for a shell loaded along its
    plane (the vertical walls under axial compression), an upper bound
    otherwise.  The convergence test (tests/test_vertebra.py) shows the
    vertebral stiffness converging as h goes 1.5 -> 0.5 mm.
@@ -94,3 +98,16 @@ def partial_volume_modulus(cortical_fraction, E_shell_MPa, E_core_MPa):
         raise InputError("cortical_fraction must lie in [0, 1], got values in "
                          f"[{np.nanmin(f):.3g}, {np.nanmax(f):.3g}]")
     return f * np.asarray(E_shell_MPa, float) + (1.0 - f) * np.asarray(E_core_MPa, float)
+
+
+def shell_modulus(cortical_fraction, endplate_fraction, E_cortical_MPa, E_endplate_MPa,
+                  E_core_MPa):
+    """E [MPa] = f_c E_cortical + f_e E_endplate + (1 - f_c - f_e) E_core
+    (Voigt mixture of the two shells and the core; f_c + f_e <= 1)."""
+    fc = np.asarray(cortical_fraction, float)
+    fe = np.asarray(endplate_fraction, float)
+    tot = fc + fe
+    if tot.size and (min(np.nanmin(fc), np.nanmin(fe)) < 0.0 or np.nanmax(tot) > 1.0 + 1e-12):
+        raise InputError("shell fractions must be >= 0 with cortical + endplate <= 1")
+    return (fc * np.asarray(E_cortical_MPa, float) + fe * np.asarray(E_endplate_MPa, float)
+            + (1.0 - tot) * np.asarray(E_core_MPa, float))

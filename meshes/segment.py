@@ -86,7 +86,8 @@ def build_segment(levels=DEFAULT_LEVELS, h: float = 1.0, *, lordosis: bool | flo
     morphometry : {level: VertebraMorphometry} overrides of the tables;
     discs : {"L1-L2": DiscMorphometry} overrides (else Shao 2002 for ``sex`` and
             ``age_years``).
-    Fields: ``cortical_fraction`` [-], ``basivertebral_foramen`` (0/1).
+    Fields: ``cortical_fraction``, ``endplate_fraction`` [-] (shell partial
+    volumes), ``basivertebral_foramen`` (0/1).
     meta: per-level landmarks and pedicle trajectories (global mm), the
     morphometry used, voxel counts and volumes per label and per level, build time.
     """
@@ -128,6 +129,7 @@ def build_segment(levels=DEFAULT_LEVELS, h: float = 1.0, *, lordosis: bool | flo
     labels = np.zeros(shape, np.uint8)
     level = np.full(shape, NO_LEVEL, np.int8)
     f = np.zeros(shape)
+    fe = np.zeros(shape)
     foramen = np.zeros(shape)
     lost = {}
     n_gap = 0
@@ -152,6 +154,7 @@ def build_segment(levels=DEFAULT_LEVELS, h: float = 1.0, *, lordosis: bool | flo
         old_lab[clash] = Label.VOID
         old_lev[clash] = NO_LEVEL
         f[sl][take] = vox.cortical_fraction[take]
+        fe[sl][take] = vox.endplate_fraction[take]
         foramen[sl][take] = vox.foramen[take]
         lost[lv] = vox.shell_lost_fraction
     for i, d in enumerate(disc_list):
@@ -163,7 +166,8 @@ def build_segment(levels=DEFAULT_LEVELS, h: float = 1.0, *, lordosis: bool | flo
     if n_gap:
         log.info("%d voxels where posterior elements of two levels met were left void", n_gap)
     model = VoxelModel(labels, h, tuple(float(v) for v in origin), level, tuple(level_names),
-                       {"cortical_fraction": f, "basivertebral_foramen": foramen},
+                       {"cortical_fraction": f, "endplate_fraction": fe,
+                        "basivertebral_foramen": foramen},
                        {"builder": "biomech.meshes.segment.build_segment",
                         "voxel_size_mm": h,
                         "lordosis": lordosis,
@@ -210,8 +214,9 @@ def voxel_report(model: VoxelModel) -> dict:
     return {"voxel_counts": counts,
             "volumes_mm3": {k: c * v for k, c in counts.items()},
             "voxel_counts_per_level": per_level,
-            "shell_volume_mm3": float(model.fields["cortical_fraction"].sum() * v)
-            if "cortical_fraction" in model.fields else 0.0}
+            "shell_volume_mm3": float(sum(model.fields[k].sum() for k in
+                                          ("cortical_fraction", "endplate_fraction")
+                                          if k in model.fields) * v)}
 
 
 def default_segment(h: float = 1.0, **kwargs) -> VoxelModel:

@@ -299,7 +299,7 @@ class VertebraGeometry:
                     lo[0], hi[0] = -hi[0], -lo[0]
                 self._boxes.append((lo, hi))
         self.lamina_z = (-0.5 * H + 1.0, z_ped + 0.5 * m.pedicle_height)
-        self.transverse = (ypw + 0.35 * SCD, z_ped, xo - 2.0, 0.5 * m.transverse_process_width)
+        self.transverse = (ypw + 0.6 * SCD, z_ped, xo - 2.0, 0.5 * m.transverse_process_width)
 
     def canal_sd(self, p):
         """Signed distance (approx.) to the vertebral canal (negative inside)."""
@@ -415,15 +415,15 @@ class VertebraGeometry:
 class LevelVoxels:
     """Result of voxelising one structure into a sub-block of a grid.
 
-    lo : (3,) first grid index of the block; labels, cortical_fraction and
-    foramen are arrays of the block's shape; posterior_distance the signed
-    distance to the posterior elements (for overlap checks)."""
+    lo : (3,) first grid index of the block; labels, cortical_fraction,
+    endplate_fraction and foramen are arrays of the block's shape."""
 
     lo: np.ndarray
     labels: np.ndarray
     cortical_fraction: np.ndarray
     foramen: np.ndarray
     shell_lost_fraction: float = 0.0
+    endplate_fraction: np.ndarray | None = None
 
 
 def grid_block(local_lo, local_hi, frame: Frame, origin, h, shape):
@@ -471,7 +471,8 @@ def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, sh
     endplate_side[nb] = np.maximum(dt, db) > dl
     band = np.abs(d_body) <= max(m.cortical_thickness, m.endplate_thickness) + 0.87 * h + 0.05
     occupancy = (cls != _VOID).astype(float)
-    shell_raw = np.zeros(len(centres))
+    cort_raw = np.zeros(len(centres))
+    ep_raw = np.zeros(len(centres))
     idx = np.flatnonzero(band)
     s = supersampling(h)
     # sub-sample offsets run along the global grid axes; express them in the local frame
@@ -482,9 +483,18 @@ def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, sh
         c, _, _ = geom.classify_body(pts)
         c = c.reshape(len(sel), -1)
         occupancy[sel] = (c != _VOID).mean(axis=1)
-        shell_raw[sel] = ((c == _CORTICAL) | (c == _ENDPLATE_SUP) | (c == _ENDPLATE_INF)).mean(axis=1)
+        cort_raw[sel] = (c == _CORTICAL).mean(axis=1)
+        ep_raw[sel] = ((c == _ENDPLATE_SUP) | (c == _ENDPLATE_INF)).mean(axis=1)
     in_body = (cls != _VOID).reshape(bshape)
-    f, lost = conserve_shell_volume(shell_raw.reshape(bshape), occupancy.reshape(bshape), in_body)
+    occ3 = occupancy.reshape(bshape)
+    f_c, lost_c = conserve_shell_volume(cort_raw.reshape(bshape), occ3, in_body)
+    f_e, lost_e = conserve_shell_volume(ep_raw.reshape(bshape), occ3, in_body)
+    total = f_c + f_e
+    over = total > 1.0
+    f_c[over] /= total[over]
+    f_e[over] /= total[over]
+    shell_total = cort_raw.sum() + ep_raw.sum()
+    lost = 0.0 if shell_total == 0 else max(0.0, 1.0 - (f_c.sum() + f_e.sum()) / shell_total)
     cls3 = cls.reshape(bshape)
     labels = np.zeros(bshape, np.uint8)
     labels[in_body] = Label.CANCELLOUS
@@ -492,19 +502,21 @@ def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, sh
     pad = np.pad(in_body, 1, constant_values=False)
     boundary = in_body & ~(pad[2:, 1:-1, 1:-1] & pad[:-2, 1:-1, 1:-1] & pad[1:-1, 2:, 1:-1]
                            & pad[1:-1, :-2, 1:-1] & pad[1:-1, 1:-1, 2:] & pad[1:-1, 1:-1, :-2])
-    shell = in_body & ((f > 0) | boundary)
+    shell = in_body & ((f_c + f_e > 0) | boundary)
     endplate_side = endplate_side.reshape(bshape)
-    labels[shell & endplate_side] = Label.ENDPLATE
-    labels[shell & ~endplate_side] = Label.CORTICAL
+    is_ep = np.where(f_c + f_e > 0, f_e > f_c, endplate_side)
+    labels[shell & is_ep] = Label.ENDPLATE
+    labels[shell & ~is_ep] = Label.CORTICAL
     foramen = (cls3 == _FORAMEN) & shell
     labels[foramen] = Label.CANCELLOUS
-    f[foramen] = 0.0
+    f_c[foramen] = 0.0
+    f_e[foramen] = 0.0
     if geom.posterior_elements:
         free = ~in_body
         pts = centres[free.ravel()]
         post = geom.posterior_inside(pts)
         labels[free] = np.where(post, np.uint8(Label.POSTERIOR), np.uint8(Label.VOID))
-    return LevelVoxels(lo=lo, labels=labels, cortical_fraction=f,
+    return LevelVoxels(lo=lo, labels=labels, cortical_fraction=f_c, endplate_fraction=f_e,
                        foramen=foramen.astype(np.float64), shell_lost_fraction=lost)
 
 
@@ -573,7 +585,7 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
     """One parametric vertebra as a labelled voxel model.
 
     level : 'T11' ... 'L5' (table dimensions) unless ``morphometry`` is given;
-    h : voxel size [mm].  Fields: ``cortical_fraction`` [-],
+    h : voxel size [mm].  Fields: ``cortical_fraction``, ``endplate_fraction`` [-],
     ``basivertebral_foramen`` (1 in the opening).  meta['levels'][level] holds
     the morphometry used, landmarks and pedicle trajectories (global, mm)."""
     t0 = time.perf_counter()
@@ -587,14 +599,17 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
     vox = voxelise_vertebra(geom, frame, origin, h, shape)
     labels = np.zeros(shape, np.uint8)
     f = np.zeros(shape)
+    fe = np.zeros(shape)
     foramen = np.zeros(shape)
     sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
     labels[sl] = vox.labels
     f[sl] = vox.cortical_fraction
+    fe[sl] = vox.endplate_fraction
     foramen[sl] = vox.foramen
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     model = VoxelModel(labels, h, tuple(origin), level_arr, (m.level,),
-                       {"cortical_fraction": f, "basivertebral_foramen": foramen},
+                       {"cortical_fraction": f, "endplate_fraction": fe,
+                        "basivertebral_foramen": foramen},
                        {"builder": "biomech.meshes.vertebra.build_vertebra",
                         "voxel_size_mm": h,
                         "levels": {m.level: level_meta(geom, frame)},
@@ -606,11 +621,13 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
 
 def _rules(h) -> dict:
     return {"occupancy": "voxel in the model when its centre is inside the structure",
-            "cortical_fraction": "supersampled shell volume fraction, conserved into model voxels "
-                                 f"({supersampling(h)}^3 samples per band voxel)",
-            "modulus": "E = f E_shell + (1 - f) E_core (Voigt), f = cortical_fraction",
+            "cortical_fraction": "supersampled volume fraction of the side-wall cortical shell, "
+                                 f"conserved into model voxels ({supersampling(h)}^3 samples per "
+                                 "band voxel)",
+            "endplate_fraction": "the same for the bony endplates",
+            "modulus": "E = f_c E_cortical + f_e E_endplate + (1 - f_c - f_e) E_core (Voigt)",
             "shell_label": "body voxels holding shell volume or on the body boundary: ENDPLATE where "
-                           "the superior/inferior surface is nearer than the side wall, else CORTICAL",
+                           "endplate volume exceeds side-wall volume, else CORTICAL",
             "foramen": "basivertebral foramen voxels: CANCELLOUS, cortical_fraction 0, "
                        "field basivertebral_foramen = 1",
             "axes": "x left-right (+left), y antero-posterior (+posterior), z +cranial (DICOM LPS)"}
@@ -650,10 +667,12 @@ def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
     vox = voxelise_vertebra(geom, frame, origin, h, shape)
     labels = np.zeros(shape, np.uint8)
     f = np.zeros(shape)
+    fe = np.zeros(shape)
     foramen = np.zeros(shape)
     sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
     labels[sl] = vox.labels
     f[sl] = vox.cortical_fraction
+    fe[sl] = vox.endplate_fraction
     foramen[sl] = vox.foramen
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     c = block_centres(np.zeros(3, int), np.array(shape), origin, h)
@@ -676,7 +695,8 @@ def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
     lev[free & inf] = 1
     model = VoxelModel(lab.reshape(shape), h, tuple(origin), lev.reshape(shape),
                        (m.level, "cap_inferior", "cap_superior"),
-                       {"cortical_fraction": f, "basivertebral_foramen": foramen},
+                       {"cortical_fraction": f, "endplate_fraction": fe,
+                        "basivertebral_foramen": foramen},
                        {"builder": "biomech.meshes.vertebra.build_vertebral_body_with_caps",
                         "voxel_size_mm": h,
                         "levels": {m.level: level_meta(geom, frame)},

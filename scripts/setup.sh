@@ -20,6 +20,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   fi
 fi
 
+# Headless Chromium for the report's browser test (tests skip with a reason without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing Debian chromium for the report test"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "[setup] note: the report browser test needs: apt-get install chromium" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi

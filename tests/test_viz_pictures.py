@@ -159,7 +159,8 @@ def assert_matches_reference(img: np.ndarray, name: str, tmp_path: Path) -> None
         Image.fromarray(img).save(tmp_path / f"{name}_actual.png")
         Image.fromarray(np.where(mask, 0, 255).astype(np.uint8)).save(tmp_path / f"{name}_diff.png")
         pytest.fail(f"{name}: {changed:.3%} of pixels unmatched within 1 px and "
-                    f"{REFERENCE_PIXEL_TOLERANCE} grey levels (allowed {REFERENCE_MAX_CHANGED:.1%}); "
+                    f"{REFERENCE_PIXEL_TOLERANCE} grey levels "
+                    f"(allowed {REFERENCE_MAX_CHANGED:.1%}); "
                     f"actual picture and unmatched-pixel mask in {tmp_path}")
 
 
@@ -220,12 +221,14 @@ def test_model_cutaway_matches_reference_and_shows_cement(renderer, vp_model, tm
     assert (tmp_path / "m.png").stat().st_size > 1000
     assert img.shape == (SMALL[1], SMALL[0], 3)
     assert_matches_reference(img, "model_cutaway_vertebroplasty", tmp_path)
-    # cement visible: >= 0.2 % of the pixels in the composite colour (measured ~0.9 %
-    # at 400x300); the untreated picture has < 0.02 % (only anti-aliased edges could match)
+    # cement visible: > 0.2 % of the pixels in the composite colour (measured 0.55 %
+    # at 480x320); the untreated picture has < 0.02 % (measured 0; only anti-aliased
+    # edges could ever match)
     assert label_pixel_fraction(img, L.COMPOSITE) > 0.002
     untreated = picture_model(synthetic_segment(treatment=None), window_size=SMALL)
     assert label_pixel_fraction(untreated, L.COMPOSITE) < 0.0002
     # the reference comparison is sensitive: the untreated picture fails it
+    # (measured 1.5 % unmatched pixels against the 0.2 % allowed)
     changed, _ = image_difference(untreated, img)
     assert changed > 3 * REFERENCE_MAX_CHANGED
 
@@ -235,10 +238,10 @@ def test_cement_picture_matches_reference_shows_cement_and_leaks(renderer, vp_mo
     from biomech.viz.pictures import picture_cement
     img = picture_cement(vp_model, window_size=SMALL)
     assert_matches_reference(img, "cement_vertebroplasty", tmp_path)
-    assert label_pixel_fraction(img, L.COMPOSITE) > 0.005        # measured ~3 %
-    assert label_pixel_fraction(img, L.LEAKED_CEMENT) > 0.0005   # measured ~0.5 %
+    assert label_pixel_fraction(img, L.COMPOSITE) > 0.005        # measured 1.5 %
+    assert label_pixel_fraction(img, L.LEAKED_CEMENT) > 0.0005   # measured 0.96 %
     kp = picture_cement(kp_model, views=("axial",), window_size=SMALL)
-    assert label_pixel_fraction(kp, L.CEMENT) > 0.005
+    assert label_pixel_fraction(kp, L.CEMENT) > 0.005            # measured 2.5 %
     assert label_pixel_fraction(kp, L.COMPOSITE) < 0.0005        # kyphoplasty: bulk cement only
 
 
@@ -294,12 +297,13 @@ def test_comparison_shares_camera_and_colour_range(renderer, vp_case):
     twice = compare_fields({"a": vp_case, "b": doubled}, "von_mises_MPa", window_size=size)
     a2, b2 = _panels(twice, 2)
     changed, _ = image_difference(a2, b2)
-    assert changed > 0.05                  # measured ~0.3 of the panel
+    assert changed > 0.05                  # measured 0.24 of the panel
 
 
 def test_models_side_by_side(renderer, vp_model, kp_model):
     from biomech.viz.pictures import compare_models
     img = compare_models({"VP": vp_model, "KP": kp_model}, kind="cutaway", window_size=(600, 300))
+    # measured 0.20 %, 0.28 %, 0.24 % of the picture; 0 for a label that is not drawn
     assert label_pixel_fraction(img, L.COMPOSITE) > 0.001
     assert label_pixel_fraction(img, L.CEMENT) > 0.001
     assert label_pixel_fraction(img, L.COMPACTED) > 0.0005
@@ -363,6 +367,23 @@ def test_vtu_round_trip_through_meshio(vp_case, tmp_path):
                                   vp_case.point_fields["displacement_mm"])
 
 
+def test_pvd_collection_opens_every_case(vp_case, kp_model, tmp_path):
+    pv = pytest.importorskip("pyvista", reason="pyvista is not installed")
+    from biomech.viz.export import write_case_files, write_pvd
+    kp = synthetic_case(kp_model)
+    vp_files = write_case_files(tmp_path / "vp", vp_case, "vp", vti=False)
+    kp_files = write_case_files(tmp_path / "kp", kp, "kp", vti=False)
+    pvd = write_pvd(tmp_path / "study.pvd", {"vertebroplasty": vp_files["vtu"],
+                                             "kyphoplasty": kp_files["vtu"]})
+    assert 'file="vp/vp.vtu"' in pvd.read_text()
+    blocks = pv.read(pvd)
+    assert blocks.n_blocks == 2
+    assert blocks[0].n_cells == vp_case.mesh.n_elements
+    assert blocks[1].n_cells == kp.mesh.n_elements
+    with pytest.raises(InputError, match="does not exist"):
+        write_pvd(tmp_path / "bad.pvd", {"x": tmp_path / "missing.vtu"})
+
+
 def test_field_names_must_carry_units(vp_case, tmp_path):
     from biomech.viz.export import write_vtu
     with pytest.raises(InputError, match="does not say its unit"):
@@ -420,6 +441,10 @@ def test_view_screenshot_off_screen(renderer, vp_case, tmp_path):
     assert main([str(path), "--screenshot", str(out), "--field", "von_mises_MPa"]) == 0
     img = read_png(out)
     assert (img.reshape(-1, 3) != 255).any(axis=1).mean() > 0.05   # something was drawn
+    assert main([str(path), "--screenshot", str(out)]) == 0          # labels in colour
+    img = read_png(out)
+    assert label_pixel_fraction(img, L.CORTICAL) > 0.01          # the outside is cortex
+    assert main([str(path), "--field", "pressure_MPa", "--screenshot", str(out)]) == 2
 
 
 # ---------------------------------------------------------------------------- lazy import
@@ -444,3 +469,41 @@ def test_biomech_imports_without_pyvista():
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+def test_fields_of_an_unstructured_mesh_without_model(renderer, vp_case):
+    """A case without a voxel model (a mesh from another tool) still gets sections,
+    cut through the middle of its nodes' box."""
+    from biomech import Mesh
+    from biomech.viz.pictures import CaseFields, picture_fields
+    mesh = Mesh(vp_case.mesh.points, vp_case.mesh.cells, "hex8")
+    case = CaseFields(None, mesh, vp_case.cell_fields, vp_case.point_fields)
+    img = picture_fields(case, fields=("von_mises_MPa",), window_size=SMALL)
+    drawn = (img.reshape(-1, 3) != 255).any(axis=1).mean()
+    assert drawn > 0.1                      # measured ~0.3 of the picture is not background
+
+
+def test_leak_sites_come_from_the_treatments_field(vp_model):
+    """Leaked voxels carrying the treatments' ``cement_leak_site`` codes are named by
+    site; the names agree with biomech.treatments.leakage (viz cannot import it)."""
+    from biomech.viz import pictures as P
+    leakage = pytest.importorskip("biomech.treatments.leakage",
+                                  reason="the treatments layer is not available")
+    assert {int(k): v.replace("_", " ") for k, v in leakage.SITE_NAMES.items()} == \
+        P.LEAK_SITE_NAMES
+    leak = vp_model.mask(L.LEAKED_CEMENT)
+    code = np.zeros(vp_model.shape)
+    z = vp_model.centres()[..., 2]
+    code[leak & (z > 35.0)] = int(leakage.LeakSite.SPINAL_CANAL)
+    code[leak & (z <= 35.0)] = int(leakage.LeakSite.DISC)
+    model = vp_model.with_field(P.LEAK_SITE_FIELD, code)
+    sites = P.leak_site_masks(model)
+    assert set(sites) == {"spinal canal", "disc"}
+    assert sum(int(m.sum()) for m in sites.values()) == int(leak.sum())
+    notes = P._cement_notes(model, P._leak_components(model, None))
+    ml = model.h ** 3 / 1000.0
+    assert f"  1  spinal canal: {sites['spinal canal'].sum() * ml:.3f} mL" in notes
+    # without the field: one site per connected piece, largest first
+    auto = P.leak_site_masks(vp_model)
+    assert list(auto) == ["leak 1", "leak 2"]
+    assert auto["leak 1"].sum() >= auto["leak 2"].sum()

@@ -9,8 +9,8 @@ inside the functions that draw (off screen, EGL; see :mod:`biomech.viz.offscreen
 ``CaseFields``.  Plots (:mod:`~biomech.viz.plots`): ``plot_sweep``,
 ``plot_level_ratios``, ``plot_stiffness_restoration``.  Report
 (:mod:`~biomech.viz.report`): ``write_report``.  Files (:mod:`~biomech.viz.export`):
-``write_vtu``, ``write_vti``, ``write_case_files``.  Viewer (:mod:`~biomech.viz.view`):
-``view``.  Colours (:mod:`~biomech.viz.colours`): ``LABEL_STYLE``.
+``write_vtu``, ``write_vti``, ``write_pvd``, ``write_case_files``.
+Viewer (:mod:`~biomech.viz.view`): ``view``.  Colours (:mod:`~biomech.viz.colours`): ``LABEL_STYLE``.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ _EXPORTS = {
     "axis_label": "plots",
     "write_report": "report",
     "write_vtu": "export", "write_vti": "export", "write_case_files": "export",
+    "write_pvd": "export",
     "view": "view", "NoDisplayError": "view",
     "LABEL_STYLE": "colours", "label_colour": "colours",
     "renderer_status": "offscreen", "RendererUnavailableError": "offscreen",

@@ -52,6 +52,8 @@ UNKNOWN_COLOUR = "#404040"
 #: Picture background and text colours.
 BACKGROUND = "white"
 TEXT_COLOUR = "black"
+#: Colour of the see-through bone around the cement in cement pictures.
+GHOST_BONE = "#B8AE98"
 #: Colour of the outline of the cement drawn over field sections.
 SECTION_OUTLINE_COLOUR = "#FFFFFF"
 

@@ -13,6 +13,7 @@ dimensionless by name (``label``, ``level``, ``min_principal_strain``);
   model's own fields, result cell fields scattered onto their voxels (NaN in void
   voxels), result point fields on the grid nodes (0 outside the mesh, with the
   point field ``in_model`` = 1 on mesh nodes), and the level names as field data.
+* PVD: a ParaView collection of several cases' files, opened in one go.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def _fields(fields, n: int, what: str) -> dict:
     for name, v in (fields or {}).items():
         arr = np.asarray(v)
         if arr.shape[:1] != (n,):
-            raise InputError(f"{what} field {name!r} has shape {arr.shape}; the mesh has {n} {what}s")
+            raise InputError(f"{what} field {name!r} has shape {arr.shape}; "
+                             f"the mesh has {n} {what}s")
         out[check_field_name(name)] = arr
     return out
 
@@ -101,6 +103,33 @@ def write_vti(path, model, *, mesh=None, cell_fields: Mapping[str, np.ndarray] |
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(str(path))
     log.info("wrote %s (grid %s, h = %g mm)", path, model.shape, model.h)
+    return path
+
+
+def write_pvd(path, files: Mapping[str, object]) -> Path:
+    """A ParaView collection (.pvd) that opens several cases' files at once, one
+    block per case ({case name: VTU/VTI path}); paths are written relative to the
+    collection's folder."""
+    import os
+    from xml.sax.saxutils import quoteattr
+    path = Path(path)
+    if path.suffix.lower() != ".pvd":
+        raise InputError(f"a collection file name must end in .pvd, got {path.name!r}")
+    if not files:
+        raise InputError("a collection needs at least one file")
+    lines = ['<?xml version="1.0"?>',
+             '<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">',
+             "  <Collection>"]
+    for part, (name, f) in enumerate(files.items()):
+        f = Path(f)
+        if not f.is_file():
+            raise InputError(f"case {name!r}: file {f} does not exist")
+        rel = os.path.relpath(f.resolve(), path.resolve().parent)
+        lines.append(f'    <DataSet timestep="0" part="{part}" name={quoteattr(str(name))} '
+                     f"file={quoteattr(Path(rel).as_posix())}/>")
+    lines += ["  </Collection>", "</VTKFile>", ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines), encoding="utf-8")
     return path
 
 

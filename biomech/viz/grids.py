@@ -8,11 +8,14 @@ Inputs are the core objects, never a study:
 """
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 import numpy as np
 
 from biomech.errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: VTK cell type numbers of the mesh kinds (hexahedron = 12, not voxel = 11).
 VTK_CELL_TYPES = {"hex8": 12, "tet4": 10, "tet10": 24}
@@ -22,7 +25,7 @@ DIMENSIONLESS_NAMES = ("label", "level", "nu", "bvtv", "element_id", "node_id", 
 #: Name endings that say "dimensionless" or carry a unit.
 UNIT_SUFFIXES = ("_mm", "_mm2", "_mm3", "_MPa", "_N", "_N_mm", "_N_per_mm", "_g_cm3",
                  "_mg_cm3", "_ml", "_s", "_Pa_s", "_degC", "_strain", "_fraction", "_ratio",
-                 "_percent", "_deg", "_rad", "_count", "_flag")
+                 "_percent", "_deg", "_rad", "_count", "_flag", "_code", "_id")
 
 
 def check_field_name(name: str) -> str:
@@ -66,7 +69,8 @@ def _voxel_ijk(model, mesh) -> np.ndarray:
 def _checked(values, n: int, what: str, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.shape[0] != n:
-        raise InputError(f"{what} field {name!r} has {arr.shape[0]} values, the mesh has {n} {what}s")
+        raise InputError(f"{what} field {name!r} has {arr.shape[0]} values, "
+                         f"the mesh has {n} {what}s")
     return arr
 
 
@@ -95,9 +99,11 @@ def mesh_grid(mesh, cell_fields: Mapping[str, np.ndarray] | None = None,
     return grid
 
 
-def model_image(model, *, labels: np.ndarray | None = None):
-    """pyvista.ImageData of the model (cell data label, level, fields); ``labels``
-    (nx, ny, nz) replaces the label array (for cut-away pictures)."""
+def model_image(model, *, labels: np.ndarray | None = None, fields: bool = True):
+    """pyvista.ImageData of the model (cell data label, level and, with ``fields``,
+    the model's own fields); ``labels`` (nx, ny, nz) replaces the label array (for
+    cut-away pictures).  The model's field names are its builders' (a name without
+    a unit is passed through with a logged warning)."""
     from .offscreen import import_pyvista
     pv = import_pyvista()
     img = pv.ImageData(dimensions=np.array(model.shape) + 1, spacing=(model.h,) * 3,
@@ -105,8 +111,12 @@ def model_image(model, *, labels: np.ndarray | None = None):
     lab = model.labels if labels is None else np.asarray(labels, np.uint8)
     img.cell_data["label"] = lab.ravel(order="F")
     img.cell_data["level"] = model.level.ravel(order="F")
-    for k, v in model.fields.items():
-        img.cell_data[check_field_name(k)] = np.asarray(v).ravel(order="F")
+    for k, v in (model.fields.items() if fields else ()):
+        try:
+            check_field_name(k)
+        except InputError:
+            log.warning("model field %r has no unit in its name; written as it is", k)
+        img.cell_data[k] = np.asarray(v).ravel(order="F")
     return img
 
 
@@ -123,7 +133,7 @@ def labelled_surface(model, labels: np.ndarray | None = None, *, keep=None):
         lab = np.where(np.isin(lab, [int(k) for k in keep]), lab, 0).astype(np.uint8)
     if not lab.any():
         return None
-    img = model_image(model, labels=lab)
+    img = model_image(model, labels=lab, fields=False)
     solid = img.threshold(0.5, scalars="label")
     surf = solid.extract_surface(algorithm="dataset_surface")
     surf.cell_data["rgb"] = label_rgb()[np.asarray(surf.cell_data["label"], int)]

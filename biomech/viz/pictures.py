@@ -1,7 +1,7 @@
 """3-D pictures (PyVista, off screen) of labelled voxel models and their results.
 
-* :func:`picture_model` -- the model cut away (a quadrant removed, the
-  anterior-right one facing the camera) with every label in its colour
+* :func:`picture_model` -- the model cut away (the anterior quarter on the +x
+  side removed, facing the camera) with every label in its colour
   (:mod:`biomech.viz.colours`), a legend and the level names;
 * :func:`picture_cement` -- the cement body seen through ghosted bone in
   fluoroscopy-like views (lateral, antero-posterior, axial), leaked cement in
@@ -65,8 +65,11 @@ DEFAULT_WINDOW = (1200, 800)
 class CaseFields:
     """One solved case in plain arrays.
 
-    model : VoxelModel the mesh was built on
+    model : VoxelModel the mesh was built on (None for an unstructured mesh: the
+        sections then cut through the middle of the mesh, without cement outline,
+        and colour ranges use every element)
     mesh : VoxelMesh ``VoxelMesh.from_mask(model.labels != 0, model.h, model.origin)``
+        (or any biomech.Mesh when model is None)
     cell_fields : {name: (n_elements,)} e.g. ``Solution.cell_fields()``
     point_fields : {name: (n_nodes,) or (n_nodes, 3)} e.g. {"displacement_mm": sol.u}
     """
@@ -98,7 +101,7 @@ class CaseFields:
         all values when no element has those labels or the mesh is not a voxel mesh."""
         values, where = self.values(name)
         labels = _range_labels(range_over)
-        if labels is None or getattr(self.mesh, "voxel_ijk", None) is None:
+        if labels is None or self.model is None or getattr(self.mesh, "voxel_ijk", None) is None:
             return values
         from .grids import element_labels
         sel = np.isin(element_labels(self.model, self.mesh), labels)
@@ -115,7 +118,8 @@ def _range_labels(range_over):
             return None
         if range_over == "bone":
             return [int(l) for l in BONE_LABELS]
-        raise InputError(f"range_over must be 'bone', 'all' or a list of labels, got {range_over!r}")
+        raise InputError(f"range_over must be 'bone', 'all' or a list of labels, "
+                         f"got {range_over!r}")
     return [int(l) for l in range_over]
 
 
@@ -249,11 +253,31 @@ def _parallel_scale(bounds, direction, up, aspect: float, margin: float = 1.06) 
     return margin * max(h / 2.0, w / 2.0 / aspect)
 
 
-def _set_camera(renderer, bounds, direction, up, scale: float, shift_down: float = 0.0) -> None:
-    """Parallel camera looking at the box centre from ``direction``; ``shift_down``
-    moves the picture down by that fraction of the panel height (room for a title)."""
+def _fit_view(points, direction, up, aspect: float, margin: float = 1.08, *,
+              left_pad: float = 0.0):
+    """(centre (3,) [mm], parallel scale [mm]) that frame ``points`` (n, 3) tightly
+    in a panel of width/height ``aspect`` seen from ``direction``, leaving
+    ``left_pad`` (a fraction of the panel height) free on the left for labels."""
+    d, right, true_up = _screen_axes(direction, up)
+    pts = np.asarray(points, float)
+    u, v, w = pts @ right, pts @ true_up, pts @ d
+    # visible width 2 s aspect / margin must hold the extent plus the pad 2 s left_pad
+    scale = max(margin * np.ptp(v) / 2.0,
+                np.ptp(u) / max(2.0 * aspect / margin - 2.0 * left_pad, 1e-6))
+    pad_mm = 2.0 * scale * left_pad
+    centre = right * 0.5 * (u.min() - pad_mm + u.max()) + true_up * 0.5 * (v.min() + v.max()) \
+        + d * w.mean()
+    return centre, scale
+
+
+def _set_camera(renderer, bounds, direction, up, scale: float, shift_down: float = 0.0,
+                centre=None) -> None:
+    """Parallel camera looking at ``centre`` (default: the box centre) from
+    ``direction``; ``shift_down`` moves the picture down by that fraction of the
+    panel height (room for a title)."""
     d, _, true_up = _screen_axes(direction, up)
-    centre = bounds.mean(axis=0) + true_up * (2.0 * scale * shift_down)
+    centre = (bounds.mean(axis=0) if centre is None else np.asarray(centre, float)) \
+        + true_up * (2.0 * scale * shift_down)
     dist = 4.0 * np.linalg.norm(np.ptp(bounds, axis=0)) + 1.0
     cam = renderer.camera
     cam.focal_point = tuple(centre)
@@ -312,7 +336,7 @@ def resolve_section_point(model, at) -> tuple | None:
     if isinstance(at, str):
         if at != "cement":
             raise InputError(f"at must be None, 'cement' or (x, y, z) in mm, got {at!r}")
-        c = _cement_centre(model)
+        c = _cement_centre(model) if model is not None else None
         return None if c is None else tuple(c)
     a = np.asarray(at, float)
     if a.shape != (3,):
@@ -394,35 +418,65 @@ def _field_style(name: str):
     return title, cmap
 
 
-def _add_section(p, case: CaseFields, name: str, plane: str, point, clim, outline_labels,
-                 font: int):
-    """Draw the section of one field on the active renderer; returns (actor, caption)."""
+def case_bounds(case: CaseFields) -> np.ndarray:
+    """(2, 3) [mm] box of a case: its model's non-void voxels, or the mesh nodes
+    when the case has no voxel model (an unstructured mesh)."""
+    if case.model is not None:
+        return _model_bounds(case.model)
+    pts = np.asarray(case.mesh.points)
+    return np.stack([pts.min(0), pts.max(0)])
+
+
+@dataclass
+class _Section:
+    """The cells of a case kept on the viewer's side of one section plane, with
+    every field attached, and where the cut face lies."""
+
+    part: object          # pyvista.UnstructuredGrid
+    face: float           # cut face position [mm] on the plane's axis
+    outline: object       # pyvista.PolyData of the cement boundary, or None
+    caption: str
+
+
+def _section(case: CaseFields, plane: str, point, outline_labels) -> _Section:
     spec = PLANES[plane]
     model, mesh = case.model, case.mesh
     axis = spec["axis"]
-    layer, pos = _section_position(model, axis, point)
-    grid = mesh_grid(mesh)
-    values, where = case.values(name)
-    if where == "cell":
-        grid.cell_data[name] = values
-    else:
+    grid = mesh_grid(mesh, case.cell_fields)
+    for name in case.point_fields:
+        values, _ = case.values(name)
         grid.point_data[name] = values
     centres = grid.cell_centers().points[:, axis]
-    if spec["keep"] == "below":      # camera on the + side: keep layers <= layer
-        face = model.origin[axis] + (layer + 1) * model.h
-        keep, lift = centres < face, +0.02 * model.h
-    else:                            # camera on the - side: keep layers >= layer
-        face = model.origin[axis] + layer * model.h
-        keep, lift = centres > face, -0.02 * model.h
-    part = grid.extract_cells(np.flatnonzero(keep))
+    if model is None:                # unstructured mesh: cut at the point or mid-box
+        face = float(point[axis]) if point is not None else float(case_bounds(case)[:, axis].mean())
+        keep = centres < face if spec["keep"] == "below" else centres > face
+        outline = None
+    else:
+        layer, _ = _section_position(model, axis, point)
+        if spec["keep"] == "below":      # camera on the + side: keep layers <= layer
+            face = model.origin[axis] + (layer + 1) * model.h
+            keep, lift = centres < face, +0.02 * model.h
+        else:                            # camera on the - side: keep layers >= layer
+            face = model.origin[axis] + layer * model.h
+            keep, lift = centres > face, -0.02 * model.h
+        outline = (_outline(model, outline_labels, axis, layer, face + lift)
+                   if outline_labels else None)
+    if not keep.any():
+        raise InputError(f"the {plane} section at {face:.1f} mm leaves no element to draw")
+    return _Section(grid.extract_cells(np.flatnonzero(keep)), face, outline,
+                    spec["caption"].format(face))
+
+
+def _add_section(p, section: _Section, name: str, where: str, clim):
+    """Draw one field of a section on the active renderer; returns the actor."""
     _, cmap = _field_style(name)
-    actor = p.add_mesh(part, scalars=name, preference=where, cmap=cmap, clim=clim,
-                       show_scalar_bar=False, lighting=False, interpolate_before_map=True)
-    if outline_labels:
-        line = _outline(model, outline_labels, axis, layer, face + lift)
-        if line is not None:
-            p.add_mesh(line, color=C.SECTION_OUTLINE_COLOUR, line_width=2, lighting=False)
-    return actor, spec["caption"].format(face)
+    actor = p.add_mesh(section.part.copy(deep=False), scalars=name, preference=where, cmap=cmap,
+                       clim=clim, show_scalar_bar=False, lighting=False,
+                       interpolate_before_map=True)
+    if section.outline is not None:
+        p.add_mesh(section.outline.copy(deep=False), color=C.SECTION_OUTLINE_COLOUR,
+                   line_width=2, lighting=False)
+    return actor
 
 
 def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=5, title_font=None):
@@ -520,7 +574,6 @@ def caption_column_px(window_size) -> int:
 def _caption_weights(window_size, n_panels: int) -> list[float]:
     px = caption_column_px(window_size)
     return [px / ((window_size[0] - px) / n_panels)] + [1.0] * n_panels
-GHOST_BONE_COLOUR = "#B8AE98"
 
 
 def picture_model(model, *, cut: str = "quadrant", filename=None, window_size=DEFAULT_WINDOW,
@@ -540,7 +593,12 @@ def picture_model(model, *, cut: str = "quadrant", filename=None, window_size=DE
     p = _plotter(window_size, shape=(1, 2), col_weights=weights, border=False)
     aspect = _panel_aspect(window_size, (1, 2), None, weights)
     p.subplot(0, 0)
-    _draw_model(p, model, cut, font, show_levels, bounds=_model_bounds(model), aspect=aspect)
+    points = _draw_model(p, model, cut, font, show_levels)
+    direction, up = _CUT_VIEW[cut]
+    centre, scale = _fit_view(points, direction, up, aspect, margin=1.08,
+                              left_pad=_level_label_pad(model, font, window_size[1])
+                              if show_levels else 0.0)
+    _set_camera(p.renderer, _model_bounds(model), direction, up, scale, centre=centre)
     if title:
         _text(p, title, "upper_left", font)
     p.subplot(0, 1)
@@ -559,7 +617,8 @@ def _cut_labels(model, cut: str) -> np.ndarray:
     elif cut == "frontal":
         lab[:, :iy, :] = 0
     elif cut != "none":
-        raise InputError(f"cut must be one of 'quadrant', 'sagittal', 'frontal', 'none', got {cut!r}")
+        raise InputError(f"cut must be one of 'quadrant', 'sagittal', 'frontal', 'none', "
+                         f"got {cut!r}")
     return lab
 
 
@@ -567,35 +626,49 @@ _CUT_VIEW = {"quadrant": (CUTAWAY_DIRECTION, (0, 0, 1)), "sagittal": ((1, 0, 0),
              "frontal": ((0, -1, 0), (0, 0, 1)), "none": (CUTAWAY_DIRECTION, (0, 0, 1))}
 
 
-def _draw_model(p, model, cut, font, show_levels, *, bounds, aspect, shift_down=0.0):
+def _draw_model(p, model, cut, font, show_levels) -> np.ndarray:
+    """Draw the cut-away labels on the active panel; returns the surface points
+    (n, 3) [mm] for framing (the caller sets the camera)."""
     lab = _cut_labels(model, cut)
     surf = labelled_surface(model, lab)
     if surf is None:
         raise InputError(f"nothing is left to draw after the {cut!r} cut")
-    p.add_mesh(surf, scalars="rgb", rgb=True, show_scalar_bar=False, ambient=0.45, diffuse=0.6,
+    p.add_mesh(surf, scalars="rgb", rgb=True, show_scalar_bar=False, ambient=0.55, diffuse=0.5,
                specular=0.0)
     direction, up = _CUT_VIEW[cut]
     if show_levels and model.level_names:
-        _level_labels(p, model, bounds, direction, up, font)
-    _set_camera(p.renderer, bounds, direction, up,
-                _parallel_scale(bounds, direction, up, aspect, margin=1.08 + 2 * shift_down),
-                shift_down)
+        _level_labels(p, model, lab, direction, up, font)
+    return np.asarray(surf.points)
 
 
-def _level_labels(p, model, bounds, direction, up, font):
-    """Level names (L1, L1-L2, ...) beside the model, at each level's height."""
+def _level_label_pad(model, font: int, panel_height_px: float) -> float:
+    """Room for the level names left of the model, as a fraction of the panel height."""
+    if not model.level_names:
+        return 0.0
+    longest = max(len(n) for n in model.level_names)
+    return (CHAR_WIDTH * LEVEL_FONT_FACTOR * font * longest + 10.0) / panel_height_px
+
+
+#: Point labels render smaller than other text at the same font size.
+LEVEL_FONT_FACTOR = 1.4
+
+
+def _level_labels(p, model, labels, direction, up, font):
+    """Level names (L1, L1-L2, ...) just left of each level's leftmost drawn voxel
+    (as seen on the screen), at the level's mean height."""
     pts, names = [], []
     _, right, _ = _screen_axes(direction, up)
-    corner = np.where(right > 0, bounds[0], bounds[1])      # the box corner on the left
     for i, name in enumerate(model.level_names):
-        m = model.level == i
+        m = (model.level == i) & (labels != 0)
         if not m.any():
             continue
-        zc = model.origin[2] + (np.argwhere(m)[:, 2].mean() + 0.5) * model.h
-        pts.append([corner[0], corner[1], zc])
+        c = model.centres(np.argwhere(m))
+        left = c[np.argmin(c @ right)]
+        pts.append(left - right * 3.0 * model.h + np.array([0.0, 0.0, c[:, 2].mean() - left[2]]))
         names.append(name)
     if pts:
-        p.add_point_labels(np.array(pts), names, font_size=font, text_color=C.TEXT_COLOUR,
+        p.add_point_labels(np.array(pts), names, font_size=int(LEVEL_FONT_FACTOR * font),
+                           text_color=C.TEXT_COLOUR,
                            shape=None, show_points=False, always_visible=True, bold=True,
                            justification_horizontal="right")
 
@@ -607,9 +680,11 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
     legend with the cement and leak volumes [mL].
 
     views : any of "lateral", "ap", "axial", "oblique"
-    leak_sites : optional {site name: (nx, ny, nz) bool mask}; without it each
-        connected piece of leaked cement (26-connected) is a numbered site.  Every
-        site is ringed in magenta and numbered; the legend lists the volumes.
+    leak_sites : optional {site name: (nx, ny, nz) bool mask}; by default the
+        sites of the treatments' ``cement_leak_site`` field (spinal canal, disc,
+        venous, paravertebral), or else one site per connected piece of leaked
+        cement.  Every piece is ringed in magenta and numbered by its site; the
+        legend lists each site's volume [mL].
     bounds : (2, 3) [mm] region to frame (default: the whole model); pass the same
         bounds to pictures that are compared.
     """
@@ -638,7 +713,7 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
 
 def _cement_entries(shown) -> list:
     entries = [[C.label_display_name(l), C.label_colour(l)] for l in sorted(shown)]
-    return entries + [["bone (ghosted)", GHOST_BONE_COLOUR],
+    return entries + [["bone (ghosted)", C.GHOST_BONE],
                       ["disc (ghosted)", C.label_colour(Label.ANNULUS)]]
 
 
@@ -647,38 +722,72 @@ def _cement_notes(model, sites) -> list[str]:
     cement = int(model.mask(*C.CEMENT_LABELS).sum()) * ml
     leak = int(model.mask(*C.LEAK_LABELS).sum()) * ml
     notes = [f"cement in bone: {cement:.2f} mL", f"leaked: {leak:.2f} mL"]
-    for k, (name, idx) in enumerate(sites[:MAX_LABELLED_LEAKS]):
-        notes.append(f"  {k + 1}  {name}: {len(idx) * ml:.3f} mL")
-    if len(sites) > MAX_LABELLED_LEAKS:
-        rest = sum(len(idx) for _, idx in sites[MAX_LABELLED_LEAKS:]) * ml
-        notes.append(f"  +{len(sites) - MAX_LABELLED_LEAKS} smaller sites: {rest:.3f} mL")
+    totals: dict[str, int] = {}
+    for name, idx in sites:
+        totals[name] = totals.get(name, 0) + len(idx)
+    names = list(totals)
+    for k, name in enumerate(names[:MAX_LABELLED_LEAKS]):
+        notes.append(f"  {k + 1}  {name}: {totals[name] * ml:.3f} mL")
+    if len(names) > MAX_LABELLED_LEAKS:
+        rest = sum(totals[n] for n in names[MAX_LABELLED_LEAKS:]) * ml
+        notes.append(f"  +{len(names) - MAX_LABELLED_LEAKS} smaller sites: {rest:.3f} mL")
     return notes
 
 
 #: Leak sites ringed and listed one by one (the rest are summed).
 MAX_LABELLED_LEAKS = 8
+#: Field written by the treatments with the leak-site code of every leaked voxel, and
+#: the codes' names (as biomech.treatments.leakage.LeakSite / SITE_NAMES; a test keeps
+#: the two in step -- viz sits below treatments and does not import it).
+LEAK_SITE_FIELD = "cement_leak_site"
+LEAK_SITE_NAMES = {1: "spinal canal", 2: "disc", 3: "venous", 4: "paravertebral"}
+
+
+def _components(mask) -> list[np.ndarray]:
+    """(n, 3) voxel indices of each 26-connected piece of ``mask``, largest first."""
+    from scipy import ndimage
+    comp, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return []
+    sizes = np.bincount(comp.ravel())[1:]
+    return [np.argwhere(comp == i + 1) for i in np.argsort(-sizes, kind="stable")]
+
+
+def leak_site_masks(model) -> dict[str, np.ndarray]:
+    """{site name: (nx, ny, nz) bool} of the leaked cement: from the treatments'
+    ``cement_leak_site`` field when the model has it, else one site per connected
+    piece ("leak 1", "leak 2", ... largest first)."""
+    leak = model.mask(*C.LEAK_LABELS)
+    if not leak.any():
+        return {}
+    if LEAK_SITE_FIELD in model.fields:
+        code = np.rint(np.nan_to_num(model.fields[LEAK_SITE_FIELD])).astype(int)
+        out = {}
+        for c in np.unique(code[leak]):
+            name = LEAK_SITE_NAMES.get(int(c), f"site {int(c)}")
+            out[name] = leak & (code == c)
+        return out
+    return {f"leak {k + 1}": _mask_of(model.shape, idx)
+            for k, idx in enumerate(_components(leak))}
+
+
+def _mask_of(shape, idx) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return m
 
 
 def _leak_components(model, leak_sites) -> list[tuple[str, np.ndarray]]:
-    """[(name, (n, 3) voxel indices)] of the leak sites, largest first."""
-    if leak_sites is not None:
-        out = []
-        for name, m in leak_sites.items():
-            m = np.asarray(m, bool)
-            if m.shape != model.shape:
-                raise InputError(f"leak site {name!r} mask has shape {m.shape}, the model "
-                                 f"{model.shape}")
-            if m.any():
-                out.append((str(name), np.argwhere(m)))
-        return sorted(out, key=lambda t: -len(t[1]))
-    leak = model.mask(*C.LEAK_LABELS)
-    if not leak.any():
-        return []
-    from scipy import ndimage
-    comp, _ = ndimage.label(leak, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(comp.ravel())[1:]
-    order = np.argsort(-sizes, kind="stable")
-    return [(f"leak {k + 1}", np.argwhere(comp == i + 1)) for k, i in enumerate(order)]
+    """[(site name, (n, 3) voxel indices of one connected piece)], sites by volume
+    (largest first), each site's pieces largest first."""
+    sites = leak_site_masks(model) if leak_sites is None else dict(leak_sites)
+    for name, m in sites.items():
+        if np.shape(m) != model.shape:
+            raise InputError(f"leak site {name!r} mask has shape {np.shape(m)}, the model "
+                             f"{model.shape}")
+    order = sorted(sites, key=lambda n: -int(np.count_nonzero(sites[n])))
+    return [(str(name), idx) for name in order
+            for idx in _components(np.asarray(sites[name], bool))]
 
 
 def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None) -> set:
@@ -695,7 +804,7 @@ def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None)
     cement_like = [int(l) for l in (*C.CEMENT_LABELS, *C.LEAK_LABELS)]
     bone = labelled_surface(model, keep=[int(l) for l in BONE_LABELS] + cement_like)
     if bone is not None:
-        p.add_mesh(bone, color=GHOST_BONE_COLOUR, opacity=0.35, culling="front",
+        p.add_mesh(bone, color=C.GHOST_BONE, opacity=0.35, culling="front",
                    show_scalar_bar=False)
     disc = labelled_surface(model, keep=[int(l) for l in (*DISC_LABELS, *C.LEAK_LABELS)])
     if disc is not None:
@@ -713,14 +822,15 @@ def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None)
         front = float(np.linalg.norm(np.ptp(bounds, axis=0)))      # in front of everything
         _, right, _ = _screen_axes(direction, up)
         centres, numbers = [], []
-        for k, (_, idx) in enumerate(sites[:MAX_LABELLED_LEAKS]):
+        site_number = {n: k + 1 for k, n in enumerate(dict.fromkeys(n for n, _ in sites))}
+        for name, idx in [(n, i) for n, i in sites if site_number[n] <= MAX_LABELLED_LEAKS]:
             c = o + (idx.mean(0) + 0.5) * model.h
             r = max(0.5 * np.linalg.norm((np.ptp(idx, axis=0) + 1) * model.h) + model.h, 3.0)
             ring = pv.Disc(center=c + d * front, inner=r, outer=1.18 * r, normal=d, c_res=48)
             p.add_mesh(ring, color=C.label_colour(Label.LEAKED_CEMENT), lighting=False)
             centres.append(c + d * front + right * 1.25 * r)
-            numbers.append(str(k + 1))
-        p.add_point_labels(np.array(centres), numbers, font_size=font, bold=True,
+            numbers.append(str(site_number[name]))
+        p.add_point_labels(np.array(centres), numbers, font_size=int(1.6 * font), bold=True,
                            text_color=C.label_colour(Label.LEAKED_CEMENT), shape=None,
                            show_points=False, always_visible=True)
     if caption_font:
@@ -759,7 +869,8 @@ def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
                  col_weights=cols, border=False)
     aspect = _panel_aspect(window_size, (rows + 1, len(fields) + 1), weights, cols, col=1)
     font = _font(window_size, 14)
-    scale = _section_scale([case.model], planes, aspect)
+    scale = _section_scale([case_bounds(case)], planes, aspect)
+    sections = {pl: _section(case, pl, point, outline_labels) for pl in planes}
     column_px = window_size[0] * cols[1] / sum(cols)
     titles = _bar_titles(p, fields, font, column_px)
     title_font = min(_fit(t, font, column_px) for t in titles.values())
@@ -770,13 +881,14 @@ def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
     for j, name in enumerate(fields):
         lim = field_range([case.range_values(name, range_over)], name, (clim or {}).get(name))
         actor = None
+        where = case.values(name)[1]
         for i, plane in enumerate(planes):
             p.subplot(i, j + 1)
-            actor, caption = _add_section(p, case, name, plane, point, lim, outline_labels, font)
-            _frame_section(p, case.model, plane, scale)
+            actor = _add_section(p, sections[plane], name, where, lim)
+            _frame_section(p, plane, scale, case_bounds(case))
             if j == 0:
                 p.subplot(i, 0)
-                _side_caption(p, caption, caption_font)
+                _side_caption(p, sections[plane].caption, caption_font)
         p.subplot(rows, j + 1)
         _scalar_bar(p, titles[name], actor, font, fmt=_fmt(*lim), title_font=title_font)
     if title:
@@ -803,17 +915,16 @@ def _check_planes(planes):
         raise InputError(f"planes must be a non-empty list of {sorted(PLANES)}, got {list(planes)}")
 
 
-def _section_scale(models, planes, aspect) -> float:
-    """One parallel scale [mm] that fits every model in every plane."""
-    b = _union([_model_bounds(m) for m in models])
+def _section_scale(bounds_list, planes, aspect) -> float:
+    """One parallel scale [mm] that fits every box in every plane."""
+    b = _union(bounds_list)
     return max(_parallel_scale(b, PLANES[pl]["towards"], PLANES[pl]["up"], aspect, margin=1.14)
                for pl in planes)
 
 
-def _frame_section(p, model, plane, scale, bounds=None, shift_down=0.0):
+def _frame_section(p, plane, scale, bounds, shift_down=0.0):
     spec = PLANES[plane]
-    b = _model_bounds(model) if bounds is None else bounds
-    _set_camera(p.renderer, b, spec["towards"], spec["up"], scale, shift_down)
+    _set_camera(p.renderer, bounds, spec["towards"], spec["up"], scale, shift_down)
 
 
 def compare_fields(cases: Mapping[str, CaseFields], field_name: str, *,
@@ -841,16 +952,16 @@ def compare_fields(cases: Mapping[str, CaseFields], field_name: str, *,
     font = _font(window_size, 14)
     lim = field_range([cases[k].range_values(field_name, range_over) for k in names],
                       field_name, clim)
-    bounds = _union([_model_bounds(cases[k].model) for k in names])
+    bounds = _union([case_bounds(cases[k]) for k in names])
     scale = _parallel_scale(bounds, PLANES[plane]["towards"], PLANES[plane]["up"], aspect, 1.2)
     actor, captions = None, []
     for j, k in enumerate(names):
         p.subplot(0, j + 1)
         point = resolve_section_point(cases[k].model, at)
-        actor, caption = _add_section(p, cases[k], field_name, plane, point, lim,
-                                      outline_labels, font)
-        captions.append(caption)
-        _frame_section(p, cases[k].model, plane, scale, bounds, shift_down=0.05)
+        section = _section(cases[k], plane, point, outline_labels)
+        actor = _add_section(p, section, field_name, cases[k].values(field_name)[1], lim)
+        captions.append(section.caption)
+        _frame_section(p, plane, scale, bounds, shift_down=0.05)
         _text(p, k, "upper_edge", font)
     p.link_views(views=[p.renderers.loc_to_index((0, j + 1)) for j in range(n)])
     p.subplot(0, 0)
@@ -899,14 +1010,23 @@ def compare_models(models: Mapping[str, object], *, kind: str = "cutaway", cut: 
     p = _plotter(window_size, shape=(1, n + 1), col_weights=weights, border=False)
     aspect = _panel_aspect(window_size, (1, n + 1), None, weights)
     bounds = _union([_model_bounds(m) for m in models.values()])
+    points = []
     for j, k in enumerate(names):
         p.subplot(0, j)
         m = models[k]
         if kind == "cutaway":
-            _draw_model(p, m, cut, font, j == 0, bounds=bounds, aspect=aspect, shift_down=0.04)
+            points.append(_draw_model(p, m, cut, font, j == 0))
         else:
             _draw_cement(p, m, view, _leak_components(m, None), bounds, aspect, font)
         _text(p, k, "upper_edge", font)
+    if kind == "cutaway":               # one camera framing every model's drawn surface
+        direction, up = _CUT_VIEW[cut]
+        centre, scale = _fit_view(np.concatenate(points), direction, up, aspect, margin=1.16,
+                                  left_pad=_level_label_pad(models[names[0]], font,
+                                                            window_size[1]))
+        for j in range(n):
+            p.subplot(0, j)
+            _set_camera(p.renderer, bounds, direction, up, scale, 0.04, centre=centre)
     p.link_views(views=list(range(n)))
     p.subplot(0, n)
     heading = title or ("labels" if kind == "cutaway" else f"cement, {VIEWS[view][2]} view")
@@ -921,10 +1041,11 @@ def save_case_pictures(case: CaseFields, folder, *, prefix: str = "", leak_sites
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
-    path = folder / f"{prefix}model_cutaway.png"
-    picture_model(case.model, filename=path, window_size=window_size)
-    out["model, cut away (labels)"] = path
-    if case.model.mask(*C.CEMENT_LABELS, *C.LEAK_LABELS).any():
+    if case.model is not None:
+        path = folder / f"{prefix}model_cutaway.png"
+        picture_model(case.model, filename=path, window_size=window_size)
+        out["model, cut away (labels)"] = path
+    if case.model is not None and case.model.mask(*C.CEMENT_LABELS, *C.LEAK_LABELS).any():
         path = folder / f"{prefix}cement.png"
         picture_cement(case.model, leak_sites=leak_sites, filename=path, window_size=window_size)
         out["cement and leak sites"] = path
@@ -933,5 +1054,8 @@ def save_case_pictures(case: CaseFields, folder, *, prefix: str = "", leak_sites
         path = folder / f"{prefix}fields.png"
         picture_fields(case, fields=present, filename=path,
                        window_size=(int(window_size[0] * 1.33), window_size[1]))
-        out["fields on mid-sagittal and mid-frontal sections"] = path
+        out["fields on mid-sagittal and mid-frontal sections, cement outlined in white; "
+            "colour ranges from the bone and cement elements (von Mises and strain energy "
+            "density 0 to 99th percentile, minimum principal strain 1st percentile to 0), "
+            "values beyond show in the end colours"] = path
     return out

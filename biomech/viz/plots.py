@@ -320,7 +320,8 @@ def plot_level_ratios(rows, metric: str, *, baseline: str | None = None, cases=N
     return _save(fig, filename)
 
 
-def plot_stiffness_restoration(rows, *, metric: str = "stiffness_N_per_mm", baseline: str = "intact",
+def plot_stiffness_restoration(rows, *, metric: str = "stiffness_N_per_mm",
+                               baseline: str = "intact",
                                reference: str | None = None, cases=None, load_case=None,
                                case_key: str = "case", load_case_key: str = "load_case",
                                filename=None, title: str | None = None):
@@ -370,6 +371,7 @@ def plot_stiffness_restoration(rows, *, metric: str = "stiffness_N_per_mm", base
     ax.set_ylim(0, top * 1.1)
     ax.grid(True, axis="y", alpha=0.3)
     _outside_legend(ax)
+    unit = axis_label(metric)[axis_label(metric).rfind("[") + 1:-1]
     fig.suptitle(title or f"{metric_name(metric)} restoration: % of {baseline} "
-                          f"(bar labels: % and {axis_label(metric)[axis_label(metric).rfind('[') + 1:-1]})")
+                          f"(bar labels: % and {unit})")
     return _save(fig, filename)

@@ -42,7 +42,8 @@ ASSET_FOLDER = "report_files"
 _CSS = """
 body{font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;margin:0 auto;max-width:1400px;
 padding:1em 2em;color:#222;line-height:1.45}
-h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+h1{font-size:1.6em;margin-bottom:.2em}
+h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
 nav a{margin-right:1.2em}.meta{color:#555;font-size:.9em}
 .scroll{overflow-x:auto;border:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85em}
@@ -88,12 +89,13 @@ def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str
 
 def _source_revision() -> str | None:
     """``git describe --always --dirty`` of the biomech source tree, when it is one
-    (read only; None otherwise)."""
+    (``--no-optional-locks``: never writes to the repository; None otherwise)."""
     src = Path(__file__).resolve().parents[2]
     if not (src / ".git").exists():
         return None
     try:
-        r = subprocess.run(["git", "-C", str(src), "describe", "--always", "--dirty"],
+        r = subprocess.run(["git", "--no-optional-locks", "-C", str(src), "describe", "--always",
+                            "--dirty"],
                            capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -240,7 +242,8 @@ def _file_rows(files, folder: Path) -> str:
             raise InputError(f"file to hash {p} does not exist")
         try:
             rel = p.resolve().relative_to(folder.resolve())
-            name = f'<a href="{html.escape("/".join(rel.parts), quote=True)}">{html.escape(str(rel))}</a>'
+            href = html.escape("/".join(rel.parts), quote=True)
+            name = f'<a href="{href}">{html.escape(str(rel))}</a>'
         except ValueError:
             name = html.escape(str(p))
         rows.append(f"<tr><td class=\"text\">{name}</td><td>{p.stat().st_size:,}</td>"

@@ -116,7 +116,8 @@ def view(path, *, field: str | None = None, screenshot=None, window_size=(1200, 
         try:
             import pyvista as pv
         except ImportError as exc:
-            raise BiomechError(f"viewing needs pyvista: pip install 'biomech[viz]' ({exc})") from exc
+            raise BiomechError(
+                f"viewing needs pyvista: pip install 'biomech[viz]' ({exc})") from exc
         data = pv.read(str(result))
         p = pv.Plotter(off_screen=False, window_size=list(window_size),
                        title=f"biomech view {result.name}")

@@ -1,0 +1,183 @@
+"""Mechanics of a labelled voxel model: mesh, materials, supports, load cases,
+solve, fields and metrics.
+
+    analysis = SegmentAnalysis(model)                  # assemble + solver set-up once
+    results = analysis.run(DEFAULT_LOAD_CASES)         # one LoadCaseResult per case
+    results[0].metrics["segment_stiffness_N_per_mm"]
+
+Supports: the inferior surface of the lowest vertebral body (or of the inferior
+PMMA cap) is fixed; the superior surface of the top vertebral body (or of the
+superior cap) is tied to a rigid plate whose reference point (the centroid of
+the tied nodes) carries the load.  A surface is the top (bottom) face of the
+highest (lowest) body voxel of every voxel column.
+Load cases are superposed from unit solves (linear problem).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from biomech.meshes.labels import Label
+from biomech.meshes.landmarks import BODY_LABELS, vertebral_body_mask
+from biomech.meshes.voxel_model import VoxelModel
+
+from .errors import InputError, MeshError
+from .loads import DEFAULT_LOAD_CASES, LoadCase
+from .materials import element_properties
+from .mesh import VoxelMesh
+from .metrics import level_metrics, vertebra_levels
+from .regions import column_surface_nodes
+from .problem import StaticProblem
+from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
+
+log = logging.getLogger(__name__)
+
+_UNIT_NAMES = ("Fx", "Fy", "Fz", "Mx", "My", "Mz")
+_UNIT_SIZE = np.array([1.0, 1.0, 1.0, 1000.0, 1000.0, 1000.0])   # 1 N, 1 N m
+
+
+def mechanical_mask(model: VoxelModel) -> np.ndarray:
+    """Solid voxels that carry load: the largest 26-connected solid component.
+
+    Pieces not connected to it (cement leaked into a vein, a bone fragment)
+    cannot be supported and are left out of the mechanics (logged).
+    """
+    solid = model.labels != Label.VOID
+    if not solid.any():
+        raise MeshError("the model has no solid voxel")
+    lab, n = ndimage.label(solid, structure=np.ones((3, 3, 3), bool))
+    if n == 1:
+        return solid
+    sizes = np.bincount(lab.ravel())
+    sizes[0] = 0
+    keep = lab == int(np.argmax(sizes))
+    log.info("left %d loose voxels in %d pieces out of the mechanics", int(solid.sum() - keep.sum()), n - 1)
+    return keep
+
+
+def support_regions(model: VoxelModel, solid: np.ndarray):
+    """(superior mask, inferior mask, description) of the loaded and fixed bodies."""
+    caps = model.labels == Label.PMMA_CAP
+    if caps.any() and {"cap_superior", "cap_inferior"} <= set(model.level_names):
+        top = caps & (model.level == model.level_index("cap_superior"))
+        bottom = caps & (model.level == model.level_index("cap_inferior"))
+        return top & solid, bottom & solid, ("cap_superior", "cap_inferior")
+    levels = vertebra_levels(model)
+    if not levels:
+        raise InputError("the model has neither vertebrae nor PMMA caps to load")
+    zc = {lv: model.centres(np.argwhere(vertebral_body_mask(model, lv)))[:, 2].mean() for lv in levels}
+    top_lv = max(levels, key=zc.get)
+    bottom_lv = min(levels, key=zc.get)
+    top = vertebral_body_mask(model, top_lv) & solid
+    bottom = vertebral_body_mask(model, bottom_lv) & solid
+    return top, bottom, (top_lv, bottom_lv)
+
+
+@dataclass
+class LoadCaseResult:
+    """One load case of one model: metrics (flat dict, names with units), the
+    displacement u (n_nodes, 3) [mm] and centroid cell fields (names with units)."""
+
+    load_case: LoadCase
+    metrics: dict
+    u: np.ndarray
+    cell_fields: dict = field(default_factory=dict)
+
+
+class SegmentAnalysis:
+    """Assemble and set up the solver for a labelled model once; run load cases.
+
+    model : VoxelModel (segment, single vertebra between caps, or CT model)
+    registry : biomech.materials.MaterialRegistry (defaults when None)
+    solver : 'amg' (default), 'direct', 'matrix-free'; rtol : CG tolerance.
+    focus_level : the vertebra whose headline metrics (stiffness, adjacent
+                  endplates and discs) are reported; default: the treated level
+                  recorded in the model, else the middle vertebra.
+    """
+
+    def __init__(self, model: VoxelModel, *, registry=None, solver: str = "amg",
+                 rtol: float = 1e-6, focus_level: str | None = None):
+        t0 = time.perf_counter()
+        self.model = model
+        self.solid = mechanical_mask(model)
+        self.mesh = VoxelMesh.from_mask(self.solid, model.h, model.origin)
+        E, nu = element_properties(model, registry)
+        ijk = tuple(self.mesh.voxel_ijk.T)
+        self.E = E[ijk]
+        self.nu = nu[ijk]
+        self.labels = model.labels[ijk]
+        self.levels = model.level[ijk]
+        top, bottom, names = support_regions(model, self.solid)
+        self.loaded_region, self.fixed_region = names
+        self.plate_nodes = column_surface_nodes(self.mesh, top, "superior")
+        self.fixed_nodes = column_surface_nodes(self.mesh, bottom, "inferior")
+        self.problem = StaticProblem(self.mesh, self.E, self.nu, bbar=True)
+        self.problem.fix(self.fixed_nodes, "xyz")
+        self.problem.add_rigid_plate("superior", self.plate_nodes)
+        self.reference_point = self.problem._plates["superior"].reference_point
+        self.solver = solver
+        self.rtol = rtol
+        self.focus_level = focus_level or _default_focus(model)
+        self._unit = {}
+        self.timings = {"build_s": time.perf_counter() - t0}
+
+    @property
+    def n_dofs(self) -> int:
+        return self.mesh.n_dofs
+
+    def unit_solution(self, k: int):
+        """Solution for a unit plate load k (0..5: Fx, Fy, Fz [1 N], Mx, My, Mz [1 N m])."""
+        if k not in self._unit:
+            load = np.zeros(6)
+            load[k] = _UNIT_SIZE[k]
+            self.problem.set_plate_load("superior", force=load[:3], moment=load[3:])
+            t0 = time.perf_counter()
+            sol = self.problem.solve(self.solver, rtol=self.rtol)
+            self.timings[f"solve_{_UNIT_NAMES[k]}_s"] = time.perf_counter() - t0
+            self._unit[k] = sol
+        return self._unit[k]
+
+    def run(self, load_cases=DEFAULT_LOAD_CASES, *, fields: bool = True) -> list:
+        """Solve every load case (superposed from unit solves); returns
+        [LoadCaseResult]."""
+        out = []
+        for lc in load_cases:
+            if not isinstance(lc, LoadCase):
+                raise InputError(f"load cases must be LoadCase objects, got {type(lc).__name__}")
+            vec = lc.vector
+            u = np.zeros(self.mesh.n_dofs)
+            plate_u = np.zeros(6)
+            for k in np.flatnonzero(vec):
+                sol = self.unit_solution(int(k))
+                s = vec[k] / _UNIT_SIZE[k]
+                u += s * sol.u_flat
+                p = sol.plates["superior"]
+                plate_u += s * np.concatenate([p.displacement, p.rotation])
+            out.append(self._result(lc, u, plate_u, fields))
+        return out
+
+    def _result(self, lc, u_flat, plate_u, want_fields):
+        eps = self.problem.strain_of(u_flat)[:, 0]
+        sig = stress_from_strain(eps[:, None], self.problem.lam, self.problem.mu)[:, 0]
+        metrics = {"load_case": lc.name, "dofs": self.mesh.n_dofs}
+        metrics.update(level_metrics(self, lc, u_flat.reshape(-1, 3), plate_u, eps, sig))
+        cf = {}
+        if want_fields:
+            cf = {"label": self.labels.astype(np.int32), "E_MPa": self.E,
+                  "von_mises_MPa": von_mises(sig),
+                  "min_principal_strain": principal_values(eps)[:, 0],
+                  "strain_energy_density_MPa": strain_energy_density(eps, sig),
+                  "stress_zz_MPa": sig[:, 2]}
+        return LoadCaseResult(lc, metrics, u_flat.reshape(-1, 3), cf)
+
+
+def _default_focus(model):
+    treated = [t.get("level") for t in (model.meta.get("treatments") or []) if isinstance(t, dict)]
+    if treated and treated[0]:
+        return treated[0]
+    levels = vertebra_levels(model)
+    return levels[len(levels) // 2] if levels else None
