@@ -275,7 +275,12 @@ class StaticProblem:
         K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
-        self._system["solver"] = make_solver(name, **opts).setup(A, near_nullspace=B)
+        solver = make_solver(name, **opts)
+        if name == "amg" and red.plate_columns:
+            from .solvers import CondensedSolver
+            plate_cols = np.concatenate(list(red.plate_columns.values()))
+            solver = CondensedSolver(solver, plate_cols, **opts)
+        self._system["solver"] = solver.setup(A, near_nullspace=B)
 
     def _reduced_rhs(self, red):
         f = self._f

