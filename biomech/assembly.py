@@ -53,18 +53,19 @@ class StiffnessAssembler:
         K.block_positions(cells, bptr, bind, bpos)
         nnz = 9 * int(bptr[-1])
         index_dtype = np.int32 if nnz < INT32_MAX and m.n_dofs < INT32_MAX else np.int64
-        indptr = np.empty(m.n_dofs + 1, dtype=np.int64)
-        indices = np.empty(nnz, dtype=np.int64)
+        indptr = np.empty(m.n_dofs + 1, dtype=index_dtype)
+        indices = np.empty(nnz, dtype=index_dtype)
         K.scalar_csr_structure(bptr, bind, indptr, indices)
-        n2e_ptr, n2e, _ = K.node_element_adjacency(cells, m.n_nodes)
+        n2e_ptr, n2e, n2e_local = K.node_element_adjacency(cells, m.n_nodes)
         colour = K.greedy_element_colouring(cells, n2e_ptr, n2e)
         order = np.argsort(colour, kind="stable").astype(np.int64)
         colour_ptr = np.concatenate([[0], np.cumsum(np.bincount(colour))]).astype(np.int64)
         self.timings["pattern_s"] = time.perf_counter() - t0
         log.debug("pattern: %d dofs, %d nnz, %d colours, %.3f s", m.n_dofs, nnz,
                   colour_ptr.size - 1, self.timings["pattern_s"])
-        return dict(bptr=bptr, bind=bind, bpos=bpos, nnz=nnz,
-                    indptr=indptr.astype(index_dtype), indices=indices.astype(index_dtype),
+        return dict(bptr=bptr, bind=bind, bpos=bpos, nnz=nnz, n2e_ptr=n2e_ptr, n2e=n2e,
+                    n2e_local=n2e_local,
+                    indptr=indptr, indices=indices,
                     order=order, colour_ptr=colour_ptr)
 
     @property
@@ -87,12 +88,13 @@ class StiffnessAssembler:
         p = self.pattern
         m = self.mesh
         t0 = time.perf_counter()
-        data = np.zeros(p["nnz"])
         if isinstance(m, VoxelMesh):
+            data = np.empty(p["nnz"])
             K_lambda, K_mu = self.reference_matrices
-            K.fill_voxel(m.cells, lam, mu, K_lambda, K_mu, p["bpos"], p["bptr"],
-                         p["colour_ptr"], p["order"], data)
+            K.fill_voxel(m.cells, p["n2e_ptr"], p["n2e"], p["n2e_local"], lam, mu, K_lambda, K_mu,
+                         p["bpos"], p["bptr"], data)
         else:
+            data = np.zeros(p["nnz"])
             detmin = np.empty(m.n_elements)
             K.fill_general(m.kind_code, m.points, m.cells, lam, mu, self.bbar, p["bpos"],
                            p["bptr"], p["colour_ptr"], p["order"], data, detmin)

@@ -169,30 +169,37 @@ def _scatter_block(Ke, e, conn, bpos, bptr, data):
 
 
 @njit(**PJIT)
-def fill_voxel(conn, lam, mu, K_lambda, K_mu, bpos, bptr, colour_ptr, order, data):
-    """Add lam[e]*K_lambda + mu[e]*K_mu of every voxel element into data.
+def fill_voxel(conn, n2e_ptr, n2e, n2e_local, lam, mu, K_lambda, K_mu, bpos, bptr, data):
+    """Write the values of a voxel stiffness, row block by row block.
 
-    conn : (n_el, 8); lam, mu : (n_el,) [MPa]; K_lambda, K_mu : (24, 24);
-    bpos : (n_el, 64) from block_positions; colour_ptr/order: elements grouped
-    by colour.  data must be zeroed by the caller.
+    Node i's rows collect, from each voxel e around it (where i is local node a),
+    the blocks (a, b) of ``lam[e]*K_lambda + mu[e]*K_mu``.  Each row block is
+    written by one iteration of the parallel loop (race-free, cache-friendly,
+    first touch of ``data`` in parallel), so ``data`` need not be zeroed.
+
+    conn : (n_el, 8); n2e_ptr/n2e/n2e_local : node_element_adjacency(conn);
+    lam, mu : (n_el,) [MPa]; K_lambda, K_mu : (24, 24); bpos : (n_el, 64)
+    from block_positions; data : (9 * n_blocks,) output.
     """
-    for col in range(colour_ptr.shape[0] - 1):
-        for t in prange(colour_ptr[col], colour_ptr[col + 1]):
-            e = order[t]
+    n_nodes = bptr.shape[0] - 1
+    for i in prange(n_nodes):
+        deg = bptr[i + 1] - bptr[i]
+        base = 9 * bptr[i]
+        for t in range(base, base + 9 * deg):
+            data[t] = 0.0
+        for p in range(n2e_ptr[i], n2e_ptr[i + 1]):
+            e = n2e[p]
+            a = n2e_local[p]
             le = lam[e]
             me = mu[e]
-            for a in range(8):
-                i = conn[e, a]
-                deg = bptr[i + 1] - bptr[i]
-                base = 9 * bptr[i]
-                for b in range(8):
-                    k = bpos[e, a * 8 + b] - bptr[i]
-                    for c in range(3):
-                        row = base + 3 * c * deg + 3 * k
-                        r = 3 * a + c
-                        for d in range(3):
-                            s = 3 * b + d
-                            data[row + d] += le * K_lambda[r, s] + me * K_mu[r, s]
+            for b in range(8):
+                k = bpos[e, a * 8 + b] - bptr[i]
+                for c in range(3):
+                    row = base + 3 * c * deg + 3 * k
+                    r = 3 * a + c
+                    for d in range(3):
+                        s = 3 * b + d
+                        data[row + d] += le * K_lambda[r, s] + me * K_mu[r, s]
 
 
 @njit(**PJIT)
