@@ -30,6 +30,7 @@ Rules (documented choices):
 """
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -85,8 +86,8 @@ def _fine_block_mean(fine, s):
 def voxelise_vertebra_surface(surface: TriSurface, origin, h: float, shape, *,
                               body_surface: TriSurface | None = None,
                               cortical_thickness: float = 0.4, endplate_thickness: float = 0.35):
-    """(labels, cortical_fraction, shell_lost) of one vertebra surface (biomech axes) on
-    the grid (origin [mm], h [mm], shape)."""
+    """(labels, cortical_fraction, endplate_fraction, shell_lost, split_y) of one
+    vertebra surface (biomech axes) on the grid (origin [mm], h [mm], shape)."""
     origin = np.asarray(origin, float)
     inside = inside_mask(surface, origin, h, shape)
     if not inside.any():
@@ -117,19 +118,27 @@ def voxelise_vertebra_surface(surface: TriSurface, origin, h: float, shape, *,
     idx = np.argwhere(band)
     g = (np.arange(s) + 0.5) / s
     offs = np.stack(np.meshgrid(g, g, g, indexing="ij"), -1).reshape(-1, 3) * h
-    shell_raw = np.zeros(shape)
+    cort_raw = np.zeros(shape)
+    ep_raw = np.zeros(shape)
     occupancy = inside.astype(float)
-    endplate_votes = np.zeros(shape)
     dist = SurfaceDistance(surface, k=8)
+    # the sub-samples are the centres of the fine grid of spacing h/s
+    fshape = tuple(int(v) * s for v in shape)
+
+    def fine_blocks(surf):
+        fine = inside_mask(surf, origin, h / s, fshape)
+        return fine.reshape(shape[0], s, shape[1], s, shape[2], s).transpose(0, 2, 4, 1, 3, 5)
+    ins_all = fine_blocks(surface)
+    ins_body_all = fine_blocks(body_surface) if body_surface is not None else None
     bsurf_inside = None
     chunk = 4000
     for st in range(0, len(idx), chunk):
         sel = idx[st:st + chunk]
         pts = (origin + sel[:, None, :] * h + offs[None]).reshape(-1, 3)
-        # inside test of the sub-samples: parity on the fine grid of this chunk's points
-        ins = _points_inside(surface, pts)
-        if body_surface is not None:
-            ins_b = ins & _points_inside(body_surface, pts)
+        ii3 = (sel[:, 0], sel[:, 1], sel[:, 2])
+        ins = ins_all[ii3].reshape(-1)
+        if ins_body_all is not None:
+            ins_b = ins & ins_body_all[ii3].reshape(-1)
         elif split_y is not None:
             ins_b = ins & (pts[:, 1] < split_y)
         else:
@@ -138,73 +147,36 @@ def voxelise_vertebra_surface(surface: TriSurface, origin, h: float, shape, *,
         nrm_z = np.zeros(len(pts))
         cand = np.flatnonzero(ins_b)
         if cand.size:
-            dd, tri = dist(pts[cand])
+            dd, tri = dist(pts[cand], max_distance=t_max)
             d[cand] = dd
-            nrm_z[cand] = np.abs(dist.normals[tri, 2])
+            nrm_z[cand] = np.where(np.isfinite(dd), np.abs(dist.normals[tri, 2]), 0.0)
         is_ep = nrm_z >= ENDPLATE_NORMAL_COS
-        shell = ins_b & (d <= np.where(is_ep, endplate_thickness, cortical_thickness))
+        sh_e = ins_b & is_ep & (d <= endplate_thickness)
+        sh_c = ins_b & ~is_ep & (d <= cortical_thickness)
         k = len(offs)
         ii = tuple(sel.T)
         occupancy[ii] = ins.reshape(-1, k).mean(axis=1)
-        shell_raw[ii] = shell.reshape(-1, k).mean(axis=1)
-        endplate_votes[ii] = ((shell & is_ep).reshape(-1, k).sum(axis=1)
-                              - (shell & ~is_ep).reshape(-1, k).sum(axis=1))
+        cort_raw[ii] = sh_c.reshape(-1, k).mean(axis=1)
+        ep_raw[ii] = sh_e.reshape(-1, k).mean(axis=1)
     del bsurf_inside
-    f, lost = conserve_shell_volume(shell_raw, occupancy, body)
+    f_c, _ = conserve_shell_volume(cort_raw, occupancy, body)
+    f_e, _ = conserve_shell_volume(ep_raw, occupancy, body)
+    tot = f_c + f_e
+    over = tot > 1.0
+    f_c[over] /= tot[over]
+    f_e[over] /= tot[over]
+    raw_total = cort_raw.sum() + ep_raw.sum()
+    lost = 0.0 if raw_total == 0 else max(0.0, 1.0 - (f_c.sum() + f_e.sum()) / raw_total)
     pad = np.pad(inside, 1, constant_values=False)
     boundary = body & ~(pad[2:, 1:-1, 1:-1] & pad[:-2, 1:-1, 1:-1] & pad[1:-1, 2:, 1:-1]
                         & pad[1:-1, :-2, 1:-1] & pad[1:-1, 1:-1, 2:] & pad[1:-1, 1:-1, :-2])
-    shellvox = body & ((f > 0) | boundary)
+    shellvox = body & ((f_c + f_e > 0) | boundary)
     labels = np.zeros(shape, np.uint8)
     labels[inside & ~body] = Label.POSTERIOR
     labels[body] = Label.CANCELLOUS
-    labels[shellvox & (endplate_votes > 0)] = Label.ENDPLATE
-    labels[shellvox & (endplate_votes <= 0)] = Label.CORTICAL
-    return labels, f, lost, split_y
-
-
-def _points_inside(surface: TriSurface, pts: np.ndarray) -> np.ndarray:
-    """Parity test for arbitrary points: vertical rays through each point."""
-    # group points by (x, y) column; each point gets its own column (exact, vectorised
-    # over triangles x points would be too big), so use a KD-tree on triangle boxes
-    V, F = surface.vertices, surface.faces
-    a, b, c = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
-    if not hasattr(surface, "_column_index"):
-        lo = np.minimum(np.minimum(a, b), c)[:, :2]
-        hi = np.maximum(np.maximum(a, b), c)[:, :2]
-        cell = max(float(np.median(hi - lo)) * 2.0, 1e-3)
-        keys = {}
-        i0 = np.floor(lo / cell).astype(np.int64)
-        i1 = np.floor(hi / cell).astype(np.int64)
-        for t in range(len(F)):
-            for i in range(i0[t, 0], i1[t, 0] + 1):
-                for j in range(i0[t, 1], i1[t, 1] + 1):
-                    keys.setdefault((i, j), []).append(t)
-        object.__setattr__(surface, "_column_index", (cell, {k: np.array(v) for k, v in keys.items()}))
-    cell, keys = surface._column_index
-    eps = np.array([1.234567e-7, 2.345671e-7])
-    p = pts[:, :2] + eps
-    cij = np.floor(p / cell).astype(np.int64)
-    order = np.lexsort((cij[:, 1], cij[:, 0]))
-    out = np.zeros(len(pts), bool)
-    cs = cij[order]
-    brk = np.flatnonzero(np.any(np.diff(cs, axis=0) != 0, axis=1)) + 1
-    for grp in np.split(order, brk):
-        key = (int(cij[grp[0], 0]), int(cij[grp[0], 1]))
-        tris = keys.get(key)
-        if tris is None:
-            continue
-        A, B, C = a[tris], b[tris], c[tris]
-        px, py = p[grp, 0][:, None], p[grp, 1][:, None]
-        d = (B[:, 0] - A[:, 0]) * (C[:, 1] - A[:, 1]) - (C[:, 0] - A[:, 0]) * (B[:, 1] - A[:, 1])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = ((px - A[:, 0]) * (C[:, 1] - A[:, 1]) - (C[:, 0] - A[:, 0]) * (py - A[:, 1])) / d
-            v = ((B[:, 0] - A[:, 0]) * (py - A[:, 1]) - (px - A[:, 0]) * (B[:, 1] - A[:, 1])) / d
-        hit = (np.abs(d) > 0) & (u >= 0) & (v >= 0) & (u + v <= 1)
-        zc = A[:, 2] + u * (B[:, 2] - A[:, 2]) + v * (C[:, 2] - A[:, 2])
-        below = hit & (zc < pts[grp, 2][:, None])
-        out[grp] = below.sum(axis=1) % 2 == 1
-    return out
+    labels[shellvox & (f_e > f_c)] = Label.ENDPLATE
+    labels[shellvox & (f_e <= f_c)] = Label.CORTICAL
+    return labels, f_c, f_e, lost, split_y
 
 
 def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "L2",
@@ -216,7 +188,7 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
     axes : 'auto', None (already in biomech axes) or a 3x3 rotation whose rows
     are the biomech x, y, z axes in file coordinates; body_surface : optional
     closed surface of the body alone (same file axes).  centre : move the body
-    centroid to the origin.  Fields: ``cortical_fraction``."""
+    centroid to the origin.  Fields: ``cortical_fraction``, ``endplate_fraction``."""
     t0 = time.perf_counter()
     if not isinstance(surface, TriSurface):
         raise InputError("surface must be a TriSurface (see biomech.meshes.surface.read_surface)")
@@ -232,7 +204,7 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
     lo = np.floor(surf.vertices.min(axis=0) / h) * h - 2 * h
     hi = np.ceil(surf.vertices.max(axis=0) / h) * h + 2 * h
     shape = tuple(int(round(v)) for v in (hi - lo) / h)
-    labels, f, lost, split_y = voxelise_vertebra_surface(
+    labels, f, fe, lost, split_y = voxelise_vertebra_surface(
         surf, lo, h, shape, body_surface=bsurf, cortical_thickness=cortical_thickness,
         endplate_thickness=endplate_thickness)
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
@@ -241,7 +213,8 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
         body = np.isin(labels, [Label.CORTICAL, Label.CANCELLOUS, Label.ENDPLATE])
         c = origin + (np.argwhere(body).mean(axis=0) + 0.5) * h
         origin = origin - np.round(c / h) * h
-    model = VoxelModel(labels, h, tuple(origin), level_arr, (level,), {"cortical_fraction": f},
+    model = VoxelModel(labels, h, tuple(origin), level_arr, (level,),
+                       {"cortical_fraction": f, "endplate_fraction": fe},
                        {"builder": "biomech.meshes.real_vertebra.vertebra_from_surface",
                         "source": surface.source, "voxel_size_mm": h, "axes": R.tolist(),
                         "body_split": ("body surface" if body_surface is not None else
@@ -255,10 +228,8 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
 
 
 # ---------------------------------------------------------------------------- Clouthier
-def clouthier_mean_lumbar() -> dict:
-    """{'L2': TriSurface, ..., 'L5': ...}: the Clouthier et al. 2023 mean lumbar
-    shape (87 patients), in situ, in biomech axes, mm.  Citation:
-    :data:`CLOUTHIER_CITATION`."""
+@functools.lru_cache(maxsize=1)
+def _clouthier_surfaces() -> tuple:
     if not CLOUTHIER_FILE.is_file():
         raise InputError(f"the shipped Clouthier geometry {CLOUTHIER_FILE} is missing from the "
                          "installation")
@@ -268,7 +239,14 @@ def clouthier_mean_lumbar() -> dict:
     s = TriSurface(v, f, "clouthier-lumbar-ssm meanMesh").transformed(CLOUTHIER_AXES)
     comps = s.components()
     comps.sort(key=lambda c: -c.vertices[:, 2].mean())
-    return {lv: c.repaired() for lv, c in zip(("L2", "L3", "L4", "L5"), comps)}
+    return tuple(c.repaired() for c in comps)
+
+
+def clouthier_mean_lumbar() -> dict:
+    """{'L2': TriSurface, ..., 'L5': ...}: the Clouthier et al. 2023 mean lumbar
+    shape (87 patients), in situ, in biomech axes, mm.  Citation:
+    :data:`CLOUTHIER_CITATION`."""
+    return dict(zip(("L2", "L3", "L4", "L5"), _clouthier_surfaces()))
 
 
 def clouthier_vertebra(level: str = "L2", h: float = 1.0, **kwargs) -> VoxelModel:
@@ -299,19 +277,22 @@ def segment_from_surfaces(surfaces: dict, h: float = 1.0, *, disc: DiscMorphomet
     labels = np.zeros(shape, np.uint8)
     level = np.full(shape, NO_LEVEL, np.int8)
     f = np.zeros(shape)
+    fe = np.zeros(shape)
     for lv in levels:
-        lab, fr, _, _ = voxelise_vertebra_surface(surfaces[lv], lo, h, shape,
-                                                   cortical_thickness=cortical_thickness,
-                                                   endplate_thickness=endplate_thickness)
+        lab, fr, fre, _, _ = voxelise_vertebra_surface(surfaces[lv], lo, h, shape,
+                                                        cortical_thickness=cortical_thickness,
+                                                        endplate_thickness=endplate_thickness)
         take = (lab != Label.VOID) & (labels == Label.VOID)
         labels[take] = lab[take]
         level[take] = names.index(lv)
         f[take] = fr[take]
+        fe[take] = fre[take]
     d = disc or DiscMorphometry("disc", height=10.0, wedge_angle_deg=0.0)
     for up, dn in zip(levels[:-1], levels[1:]):
         _fill_disc(labels, level, names.index(up), names.index(dn), names.index(disc_name(up, dn)),
                    d, h)
-    model = VoxelModel(labels, h, tuple(lo), level, tuple(names), {"cortical_fraction": f},
+    model = VoxelModel(labels, h, tuple(lo), level, tuple(names),
+                       {"cortical_fraction": f, "endplate_fraction": fe},
                        {"builder": "biomech.meshes.real_vertebra.segment_from_surfaces",
                         "voxel_size_mm": h, "citation": citation,
                         "disc_rule": "column fill between bodies; nucleus by in-plane distance "

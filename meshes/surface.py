@@ -277,9 +277,9 @@ def inside_mask(surface: TriSurface, origin, h: float, shape) -> np.ndarray:
     zc = A[hit, 2] + u[hit] * (B[hit, 2] - A[hit, 2]) + v[hit] * (C[hit, 2] - A[hit, 2])
     # first voxel centre above the crossing
     kz = np.clip(np.ceil((zc - origin[2]) / h - 0.5).astype(np.int64), 0, nz)
-    counts = np.zeros((nx, ny, nz + 1), np.int32)
+    counts = np.zeros((nx, ny, nz + 1), np.uint8)
     np.add.at(counts, (ii[hit], jj[hit], kz), 1)
-    parity = np.cumsum(counts[:, :, :nz], axis=2) % 2
+    parity = np.bitwise_xor.accumulate(counts[:, :, :nz] & 1, axis=2)
     return parity.astype(bool)
 
 
@@ -322,22 +322,35 @@ def _point_triangle_distance(p, a, b, c):
 
 class SurfaceDistance:
     """Exact unsigned distance [mm] from points to a triangle surface and the
-    normal of the nearest triangle (k nearest triangles by centroid checked)."""
+    normal of the nearest triangle (k nearest triangles by centroid checked).
 
-    def __init__(self, surface: TriSurface, k: int = 12):
+    ``__call__(p, max_distance=None)``: points farther than ``max_distance``
+    (proved by the centroid distance minus the largest triangle radius) get inf
+    without the exact computation."""
+
+    def __init__(self, surface: TriSurface, k: int = 8):
         V, F = surface.vertices, surface.faces
         self.a, self.b, self.c = V[F[:, 0]], V[F[:, 1]], V[F[:, 2]]
         n = np.cross(self.b - self.a, self.c - self.a)
         self.normals = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
-        self.tree = cKDTree((self.a + self.b + self.c) / 3.0)
+        cen = (self.a + self.b + self.c) / 3.0
+        self.tree = cKDTree(cen)
+        self.r_max = float(max(np.linalg.norm(self.a - cen, axis=1).max(),
+                               np.linalg.norm(self.b - cen, axis=1).max(),
+                               np.linalg.norm(self.c - cen, axis=1).max()))
         self.k = min(k, len(F))
 
-    def __call__(self, p, chunk: int = 200_000):
+    def __call__(self, p, max_distance: float | None = None, chunk: int = 200_000):
         p = np.asarray(p, float)
-        dist = np.empty(len(p))
-        near = np.empty(len(p), np.int64)
-        for s in range(0, len(p), chunk):
-            q = p[s:s + chunk]
+        dist = np.full(len(p), np.inf)
+        near = np.zeros(len(p), np.int64)
+        todo = np.arange(len(p))
+        if max_distance is not None:
+            d0, _ = self.tree.query(p, k=1, distance_upper_bound=max_distance + self.r_max)
+            todo = np.flatnonzero(np.isfinite(d0))
+        for s in range(0, len(todo), chunk):
+            sel = todo[s:s + chunk]
+            q = p[sel]
             _, idx = self.tree.query(q, k=self.k)
             idx = idx.reshape(len(q), -1)
             best = np.full(len(q), np.inf)
@@ -348,6 +361,6 @@ class SurfaceDistance:
                 better = d < best
                 best[better] = d[better]
                 arg[better] = t[better]
-            dist[s:s + chunk] = best
-            near[s:s + chunk] = arg
+            dist[sel] = best
+            near[sel] = arg
         return dist, near

@@ -20,7 +20,8 @@ Geometry (every rule is a modelling choice documented here):
   surface bony endplate (the nearest surface decides).  Partial volumes:
   :mod:`biomech.meshes.partial_volume`.
 * **Basivertebral foramen**: a circular opening of radius 2.5 mm (modelling
-  default, CHECK) through the posterior wall at the midline and mid-height;
+  default, CHECK) through the posterior wall at the midline and mid-height
+  (at least the one shell voxel nearest its centre on coarse grids);
   its voxels are CANCELLOUS with cortical_fraction 0 and field
   ``basivertebral_foramen`` = 1: cement reaching them leaves the body towards
   the basivertebral veins and the canal.
@@ -110,17 +111,7 @@ def _superellipse(u, v, n):
     return F, k * qu * np.sign(u), k * qv * np.sign(v)
 
 
-def _box_sd(p, lo, hi):
-    """Signed distance to an axis-aligned box (negative inside)."""
-    c = 0.5 * (np.asarray(lo) + np.asarray(hi))
-    e = 0.5 * (np.asarray(hi) - np.asarray(lo))
-    q = np.abs(p - c) - e
-    outside = np.linalg.norm(np.maximum(q, 0.0), axis=-1)
-    inside = np.minimum(q.max(axis=-1), 0.0)
-    return outside + inside
-
-
-def _elliptic_cylinder_sd(p, centre, axis, side, r_axis2, r_side, r_up, s_min, s_max):
+def _elliptic_cylinder_sd(p, centre, axis, side, r_side, r_up, s_min, s_max):
     """Approximate signed distance to a finite elliptic cylinder.
 
     axis, side : unit vectors (the third section axis is axis x side);
@@ -133,7 +124,6 @@ def _elliptic_cylinder_sd(p, centre, axis, side, r_axis2, r_side, r_up, s_min, s
     rho = np.sqrt(u * u + v * v)
     radial = (rho - 1.0) * min(r_side, r_up)
     caps = np.maximum(s - s_max, s_min - s)
-    del r_axis2
     return np.maximum(radial, caps)
 
 
@@ -282,7 +272,7 @@ class VertebraGeometry:
         self.x_pedicle_lateral = 0.5 * m.canal_width + m.pedicle_width
         H = self.height
         xo = self.x_pedicle_lateral
-        SCD, SCW = m.canal_depth, m.canal_width
+        SCD = m.canal_depth
         self._boxes = [
             # spinous process
             (np.array([-0.5 * SPINOUS_THICKNESS_MM, ypw + SCD + 2.0, z_ped - 4.0 - 0.5 * m.spinous_height]),
@@ -321,7 +311,7 @@ class VertebraGeometry:
             r = 0.5 * max(m.pedicle_width, m.pedicle_height)
             parts.append((ends.min(axis=0) - r, ends.max(axis=0) + r,
                           lambda q, ped=ped: _elliptic_cylinder_sd(
-                              q, ped["isthmus"], ped["axis"], ped["side"], None,
+                              q, ped["isthmus"], ped["axis"], ped["side"],
                               0.5 * m.pedicle_width, 0.5 * m.pedicle_height,
                               ped["s_min"], ped["s_max"]) <= 0.0))
         ra = 0.5 * m.canal_width + LAMINA_THICKNESS_MM
@@ -508,6 +498,13 @@ def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, sh
     labels[shell & is_ep] = Label.ENDPLATE
     labels[shell & ~is_ep] = Label.CORTICAL
     foramen = (cls3 == _FORAMEN) & shell
+    if geom.foramen_radius > 0 and not foramen.any():
+        # coarse grids: open at least the shell voxel nearest the foramen centre
+        cand = np.flatnonzero((shell & ~endplate_side).ravel())
+        if cand.size:
+            target = np.array([0.0, geom.y_posterior_wall, 0.0])
+            best = cand[np.argmin(np.linalg.norm(centres[cand] - target, axis=1))]
+            foramen.ravel()[best] = True
     labels[foramen] = Label.CANCELLOUS
     f_c[foramen] = 0.0
     f_e[foramen] = 0.0

@@ -102,3 +102,24 @@ def test_export_vti_has_labels_and_levels(seg, tmp_path):
     img = pv.read(str(path))
     assert np.array_equal(np.asarray(img.cell_data["label"]), m.labels.ravel(order="F"))
     assert "cortical_fraction" in img.cell_data.keys()
+
+
+def test_anatomy_example_runs_small():
+    """examples/anatomy_segment.py at h = 2 mm: the L2 body volume (bone labels
+    of level L2 minus posterior elements) lies within 15 % of the table's
+    superellipse estimate (width x depth x height x 0.84: n = 2.4 fill factor
+    ~0.87, less waist and concavities), and the Clouthier segment is built."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "anatomy_segment.py"
+    spec = importlib.util.spec_from_file_location("anatomy_segment", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    res = mod.main(small=True, real=False)
+    seg = res["segment"]
+    from biomech.meshes.morphometry import vertebra_morphometry
+    t = vertebra_morphometry("L2")
+    est = (0.5 * (t.superior_width + t.inferior_width) * 0.5 * (t.superior_depth + t.inferior_depth)
+           * t.mean_height * 0.84)
+    body = LM.vertebral_body_mask(seg, "L2").sum() * seg.h ** 3
+    assert body == pytest.approx(est, rel=0.15)

@@ -17,35 +17,33 @@ from .vertebroplasty import MAX_ADVISED_LEVELS, TreatmentResult, vertebroplasty
 
 
 @dataclass(frozen=True)
-class Vertebroplasty:
+class _Plan:
+    """A treatment plan: a level and the keywords of the treatment function."""
+
+    level: str
+    options: dict = field(default_factory=dict)
+    function = None
+
+    def __init__(self, level, **options):
+        object.__setattr__(self, "level", level)
+        object.__setattr__(self, "options", dict(options))
+
+    def apply(self, model) -> TreatmentResult:
+        return type(self).function(model, self.level, **self.options)
+
+
+class Vertebroplasty(_Plan):
     """A vertebroplasty plan: ``Vertebroplasty("L2", volume_ml=4, approach="unipedicular")``;
     any keyword of :func:`vertebroplasty`."""
 
-    level: str
-    options: dict = field(default_factory=dict)
-
-    def __init__(self, level, **options):
-        object.__setattr__(self, "level", level)
-        object.__setattr__(self, "options", dict(options))
-
-    def apply(self, model) -> TreatmentResult:
-        return vertebroplasty(model, self.level, **self.options)
+    function = staticmethod(vertebroplasty)
 
 
-@dataclass(frozen=True)
-class Kyphoplasty:
+class Kyphoplasty(_Plan):
     """A kyphoplasty plan: ``Kyphoplasty("L2", balloon_volume_ml=3, height_restoration=0.5)``;
     any keyword of :func:`kyphoplasty`."""
 
-    level: str
-    options: dict = field(default_factory=dict)
-
-    def __init__(self, level, **options):
-        object.__setattr__(self, "level", level)
-        object.__setattr__(self, "options", dict(options))
-
-    def apply(self, model) -> TreatmentResult:
-        return kyphoplasty(model, self.level, **self.options)
+    function = staticmethod(kyphoplasty)
 
 
 def treat(model, *plans):
