@@ -10,6 +10,11 @@ inferior cap face is fixed, the superior cap face displaced -0.2 mm in z
 (ux = uy = 0 there: "clamped"; or only uz prescribed at both faces:
 "sliding"), and the axial stiffness = reaction / 0.2 mm is compared with the
 published 12,362 N/mm (Walle, Matheson, Boyd; AppendixA, verse_ID 4).
+Only the nodes of the cap faces are supported: bone that reaches the same
+plane beside a cap stays free (supporting it too gave +33 %).  At 1 mm this
+gives 10,810 N/mm, -12.6 % from the published value and equal to the
+independent reproduction in the data set's README (10,810 N/mm); the rest of
+the gap is in the published set-up (128 density bins, FAIM), not reproduced.
 
 Run: python examples/verse004_ct.py [--h 1.0] [--bc clamped|sliding]
 Needs ../shared/data/bonelab-verse004 (or BIOMECH_SHARED_DATA).
@@ -52,8 +57,12 @@ def axial_stiffness(model, bc: str = "clamped", displacement_mm: float = 0.2):
     zc = model.centres(mesh.voxel_ijk)[:, 2]
     z_bot = zc[lev == model.level_index("cap_inferior")].min() - 0.5 * model.h
     z_top = zc[lev == model.level_index("cap_superior")].max() + 0.5 * model.h
-    bot = mesh.nodes_where(lambda x, y, z: np.isclose(z, z_bot))
-    top = mesh.nodes_where(lambda x, y, z: np.isclose(z, z_top))
+    # the outer faces of the caps only: bone voxels that reach the same plane
+    # (posterior elements beside a cap) must stay free, as in the benchmark
+    bot_cap = np.unique(mesh.cells[lev == model.level_index("cap_inferior")])
+    top_cap = np.unique(mesh.cells[lev == model.level_index("cap_superior")])
+    bot = np.intersect1d(mesh.nodes_where(lambda x, y, z: np.isclose(z, z_bot)), bot_cap)
+    top = np.intersect1d(mesh.nodes_where(lambda x, y, z: np.isclose(z, z_top)), top_cap)
     prob = biomech.StaticProblem(mesh, E, 0.3)
     if bc == "clamped":
         prob.fix(bot, "xyz")

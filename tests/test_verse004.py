@@ -45,15 +45,16 @@ def test_model_matches_the_benchmark_voxels(example):
 
 @pytest.mark.slow
 def test_axial_stiffness_against_the_published_value(example):
-    """h = 2 mm (4 s; within 1.2 % of the 1 mm result, see the report).
+    """At the benchmark's own 1 mm grid, clamped cap faces (cap nodes only).
 
-    Target of the issue: within 10 % of 12,362 N/mm.  Measured: +33 % clamped
-    (16.5k N/mm at 1 mm), +14 % with sliding faces; the benchmark README's own
-    independent check found -12.6 % with the clamped faces, so the published
-    boundary conditions are not reproduced yet (see the report).  This test
-    guards the pipeline against gross errors (units of density: x1400; wrong
-    law or labels: factors of 2 or more) with a 40 % band."""
-    out = example.main(small=True)
+    The data set's README reports an independent reproduction with the same
+    voxels, law and boundary conditions: 10,810 N/mm.  We must match it to
+    0.5 % (same model, different code).  Against the published 12,362 N/mm the
+    issue's target is 10 %; measured -12.6 % (the published run bins densities
+    into 128 bins and uses FAIM, not reproduced), so the test asserts the
+    measured gap stays within 15 % and records it."""
+    out = example.main(small=False, h=1.0)
     k = out["stiffness_N_per_mm"]
-    assert k == pytest.approx(example.PUBLISHED_STIFFNESS_N_PER_MM, rel=0.40)
+    assert k == pytest.approx(10810.0, rel=0.005)
+    assert k == pytest.approx(example.PUBLISHED_STIFFNESS_N_PER_MM, rel=0.15)
     assert out["iterations"] > 0
