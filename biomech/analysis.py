@@ -114,7 +114,17 @@ class SegmentAnalysis:
         top, bottom, names = support_regions(model, self.solid)
         self.loaded_region, self.fixed_region = names
         self.plate_nodes = column_surface_nodes(self.mesh, top, "superior")
-        self.fixed_nodes = column_surface_nodes(self.mesh, bottom, "inferior")
+        fixed = column_surface_nodes(self.mesh, bottom, "inferior")
+        shared = np.intersect1d(fixed, self.plate_nodes)
+        if shared.size:
+            # a node on both surfaces (a one-voxel column next to a taller one) stays on the plate
+            log.info("%d nodes lie on both the loaded and the fixed surface: kept on the plate",
+                     shared.size)
+            fixed = np.setdiff1d(fixed, shared)
+        if fixed.size == 0:
+            raise InputError(f"the fixed surface of {names[1]!r} lies entirely on the loaded "
+                             f"surface of {names[0]!r}: nothing left to support")
+        self.fixed_nodes = fixed
         self.problem = StaticProblem(self.mesh, self.E, self.nu, bbar=True)
         self.problem.fix(self.fixed_nodes, "xyz")
         self.problem.add_rigid_plate("superior", self.plate_nodes)

@@ -38,7 +38,6 @@ Rules (decisions):
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import datetime as _dt
 import json
@@ -859,7 +858,8 @@ def run_study(study: Study, out_dir, *, executor: str = "inprocess", workers: in
     """Run every unfinished case of ``study`` into ``out_dir`` and write the study files.
 
     executor : "inprocess" | "processes" | "dask"; workers : processes (local) or local
-    Dask workers; scheduler : address of a running Dask scheduler; client : a
+    Dask workers; scheduler : address of a running Dask scheduler, or the path of its
+    scheduler file (``dask scheduler --scheduler-file``); client : a
     ``distributed.Client`` (wins over scheduler); batch_size : cases per task;
     progress : a progress bar on stderr; force : rerun finished cases too;
     rerun_failed : run failed cases again; command : shown in the report.
@@ -1003,7 +1003,8 @@ def _execute_dask(batches, out, outputs, workers, scheduler, client):
     own_client = client is None
     if client is None:
         if scheduler:
-            client = Client(scheduler)
+            client = (Client(scheduler_file=str(scheduler)) if os.path.isfile(str(scheduler))
+                      else Client(scheduler))
         else:
             cluster = dask_local_cluster(workers)
             client = Client(cluster)
@@ -1066,7 +1067,7 @@ def _write_summary(result: StudyResult, files: dict) -> None:
             headline.setdefault(r["case"], {})[r["load_case"]] = {k: r.get(k) for k in keys if k in r}
     data = {"study": s.name, "description": s.description, "baseline": s.baseline,
             "source": s.source, "executor": result.executor,
-            "wall_time_s": result.wall_time_s,
+            "cases_wall_time_s": result.wall_time_s,      # running the cases of this run
             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "host": socket.gethostname(), "platform": platform.platform(),
             "n_cases": len(result.outcomes), "n_ok": sum(o.status == "ok" for o in result.outcomes.values()),

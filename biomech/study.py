@@ -276,7 +276,7 @@ def _bone_schema():
     }, what="trabecular vBMD or the osteoporosis rule")
 
 
-def _model_schema(partial=False):
+def _model_schema():
     fields = {
         "kind": Str(MODEL_KINDS),
         "levels": ListOf(Str(_vertebra_names()), min_len=1),
@@ -409,7 +409,7 @@ def _case_schema():
         "conditions": ListOf(_Kinded(_condition_schemas(), "a condition")),
         "treatment": _Kinded(_treatment_schemas(), "a treatment"),
         "treatments": ListOf(_Kinded(_treatment_schemas(), "a treatment")),
-        "model": _model_schema(partial=True),
+        "model": _model_schema(),
         "analysis": _analysis_schema(),
     }, required=("name",), what="a case")
 
@@ -564,7 +564,7 @@ class Study:
 
 
 # ---------------------------------------------------------------------------- loading
-def _read_toml(path: Path) -> dict:
+def _read_toml(path: Path) -> tuple:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -664,7 +664,7 @@ def _build_study(data, origin, base_dir, default_name) -> Study:
                     raise _Bad(_join(skey, "name"), f"generated case name {gname!r} is not unique")
                 raw["name"] = gname
                 try:
-                    case_schema.check(_denormalise(raw), f"{skey} case {gname!r}")
+                    case_schema.check(raw, f"{skey} case {gname!r}")
                     _resolve_case(raw, f"{skey} case {gname!r}", model, analysis, load_cases,
                                   cements, base_dir)
                 except _Bad as exc:
@@ -723,10 +723,6 @@ def _normalise_case(raw: dict) -> dict:
     return raw
 
 
-def _denormalise(raw: dict) -> dict:
-    return raw
-
-
 def _canonical_path(path: str) -> str:
     parts = path.split(".")
     if parts[0] == "treatment":
@@ -743,7 +739,6 @@ def _set_path(raw: dict, path: str, value, key: str):
                         "treatments or treatment")
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise _Bad(key, f"{'.'.join(parts[:i])} has {len(node)} item(s); "
@@ -759,7 +754,6 @@ def _set_path(raw: dict, path: str, value, key: str):
         if not isinstance(node[part], (dict, list)):
             raise _Bad(key, f"{'.'.join(parts[:i + 1])} is a value, not a table")
         node = node[part]
-        del nxt
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
@@ -853,6 +847,14 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
                 out[k] = str(p.resolve())
                 files[k] = _sha256_path(p)
         out["files_sha256"] = files
+        if isinstance(out.get("label_map"), dict):
+            from .meshes.labels import Label
+            names = [lab.name.lower() for lab in Label] + ["vertebra"]
+            for value, (lab, _level) in out["label_map"].items():
+                if not value.isdigit() or lab not in names:
+                    raise _Bad(_join(_join(key, "label_map"), value),
+                               f"must map a whole number to [label, level] with a label of "
+                               f"{names}, got {value!r} = {[lab, _level]!r}")
         if "labels" in out and "label_map" not in out:
             raise _Bad(_join(key, "label_map"), "is required with labels ('bonelab' or a table)")
         if out["units"] == "HU" and "law" in out and "calibration" not in model \
@@ -972,7 +974,6 @@ def _cement_dict(c) -> dict:
 
 
 def _resolve_cement(value, key, cements) -> dict:
-    from .cement import Cement
     if value is None:
         value = "pmma"
     if isinstance(value, str):
@@ -1019,6 +1020,9 @@ def _resolve_case(raw: dict, key: str, study_model: dict, study_analysis: dict,
         for lv in ([c["level"]] if "level" in c else []) + list(c.get("levels", [])):
             if vertebrae is not None and lv not in vertebrae:
                 raise _Bad(_join(ck, "level"), f"{lv!r} is not a vertebra of the model {vertebrae}")
+        if c["kind"] in ("metastasis", "angioma") and ("size_mm" in c) == ("size_percent" in c):
+            raise _Bad(ck, "give exactly one of size_mm (diameter) or size_percent (of the body "
+                           "volume)")
         conditions.append(c)
     treatments = []
     for i, t in enumerate(raw.get("treatments", [])):

@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 VTK_CELL_TYPES = {"hex8": 12, "tet4": 10, "tet10": 24}
 
 #: Names that are dimensionless by definition (no unit suffix needed).
-DIMENSIONLESS_NAMES = ("label", "level", "nu", "bvtv", "element_id", "node_id", "in_model")
+DIMENSIONLESS_NAMES = ("label", "level", "nu", "bvtv", "element_id", "node_id", "in_model",
+                       # dimensionless model fields written by the anatomy and treatments
+                       "basivertebral_foramen", "E_factor", "shell_E_factor", "cement_nu",
+                       "damage", "cement_leak_site", "ct_HU")
 #: Name endings that say "dimensionless" or carry a unit.
 UNIT_SUFFIXES = ("_mm", "_mm2", "_mm3", "_MPa", "_N", "_N_mm", "_N_per_mm", "_g_cm3",
                  "_mg_cm3", "_ml", "_s", "_Pa_s", "_degC", "_strain", "_fraction", "_ratio",

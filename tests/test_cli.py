@@ -1,0 +1,145 @@
+"""The `biomech` command line: demo, run (dry run, resume, exit codes), warmup, info, view."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib import metadata
+from pathlib import Path
+
+from biomech.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+TINY = """
+load_cases = ["compression"]
+[model]
+kind = "vertebra_with_caps"
+voxel_size_mm = 4.0
+[[cases]]
+name = "intact"
+[[cases]]
+name = "vp"
+treatment = { kind = "vertebroplasty", level = "L2", approach = "extrapedicular", volume_ml = 1.0 }
+[outputs]
+pictures = false
+vti = false
+fields = "none"
+report = false
+"""
+
+
+def test_console_script_is_declared():
+    eps = [e for e in metadata.entry_points(group="console_scripts") if e.name == "biomech"]
+    assert eps and eps[0].value == "biomech.cli:main"
+
+
+def test_demo_writes_table_files_pictures_and_report(tmp_path, capsys):
+    """The demo at 5 mm voxels (the coarsest the anatomy takes) writes everything the
+    full demo writes."""
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--voxel-size", "5", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    names = ("untreated", "vertebroplasty", "kyphoplasty", "lytic_metastasis")
+    assert all(n in text for n in names) and "L2 stiffness [N/mm]" in text
+    for f in ("results.csv", "summary.json", "report.html", "cases.pvd",
+              "pictures/stiffness_restoration.png", "pictures/compare_von_mises.png"):
+        assert (out / f).is_file(), f
+    for n in names:
+        assert (out / "cases" / n / f"{n}.vti").is_file()
+        assert (out / "cases" / n / "pictures" / "model_cutaway.png").is_file()
+    assert (out / "cases" / "vertebroplasty" / "pictures" / "cement.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_ok"] == 4 and summary["baseline"] == "untreated"
+    # both augmentations stiffen the fractured L2 (headline of the demo)
+    head = summary["headline"]
+    assert head["vertebroplasty"]["compression"]["stiffness_N_per_mm_ratio"] > 1.0
+    assert head["kyphoplasty"]["compression"]["stiffness_N_per_mm_ratio"] > 1.0
+    assert "report.html" in os.listdir(out)
+
+
+def test_run_dry_run_lists_cases_and_hashes(tmp_path, capsys):
+    assert main(["run", str(EXAMPLES / "study_default.toml"), "--out", str(tmp_path),
+                 "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "4 cases" in text and "baseline 'untreated'" in text
+    assert text.count("missing") == 4
+
+
+def test_run_bad_study_file_exit_2_names_file_and_key(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace("voxel_size_mm = 4.0", "voxel_size = 4.0"))
+    assert main(["run", str(bad), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "model.voxel_size" in err and "unknown key" in err
+    assert not (tmp_path / "o" / "results.csv").exists()
+    assert main(["run", str(bad), "--out", str(tmp_path / "o"), "--scheduler", "tcp://x:1"]) == 2
+
+
+def test_run_resumes_and_reports_failures(tmp_path, capsys):
+    study = tmp_path / "tiny.toml"
+    study.write_text(TINY)
+    out = tmp_path / "out"
+    assert main(["run", str(study), "--out", str(out), "--quiet"]) == 0
+    assert "2 of 2 cases ok (0 from an earlier run)" in capsys.readouterr().out
+    assert main(["run", str(study), "--out", str(out), "--quiet"]) == 0
+    assert "(2 from an earlier run)" in capsys.readouterr().out
+    study.write_text(TINY.replace("volume_ml = 1.0", "volume_ml = 25.0"))
+    assert main(["run", str(study), "--out", str(out), "--quiet"]) == 1     # a case failed
+    text = capsys.readouterr().out
+    assert "1 of 2 cases ok (1 from an earlier run)" in text and "failed: vp" in text
+
+
+def _cli(*args, env=None):
+    e = dict(os.environ)
+    e.setdefault("NUMBA_CACHE_DIR", str(REPO / ".numba_cache"))
+    e.update(env or {})
+    return subprocess.run([sys.executable, "-m", "biomech.cli", *args], capture_output=True,
+                          text=True, env=e, timeout=300)
+
+
+def test_info_reports_versions_threads_and_cache(tmp_path):
+    r = _cli("info", "--json", env={"NUMBA_CACHE_DIR": str(tmp_path / "cache")})
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["numba_cache_dir"] == str(tmp_path / "cache")
+    assert info["versions"]["numpy"] and info["numba_threads"] >= 1
+    r = _cli("info")
+    assert r.returncode == 0 and "Numba cache:" in r.stdout
+
+
+def test_warmup_compiles_every_public_kernel():
+    """Every public kernel of biomech.kernels gets a compiled signature, and the cache
+    holds an index for it (private helpers compile inside their callers)."""
+    r = _cli("warmup", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = json.loads(r.stdout)
+    assert data["not_compiled"] == []
+    assert {"cement_flow.cement_front", "assembly.fill_voxel", "matfree.voxel_matvec",
+            "recovery.element_strains", "elements.tet10_stiffness"} <= {
+        k for k, v in data["kernels"].items() if v > 0}
+    cached = {f.split("-")[0] for _, _, files in os.walk(data["cache_dir"]) for f in files
+              if f.endswith(".nbi")}
+    assert {"cement_flow.cement_front", "assembly.fill_voxel"} <= cached
+
+
+def test_view_is_passed_to_the_viewer(tmp_path, capsys):
+    assert main(["view", str(tmp_path / "missing.vti")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
+
+
+def test_study_text_in_report(tmp_path):
+    """The study file is copied next to the results (provenance)."""
+    study = tmp_path / "tiny.toml"
+    study.write_text(textwrap.dedent(TINY).replace("report = false", "report = true"))
+    assert main(["run", str(study), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert (tmp_path / "o" / "study.toml").read_text() == study.read_text()
+    assert "vertebra_with_caps" in (tmp_path / "o" / "report.html").read_text()
