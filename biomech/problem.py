@@ -268,7 +268,9 @@ class StaticProblem:
         Kf = self.stiffness
         T = red.T
         if _is_identity(T):
-            A = Kf.copy()
+            # same pattern: share the index arrays, copy the values only
+            A = sp.csr_matrix((Kf.data.copy(), Kf.indices, Kf.indptr), shape=Kf.shape)
+            A.has_sorted_indices = True
         else:
             A = (T.T @ Kf @ T).tocsr()
             A.sort_indices()

@@ -134,10 +134,11 @@ def physical_gradients(dN, xe, G):
 
 @njit(**JIT)
 def point_stiffness_add(G, lam_w, mu_w, Ke):
-    """Ke += lam_w G_ac G_bd + mu_w (G_ad G_bc + delta_cd G_a.G_b)."""
+    """Ke += lam_w G_ac G_bd + mu_w (G_ad G_bc + delta_cd G_a.G_b), node blocks
+    b >= a only (the element routines mirror the lower blocks once at the end)."""
     n = G.shape[0]
     for a in range(n):
-        for b in range(n):
+        for b in range(a, n):
             gg = G[a, 0] * G[b, 0] + G[a, 1] * G[b, 1] + G[a, 2] * G[b, 2]
             for c in range(3):
                 for d in range(3):
@@ -149,13 +150,24 @@ def point_stiffness_add(G, lam_w, mu_w, Ke):
 
 @njit(**JIT)
 def _add_volumetric_outer(Gbar, scale, Ke):
-    """Ke += scale * Gbar_ac Gbar_bd (the B-bar volumetric term)."""
+    """Ke += scale * Gbar_ac Gbar_bd (the B-bar volumetric term), blocks b >= a."""
     n = Gbar.shape[0]
     for a in range(n):
-        for b in range(n):
+        for b in range(a, n):
             for c in range(3):
                 for d in range(3):
                     Ke[3 * a + c, 3 * b + d] += scale * Gbar[a, c] * Gbar[b, d]
+
+
+@njit(**JIT)
+def _mirror_lower_blocks(Ke):
+    """Copy the node blocks above the diagonal to below it (K is symmetric)."""
+    n = Ke.shape[0] // 3
+    for a in range(n):
+        for b in range(a + 1, n):
+            for c in range(3):
+                for d in range(3):
+                    Ke[3 * b + d, 3 * a + c] = Ke[3 * a + c, 3 * b + d]
 
 
 # ---------------------------------------------------------------- element matrices
@@ -192,6 +204,7 @@ def hex8_stiffness(xe, lam, mu, bbar, Ke):
             for k in range(3):
                 Gbar[a, k] /= vol
         _add_volumetric_outer(Gbar, (lam + 2.0 / 3.0 * mu) * vol, Ke)
+    _mirror_lower_blocks(Ke)
     return detmin
 
 
@@ -204,6 +217,7 @@ def tet4_stiffness(xe, lam, mu, Ke):
     det = physical_gradients(dN, xe, G)
     w = det / 6.0
     point_stiffness_add(G, lam * w, mu * w, Ke)
+    _mirror_lower_blocks(Ke)
     return det
 
 
@@ -224,6 +238,7 @@ def tet10_stiffness(xe, lam, mu, Ke):
             detmin = det
         w = TET_GAUSS4_W[q] * det
         point_stiffness_add(G, lam * w, mu * w, Ke)
+    _mirror_lower_blocks(Ke)
     return detmin
 
 
