@@ -275,6 +275,9 @@ class StaticProblem:
             A = (T.T @ Kf @ T).tocsr()
             A.sort_indices()
         K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
+        del Kf
+        if isinstance(self.mesh, VoxelMesh):
+            self._K = None          # products with K go matrix-free: free its memory
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
         solver = make_solver(name, **opts)
@@ -302,8 +305,9 @@ class StaticProblem:
         return self._voxel_operator
 
     def _full_operator(self):
-        """K as used by the current solver: matrix-free operator or assembled CSR."""
-        if self._system and self._system.get("key") and self._system["key"][0] == "matrix-free":
+        """K for products K u (lifting, reactions): the matrix-free operator on voxel
+        meshes (exact, and the assembled K need not be kept), else the CSR matrix."""
+        if isinstance(self.mesh, VoxelMesh):
             return self.matrix_free_operator()
         return self.stiffness
 

@@ -56,16 +56,21 @@ def _heap_push(keys, items, size, key, item):
     while pos > 0:
         parent = (pos - 1) >> 1
         if _less(keys[pos], items[pos], keys[parent], items[parent]):
-            tk = keys[pos]
-            ti = items[pos]
-            keys[pos] = keys[parent]
-            items[pos] = items[parent]
-            keys[parent] = tk
-            items[parent] = ti
+            _swap(keys, items, pos, parent)
             pos = parent
         else:
             break
     return keys, items, size + 1
+
+
+@njit(**JIT)
+def _swap(keys, items, i, j):
+    tk = keys[i]
+    ti = items[i]
+    keys[i] = keys[j]
+    items[i] = items[j]
+    keys[j] = tk
+    items[j] = ti
 
 
 @njit(**JIT)
@@ -87,12 +92,7 @@ def _heap_pop(keys, items, size):
             if right < size and _less(keys[right], items[right], keys[left], items[left]):
                 best = right
             if _less(keys[best], items[best], keys[pos], items[pos]):
-                tk = keys[pos]
-                ti = items[pos]
-                keys[pos] = keys[best]
-                items[pos] = items[best]
-                keys[best] = tk
-                items[best] = ti
+                _swap(keys, items, pos, best)
                 pos = best
             else:
                 break

@@ -576,6 +576,22 @@ def level_meta(geom: VertebraGeometry, frame: Frame) -> dict:
 
 
 # ---------------------------------------------------------------------------- builders
+def _single_level_arrays(geom, frame, origin, h, shape):
+    """Voxelise one vertebra into full-grid arrays: labels (uint8),
+    cortical_fraction, endplate_fraction, basivertebral_foramen."""
+    vox = voxelise_vertebra(geom, frame, origin, h, shape)
+    labels = np.zeros(shape, np.uint8)
+    f = np.zeros(shape)
+    fe = np.zeros(shape)
+    foramen = np.zeros(shape)
+    sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
+    labels[sl] = vox.labels
+    f[sl] = vox.cortical_fraction
+    fe[sl] = vox.endplate_fraction
+    foramen[sl] = vox.foramen
+    return labels, f, fe, foramen
+
+
 def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMorphometry | None = None,
                    posterior_elements: bool = True, foramen_radius: float = FORAMEN_RADIUS_MM,
                    wedge: bool = False) -> VoxelModel:
@@ -593,16 +609,7 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
     frame = Frame()
     lo, hi = global_bounds(geom, frame)
     origin, shape = grid_for_bounds(lo, hi, h)
-    vox = voxelise_vertebra(geom, frame, origin, h, shape)
-    labels = np.zeros(shape, np.uint8)
-    f = np.zeros(shape)
-    fe = np.zeros(shape)
-    foramen = np.zeros(shape)
-    sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
-    labels[sl] = vox.labels
-    f[sl] = vox.cortical_fraction
-    fe[sl] = vox.endplate_fraction
-    foramen[sl] = vox.foramen
+    labels, f, fe, foramen = _single_level_arrays(geom, frame, origin, h, shape)
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     model = VoxelModel(labels, h, tuple(origin), level_arr, (m.level,),
                        {"cortical_fraction": f, "endplate_fraction": fe,
@@ -661,16 +668,7 @@ def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
     z_top = math.floor(z_top / h) * h
     z_bot = math.ceil(z_bot / h) * h
     origin, shape = grid_for_bounds(lo, hi, h)
-    vox = voxelise_vertebra(geom, frame, origin, h, shape)
-    labels = np.zeros(shape, np.uint8)
-    f = np.zeros(shape)
-    fe = np.zeros(shape)
-    foramen = np.zeros(shape)
-    sl = tuple(slice(a, a + n) for a, n in zip(vox.lo, vox.labels.shape))
-    labels[sl] = vox.labels
-    f[sl] = vox.cortical_fraction
-    fe[sl] = vox.endplate_fraction
-    foramen[sl] = vox.foramen
+    labels, f, fe, foramen = _single_level_arrays(geom, frame, origin, h, shape)
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     c = block_centres(np.zeros(3, int), np.array(shape), origin, h)
     x, y, z = c[:, 0], c[:, 1], c[:, 2]
