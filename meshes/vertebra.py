@@ -578,7 +578,8 @@ def level_meta(geom: VertebraGeometry, frame: Frame) -> dict:
 # ---------------------------------------------------------------------------- builders
 def _single_level_arrays(geom, frame, origin, h, shape):
     """Voxelise one vertebra into full-grid arrays: labels (uint8),
-    cortical_fraction, endplate_fraction, basivertebral_foramen."""
+    cortical_fraction, endplate_fraction, basivertebral_foramen, and the
+    fraction of shell volume lost outside the model."""
     vox = voxelise_vertebra(geom, frame, origin, h, shape)
     labels = np.zeros(shape, np.uint8)
     f = np.zeros(shape)
@@ -589,7 +590,7 @@ def _single_level_arrays(geom, frame, origin, h, shape):
     f[sl] = vox.cortical_fraction
     fe[sl] = vox.endplate_fraction
     foramen[sl] = vox.foramen
-    return labels, f, fe, foramen
+    return labels, f, fe, foramen, vox.shell_lost_fraction
 
 
 def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMorphometry | None = None,
@@ -609,7 +610,7 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
     frame = Frame()
     lo, hi = global_bounds(geom, frame)
     origin, shape = grid_for_bounds(lo, hi, h)
-    labels, f, fe, foramen = _single_level_arrays(geom, frame, origin, h, shape)
+    labels, f, fe, foramen, shell_lost = _single_level_arrays(geom, frame, origin, h, shape)
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     model = VoxelModel(labels, h, tuple(origin), level_arr, (m.level,),
                        {"cortical_fraction": f, "endplate_fraction": fe,
@@ -619,7 +620,7 @@ def build_vertebra(level: str = "L2", h: float = 1.0, *, morphometry: VertebraMo
                         "levels": {m.level: level_meta(geom, frame)},
                         "rules": _rules(h),
                         "sources": dict(SOURCES),
-                        "shell_volume_lost_fraction": vox.shell_lost_fraction})
+                        "shell_volume_lost_fraction": shell_lost})
     return model.with_meta(build_time_s=time.perf_counter() - t0)
 
 
@@ -668,7 +669,7 @@ def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
     z_top = math.floor(z_top / h) * h
     z_bot = math.ceil(z_bot / h) * h
     origin, shape = grid_for_bounds(lo, hi, h)
-    labels, f, fe, foramen = _single_level_arrays(geom, frame, origin, h, shape)
+    labels, f, fe, foramen, shell_lost = _single_level_arrays(geom, frame, origin, h, shape)
     level_arr = np.where(labels != Label.VOID, 0, NO_LEVEL).astype(np.int8)
     c = block_centres(np.zeros(3, int), np.array(shape), origin, h)
     x, y, z = c[:, 0], c[:, 1], c[:, 2]
@@ -698,5 +699,5 @@ def build_vertebral_body_with_caps(level: str = "L2", h: float = 1.0, *,
                         "caps": {"superior_face_z_mm": z_top, "inferior_face_z_mm": z_bot,
                                  "thickness_mm": cap_thickness_mm, "margin_mm": cap_margin_mm},
                         "rules": _rules(h), "sources": dict(SOURCES),
-                        "shell_volume_lost_fraction": vox.shell_lost_fraction})
+                        "shell_volume_lost_fraction": shell_lost})
     return model.with_meta(build_time_s=time.perf_counter() - t0)
