@@ -719,9 +719,17 @@ def _cement_entries(shown) -> list:
 
 def _cement_notes(model, sites) -> list[str]:
     ml = model.h ** 3 / 1000.0
-    cement = int(model.mask(*C.CEMENT_LABELS).sum()) * ml
-    leak = int(model.mask(*C.LEAK_LABELS).sum()) * ml
-    notes = [f"cement in bone: {cement:.2f} mL", f"leaked: {leak:.2f} mL"]
+    records = [r for r in (model.meta.get("treatments") or []) if isinstance(r, dict)]
+    if records and all("placed_ml" in r for r in records):
+        # the treatment's own bookkeeping: cement volume, not the volume of the
+        # composite region (a composite voxel also holds bone)
+        cement = sum(float(r["placed_ml"]) for r in records)
+        leak = sum(float(v) for r in records for v in (r.get("leaked_ml_by_site") or {}).values())
+        notes = [f"cement placed: {cement:.2f} mL", f"leaked: {leak:.2f} mL"]
+    else:
+        cement = int(model.mask(*C.CEMENT_LABELS).sum()) * ml
+        leak = int(model.mask(*C.LEAK_LABELS).sum()) * ml
+        notes = [f"cemented region: {cement:.2f} mL", f"leaked region: {leak:.2f} mL"]
     totals: dict[str, int] = {}
     for name, idx in sites:
         totals[name] = totals.get(name, 0) + len(idx)
