@@ -63,6 +63,24 @@ def _heap_push(keys, items, size, key, item):
     return keys, items, size + 1
 
 
+#: Face-neighbour steps (-x, +x, -y, +y, -z, +z); step d moves along axis d // 2.
+_DI = (-1, 1, 0, 0, 0, 0)
+_DJ = (0, 0, -1, 1, 0, 0)
+_DK = (0, 0, 0, 0, -1, 1)
+
+
+@njit(inline="always", **JIT)
+def _neighbour(i, j, k, d, nx, ny, nz):
+    """Flat C-order index and (ii, jj, kk) of face neighbour d of voxel (i, j, k),
+    or -1 outside the grid."""
+    ii = i + _DI[d]
+    jj = j + _DJ[d]
+    kk = k + _DK[d]
+    if ii < 0 or jj < 0 or kk < 0 or ii >= nx or jj >= ny or kk >= nz:
+        return -1, ii, jj, kk
+    return (ii * ny + jj) * nz + kk, ii, jj, kk
+
+
 @njit(**JIT)
 def _swap(keys, items, i, j):
     tk = keys[i]
@@ -171,9 +189,6 @@ def cement_front(site, capacity, resist, threshold, sources, knot_volume, knot_s
     press = np.empty(cap_out, np.float64)
     count = 0
     volume = 0.0
-    di = (-1, 1, 0, 0, 0, 0)
-    dj = (0, 0, -1, 1, 0, 0)
-    dk = (0, 0, 0, 0, -1, 1)
     while size > 0 and volume < target_volume:
         key, f, size = _heap_pop(keys, items, size)
         if state[f] == 2:
@@ -206,17 +221,14 @@ def cement_front(site, capacity, resist, threshold, sources, knot_volume, knot_s
         j = (f // nz) % ny
         i = f // (ny * nz)
         for d in range(6):
-            ii = i + di[d]
-            jj = j + dj[d]
-            kk = k + dk[d]
-            if ii < 0 or jj < 0 or kk < 0 or ii >= nx or jj >= ny or kk >= nz:
+            g, ii, jj, kk = _neighbour(i, j, k, d, nx, ny, nz)
+            if g < 0:
                 continue
-            g = (ii * ny + jj) * nz + kk
             if sflat[g] < 0 or state[g] == 2:
                 continue
             if vsite[f] > 0 and sflat[g] == 0:
                 continue                               # no re-entry into the body
-            axis = 0 if d < 2 else (1 if d < 4 else 2)
+            axis = d // 2
             w = 0.5 * (resist[i, j, k, axis] + resist[ii, jj, kk, axis])
             nd = best[f] + scale * w
             if nd < best[g]:
@@ -254,9 +266,6 @@ def resistance_distance(passable, resist, seeds, seed_cost):
         if seed_cost[s] < dist[f]:
             dist[f] = seed_cost[s]
             keys, items, size = _heap_push(keys, items, size, seed_cost[s], f)
-    di = (-1, 1, 0, 0, 0, 0)
-    dj = (0, 0, -1, 1, 0, 0)
-    dk = (0, 0, 0, 0, -1, 1)
     while size > 0:
         key, f, size = _heap_pop(keys, items, size)
         if done[f] or key > dist[f]:
@@ -266,15 +275,12 @@ def resistance_distance(passable, resist, seeds, seed_cost):
         j = (f // nz) % ny
         i = f // (ny * nz)
         for d in range(6):
-            ii = i + di[d]
-            jj = j + dj[d]
-            kk = k + dk[d]
-            if ii < 0 or jj < 0 or kk < 0 or ii >= nx or jj >= ny or kk >= nz:
+            g, ii, jj, kk = _neighbour(i, j, k, d, nx, ny, nz)
+            if g < 0:
                 continue
-            g = (ii * ny + jj) * nz + kk
             if not pflat[g] or done[g]:
                 continue
-            axis = 0 if d < 2 else (1 if d < 4 else 2)
+            axis = d // 2
             nd = dist[f] + 0.5 * (resist[i, j, k, axis] + resist[ii, jj, kk, axis])
             if nd < dist[g]:
                 dist[g] = nd
