@@ -309,3 +309,20 @@ def test_hex8_min_jacobian_checks_corners():
     assert out[0] == pytest.approx(min(min(dets_gauss), det_corner), rel=1e-12)
     assert min(dets_gauss) > 0 > det_corner   # the case the corner check exists for
     assert out[0] < 0
+
+
+def test_decouple_rows_and_columns_equals_numpy_twin(rng):
+    """Prescribed unknowns lose every coupling but keep their diagonal (exact)."""
+    import scipy.sparse as sp
+    A = sp.random(40, 40, density=0.3, random_state=1, format="csr") + sp.eye(40) * 5.0
+    A = (A + A.T).tocsr()
+    A.sort_indices()
+    dec = rng.random(40) < 0.3
+    twin = A.toarray()
+    diag = np.diag(twin).copy()
+    twin[dec, :] = 0.0
+    twin[:, dec] = 0.0
+    twin[dec, dec] = diag[dec]
+    B = A.copy()
+    K.decouple_rows_and_columns(B.indptr, B.indices, B.data, dec)
+    assert np.array_equal(B.toarray(), twin)
