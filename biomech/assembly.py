@@ -49,7 +49,8 @@ class StiffnessAssembler:
         cells = m.cells
         bptr, bind = K.block_pattern(cells, m.n_nodes)
         n_per = cells.shape[1]
-        bpos = np.empty((m.n_elements, n_per * n_per), dtype=np.int64)
+        index_width = np.int32 if bptr[-1] < INT32_MAX else np.int64
+        bpos = np.empty((m.n_elements, n_per * n_per), dtype=index_width)
         K.block_positions(cells, bptr, bind, bpos)
         nnz = 9 * int(bptr[-1])
         index_dtype = np.int32 if nnz < INT32_MAX and m.n_dofs < INT32_MAX else np.int64

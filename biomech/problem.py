@@ -209,6 +209,9 @@ class StaticProblem:
     def _near_nullspace(self, red):
         centre = self.mesh.points.mean(axis=0)
         B_full = rigid_body_modes(self.mesh.points, centre)
+        if _is_identity(red.T):
+            B_full[red.decoupled] = 0.0
+            return B_full
         B = np.zeros((red.n_free, 6))
         own_rows, own_cols = _identity_part(red.T)
         B[own_cols] = B_full[own_rows]
