@@ -128,12 +128,22 @@ class SegmentAnalysis:
         self.problem = StaticProblem(self.mesh, self.E, self.nu, bbar=True)
         self.problem.fix(self.fixed_nodes, "xyz")
         self.problem.add_rigid_plate("superior", self.plate_nodes)
-        self.reference_point = self.problem._plates["superior"].reference_point
+        self.reference_point = self.problem.plate("superior").reference_point
         self.solver = solver
         self.rtol = rtol
         self.focus_level = focus_level or _default_focus(model)
         self._unit = {}
+        self._body_surfaces = {}
         self.timings = {"build_s": time.perf_counter() - t0}
+
+    def body_surfaces(self, level: str):
+        """(body mask, superior nodes, inferior nodes) of a vertebral body, computed
+        once per model and shared by every load case."""
+        if level not in self._body_surfaces:
+            body = vertebral_body_mask(self.model, level) & self.solid
+            self._body_surfaces[level] = (body, column_surface_nodes(self.mesh, body, "superior"),
+                                          column_surface_nodes(self.mesh, body, "inferior"))
+        return self._body_surfaces[level]
 
     @property
     def n_dofs(self) -> int:

@@ -35,11 +35,10 @@ from __future__ import annotations
 import numpy as np
 
 from biomech.meshes.labels import Label
-from biomech.meshes.landmarks import endplate_mask, posterior_wall_mask, vertebral_body_mask
+from biomech.meshes.landmarks import endplate_mask, posterior_wall_mask
 
 from .errors import BiomechError
 from .recovery import principal_values
-from .regions import column_surface_nodes
 
 #: Yield strains of vertebral trabecular bone (Morgan & Keaveny 2001).
 YIELD_STRAIN_COMPRESSION = 0.0077
@@ -101,9 +100,7 @@ def level_metrics(analysis, load_case, u, plate_u, eps, sig) -> dict:
     levels = vertebra_levels(model)
     for lv in levels:
         li = model.level_names.index(lv)
-        body = vertebral_body_mask(model, lv) & analysis.solid
-        sup = column_surface_nodes(mesh, body, "superior")
-        inf = column_surface_nodes(mesh, body, "inferior")
+        body, sup, inf = analysis.body_surfaces(lv)
         dz = u[sup, 2].mean() - u[inf, 2].mean()
         out[f"{lv}_stiffness_N_per_mm"] = axial / -dz if axial != 0 and dz != 0 else np.nan
         trab = _element_mask(analysis, np.isin(model.labels, [int(l) for l in BONE_AT_RISK_LABELS])

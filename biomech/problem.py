@@ -137,7 +137,7 @@ class StaticProblem:
     def set_plate_load(self, name: str, *, force=None, moment=None, prescribed=None) -> None:
         """Change a plate's load or prescribed values; keeps the set-up when the set
         of prescribed plate DOFs is unchanged (a new load case on the same model)."""
-        p = self._plate(name)
+        p = self.plate(name)
         structure = prescribed is not None and set(prescribed) != set(p.prescribed)
         new = RigidPlate(p.name, p.nodes, p.reference_point,
                          p.force if force is None else np.asarray(force, float),
@@ -146,7 +146,8 @@ class StaticProblem:
         self._plates[name] = new
         self._invalidate(structure)
 
-    def _plate(self, name):
+    def plate(self, name: str) -> RigidPlate:
+        """The rigid plate called ``name`` (nodes, reference point [mm], loads)."""
         if name not in self._plates:
             raise BoundaryConditionError(f"no rigid plate {name!r}; plates: {sorted(self._plates)}")
         return self._plates[name]

@@ -14,13 +14,13 @@ a boundary) are reused by tests/test_convergence.py.
 """
 from __future__ import annotations
 
-import itertools
 
 import numpy as np
 import pytest
 
 from biomech import Mesh, StaticProblem, VoxelMesh
 from biomech.kernels.elements import HEX8_SIGNS
+from tests import twins
 
 # Round-off tolerance of the exact (patch-test) cases: the solution is computed by
 # sparse LU on systems with condition numbers below ~1e5, so the error is a few
@@ -57,14 +57,7 @@ def hex_to_tet4(hex_cells, points):
     is cut along the diagonal from its lowest to its highest logical corner, so
     neighbouring hexes get matching triangles.  Tets are reordered to positive volume."""
     index_of = {tuple(o): a for a, o in enumerate(HEX8_OFFSETS.tolist())}
-    local = []
-    for perm in itertools.permutations(range(3)):
-        path = [np.zeros(3, int)]
-        for axis in perm:
-            step = path[-1].copy()
-            step[axis] = 1
-            path.append(step)
-        local.append([index_of[tuple(p)] for p in path])
+    local = [[index_of[tuple(c)] for c in tet.tolist()] for tet in twins._kuhn_tets()]
     tets = hex_cells[:, np.array(local)].reshape(-1, 4)
     x = points[tets]
     vol = np.einsum("ij,ij->i", np.cross(x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]), x[:, 3] - x[:, 0])

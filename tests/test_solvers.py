@@ -126,7 +126,7 @@ def test_plate_and_base_equilibrium(solved):
     sol = solved("direct")
     plate = sol.plates["top"]
     base_force = sol.reaction(base)
-    ref = prob._plate("top").reference_point
+    ref = prob.plate("top").reference_point
     r_base = sol.internal_forces[base] - prob.external_forces[base]
     base_moment = np.cross(prob.mesh.points[base] - ref, r_base).sum(axis=0)
     scale_f = np.abs(plate.force).max()
