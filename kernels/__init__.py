@@ -14,3 +14,6 @@ from .elements import (  # noqa: F401
 )
 from .matfree import voxel_diagonal, voxel_matvec_coloured  # noqa: F401
 from .recovery import element_strains  # noqa: F401
+from .multigrid import (  # noqa: F401
+    csr_matmat, csr_residual, greedy_block_colouring, multicolour_gauss_seidel,
+)

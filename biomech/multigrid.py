@@ -1,0 +1,153 @@
+"""The multigrid V-cycle run by biomech's own kernels on a pyamg hierarchy.
+
+pyamg builds the smoothed-aggregation hierarchy (aggregates, prolongators, Galerkin
+coarse operators: the set-up it does well).  The cycle itself runs here, on
+blocks of vectors and in parallel: pyamg's cycle relaxes one vector at a time
+with a sequential Gauss-Seidel, so six right-hand sides (a rigid plate's
+condensation) read every matrix six times on one core.  Here each level is
+relaxed by multicolour symmetric Gauss-Seidel (:mod:`biomech.kernels.multigrid`)
+over all k vectors at once; the coarsest level is factorised once (SuperLU).
+
+Shapes: vectors are (n,) or (n, k) float64; the result has the shape of the input.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from . import kernels as K
+
+
+def _csr(M) -> sp.csr_matrix:
+    M = sp.csr_matrix(M)
+    M.sort_indices()
+    return M
+
+
+def _as_block(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x[:, None] if x.ndim == 1 else x, dtype=float)
+
+
+class CSROperator:
+    """y = A x with the parallel block kernel; x (n,) or (n, k).  ``shape``,
+    ``dtype`` and ``diagonal()`` as a SciPy matrix."""
+
+    def __init__(self, A):
+        self.A = _csr(A)
+        self.shape = self.A.shape
+        self.dtype = np.dtype(float)
+
+    def diagonal(self) -> np.ndarray:
+        return self.A.diagonal()
+
+    def __matmul__(self, x):
+        X = _as_block(np.asarray(x))
+        Y = np.empty((self.shape[0], X.shape[1]))
+        K.csr_matmat(self.A.indptr, self.A.indices, self.A.data, X, Y, False)
+        return Y[:, 0] if np.ndim(x) == 1 else Y
+
+
+@dataclass
+class _Level:
+    A: sp.csr_matrix
+    inv_diag: np.ndarray
+    colour_ptr: np.ndarray
+    order: np.ndarray
+    block: int
+    P: sp.csr_matrix | None = None
+    R: sp.csr_matrix | None = None
+
+
+def colouring(A: sp.csr_matrix, block: int):
+    """(colour_ptr, order): the blocks of colour c are order[colour_ptr[c]:colour_ptr[c+1]]."""
+    colour = K.greedy_block_colouring(A.indptr, A.indices, block)
+    order = np.argsort(colour, kind="stable").astype(np.int64)
+    counts = np.bincount(colour)
+    colour_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return colour_ptr, order
+
+
+def _block_size(n: int, preferred: int) -> int:
+    return preferred if preferred > 0 and n % preferred == 0 else 1
+
+
+class MultigridCycle:
+    """Symmetric V-cycle (one symmetric multicolour Gauss-Seidel sweep before and
+    after the coarse correction) on the levels of a ``pyamg.MultilevelSolver``.
+
+    A symmetric positive definite preconditioner for CG: ``M @ r`` with r (n,) or
+    (n, k).  fine_block: rows per node on the finest level (3 for elasticity);
+    coarser levels use the number of near-nullspace vectors per aggregate.
+    """
+
+    def __init__(self, ml, *, fine_block: int = 3):
+        levels = list(ml.levels)
+        B0 = getattr(levels[0], "B", None)
+        n_candidates = B0.shape[1] if B0 is not None else 1
+        self.levels = []
+        for i, lev in enumerate(levels[:-1]):
+            A = _csr(lev.A)
+            d = A.diagonal()
+            inv = np.zeros_like(d)
+            inv[d != 0] = 1.0 / d[d != 0]
+            block = _block_size(A.shape[0], fine_block if i == 0 else n_candidates)
+            colour_ptr, order = colouring(A, block)
+            R = lev.R if getattr(lev, "R", None) is not None else lev.P.T
+            self.levels.append(_Level(A, inv, colour_ptr, order, block, _csr(lev.P), _csr(R)))
+        coarse = sp.csr_matrix(levels[-1].A)
+        # with several near-nullspace vectors an aggregate can lose a candidate: its
+        # coarse row and column are zero (and so is its right-hand side); a unit
+        # diagonal there keeps the factorisation regular and the solution 0
+        empty = coarse.diagonal() == 0
+        if empty.any():
+            coarse = coarse + sp.diags(empty.astype(float))
+        self.coarse_lu = spla.splu(sp.csc_matrix(coarse), permc_spec="MMD_AT_PLUS_A")
+        self.coarse_n = coarse.shape[0]
+        self.shape = levels[0].A.shape
+        self.dtype = np.dtype(float)
+        self._work = {}
+
+    @property
+    def n_colours(self) -> list:
+        """Colours of each smoothed level."""
+        return [lev.colour_ptr.size - 1 for lev in self.levels]
+
+    def _workspace(self, k: int) -> dict:
+        """Buffers for k vectors: X_i, B_i of every level below the finest, R_i of
+        every smoothed level (kept for the last k used)."""
+        if k not in self._work:
+            sizes = [lev.A.shape[0] for lev in self.levels] + [self.coarse_n]
+            self._work = {k: {"X": [None] + [np.empty((m, k)) for m in sizes[1:]],
+                              "B": [None] + [np.empty((m, k)) for m in sizes[1:]],
+                              "R": [np.empty((m, k)) for m in sizes[:-1]]}}
+        return self._work[k]
+
+    def smooth(self, i: int, X: np.ndarray, B: np.ndarray) -> None:
+        """One symmetric sweep (forward, then reverse) on level i, in place on X."""
+        lev = self.levels[i]
+        for reverse in (False, True):
+            K.multicolour_gauss_seidel(lev.A.indptr, lev.A.indices, lev.A.data, lev.inv_diag,
+                                       X, B, lev.colour_ptr, lev.order, lev.block, reverse)
+
+    def _cycle(self, i: int, B: np.ndarray, X: np.ndarray, work: dict) -> None:
+        if i == len(self.levels):
+            X[:] = self.coarse_lu.solve(B).reshape(X.shape)
+            return
+        lev = self.levels[i]
+        X[:] = 0.0
+        self.smooth(i, X, B)
+        R, Bc, Xc = work["R"][i], work["B"][i + 1], work["X"][i + 1]
+        K.csr_residual(lev.A.indptr, lev.A.indices, lev.A.data, X, B, R)
+        K.csr_matmat(lev.R.indptr, lev.R.indices, lev.R.data, R, Bc, False)
+        self._cycle(i + 1, Bc, Xc, work)
+        K.csr_matmat(lev.P.indptr, lev.P.indices, lev.P.data, Xc, X, True)
+        self.smooth(i, X, B)
+
+    def __matmul__(self, r):
+        B = _as_block(np.asarray(r))
+        X = np.empty_like(B)
+        self._cycle(0, B, X, self._workspace(B.shape[1]))
+        return X[:, 0] if np.ndim(r) == 1 else X
