@@ -1244,6 +1244,9 @@ def kernel_dispatchers() -> dict:
         for name, obj in vars(mod).items():
             if isinstance(obj, Dispatcher) and getattr(obj, "__module__", None) == mod.__name__:
                 out[f"{info.name}.{name}"] = obj
+    # kernels made per block width (a compile-time constant), see kernels/multigrid.py
+    from .kernels import multigrid
+    out.update({f"multigrid.{k}": d for k, d in multigrid.block_dispatchers().items()})
     return out
 
 
@@ -1281,6 +1284,8 @@ def warmup_kernels() -> dict:
             sol = p.solve("direct")
             sol.strain()
         _element_kernels_on_tiny_inputs()
+        from .kernels.multigrid import warm_block_kernels
+        warm_block_kernels()
     return {name: len(d.signatures) for name, d in kernel_dispatchers().items()}
 
 

@@ -127,6 +127,8 @@ def _make_block_kernels(width: int):
 
 
 _BLOCK_KERNELS = {}
+#: widths compiled by ``biomech warmup``: one vector, and a rigid plate's six DOFs
+WARM_WIDTHS = (1, 6)
 
 
 def block_kernels(width: int):
@@ -137,6 +139,30 @@ def block_kernels(width: int):
     if width not in _BLOCK_KERNELS:
         _BLOCK_KERNELS[width] = _make_block_kernels(width)
     return _BLOCK_KERNELS[width]
+
+
+def block_dispatchers() -> dict:
+    """{"matmat[6]": dispatcher, ...} for the widths in WARM_WIDTHS (for warm-up and
+    its check that everything compiled)."""
+    out = {}
+    for w in WARM_WIDTHS:
+        for name, fn in zip(("matmat", "residual", "gauss_seidel"), block_kernels(w)):
+            out[f"{name}[{w}]"] = fn
+    return out
+
+
+def warm_block_kernels() -> None:
+    """Compile (or load) the block kernels of WARM_WIDTHS on a 2 x 2 matrix."""
+    indptr = np.array([0, 2, 4], np.int32)
+    indices = np.array([0, 1, 0, 1], np.int32)
+    data = np.array([2.0, -1.0, -1.0, 2.0])
+    for w in WARM_WIDTHS:
+        X, B, Y = np.ones((2, w)), np.ones((2, w)), np.empty((2, w))
+        csr_matmat(indptr, indices, data, X, Y, False)
+        csr_residual(indptr, indices, data, X, B, Y)
+        multicolour_gauss_seidel(indptr, indices, data, np.full(2, 0.5), X, B,
+                                 np.array([0, 1, 2], np.int64), np.array([0, 1], np.int64), 1,
+                                 False)
 
 
 def _split(k):
