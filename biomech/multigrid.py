@@ -5,8 +5,9 @@ coarse operators: the set-up it does well).  The cycle itself runs here, on
 blocks of vectors and in parallel: pyamg's cycle relaxes one vector at a time
 with a sequential Gauss-Seidel, so six right-hand sides (a rigid plate's
 condensation) read every matrix six times on one core.  Here each level is
-relaxed by multicolour symmetric Gauss-Seidel (:mod:`biomech.kernels.multigrid`)
-over all k vectors at once; the coarsest level is factorised once (SuperLU).
+relaxed by a symmetric Gauss-Seidel sweep, parallel over row chunks one
+bandwidth long (:mod:`biomech.kernels.multigrid`), over all k vectors at once;
+the coarsest level is factorised once (SuperLU).
 
 Shapes: vectors are (n,) or (n, k) float64; the result has the shape of the input.
 """
@@ -54,49 +55,30 @@ class CSROperator:
 class _Level:
     A: sp.csr_matrix
     inv_diag: np.ndarray
-    colour_ptr: np.ndarray
-    order: np.ndarray
-    block: int
-    P: sp.csr_matrix | None = None
-    R: sp.csr_matrix | None = None
-
-
-def colouring(A: sp.csr_matrix, block: int):
-    """(colour_ptr, order): the blocks of colour c are order[colour_ptr[c]:colour_ptr[c+1]]."""
-    colour = K.greedy_block_colouring(A.indptr, A.indices, block)
-    order = np.argsort(colour, kind="stable").astype(np.int64)
-    counts = np.bincount(colour)
-    colour_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    return colour_ptr, order
-
-
-def _block_size(n: int, preferred: int) -> int:
-    return preferred if preferred > 0 and n % preferred == 0 else 1
+    chunk_ptr: np.ndarray
+    P: sp.csr_matrix
+    R: sp.csr_matrix
 
 
 class MultigridCycle:
-    """Symmetric V-cycle (one symmetric multicolour Gauss-Seidel sweep before and
-    after the coarse correction) on the levels of a ``pyamg.MultilevelSolver``.
+    """Symmetric V-cycle (one symmetric Gauss-Seidel sweep before and after the
+    coarse correction) on the levels of a ``pyamg.MultilevelSolver``.
 
     A symmetric positive definite preconditioner for CG: ``M @ r`` with r (n,) or
-    (n, k).  fine_block: rows per node on the finest level (3 for elasticity);
-    coarser levels use the number of near-nullspace vectors per aggregate.
+    (n, k).
     """
 
-    def __init__(self, ml, *, fine_block: int = 3):
+    def __init__(self, ml):
         levels = list(ml.levels)
-        B0 = getattr(levels[0], "B", None)
-        n_candidates = B0.shape[1] if B0 is not None else 1
         self.levels = []
-        for i, lev in enumerate(levels[:-1]):
+        for lev in levels[:-1]:
             A = _csr(lev.A)
             d = A.diagonal()
             inv = np.zeros_like(d)
             inv[d != 0] = 1.0 / d[d != 0]
-            block = _block_size(A.shape[0], fine_block if i == 0 else n_candidates)
-            colour_ptr, order = colouring(A, block)
+            chunk_ptr = K.row_chunks(A.indptr, A.indices, A.data)
             R = lev.R if getattr(lev, "R", None) is not None else lev.P.T
-            self.levels.append(_Level(A, inv, colour_ptr, order, block, _csr(lev.P), _csr(R)))
+            self.levels.append(_Level(A, inv, chunk_ptr, _csr(lev.P), _csr(R)))
         coarse = sp.csr_matrix(levels[-1].A)
         # with several near-nullspace vectors an aggregate can lose a candidate: its
         # coarse row and column are zero (and so is its right-hand side); a unit
@@ -111,9 +93,9 @@ class MultigridCycle:
         self._work = {}
 
     @property
-    def n_colours(self) -> list:
-        """Colours of each smoothed level."""
-        return [lev.colour_ptr.size - 1 for lev in self.levels]
+    def n_chunks(self) -> list:
+        """Row chunks of each smoothed level (half of them run at a time)."""
+        return [lev.chunk_ptr.size - 1 for lev in self.levels]
 
     def _workspace(self, k: int) -> dict:
         """Buffers for k vectors: X_i, B_i of every level below the finest, R_i of
@@ -129,8 +111,8 @@ class MultigridCycle:
         """One symmetric sweep (forward, then reverse) on level i, in place on X."""
         lev = self.levels[i]
         for reverse in (False, True):
-            K.multicolour_gauss_seidel(lev.A.indptr, lev.A.indices, lev.A.data, lev.inv_diag,
-                                       X, B, lev.colour_ptr, lev.order, lev.block, reverse)
+            K.chunked_gauss_seidel(lev.A.indptr, lev.A.indices, lev.A.data, lev.inv_diag, X, B,
+                                   lev.chunk_ptr, reverse)
 
     def _cycle(self, i: int, B: np.ndarray, X: np.ndarray, work: dict) -> None:
         if i == len(self.levels):

@@ -141,8 +141,8 @@ class AMGCGSolver(_Solver):
     near-nullspace (Vanek, Mandel & Brezina 1996).
 
     pyamg builds the hierarchy; the V-cycle runs on biomech's parallel block
-    kernels (:class:`biomech.multigrid.MultigridCycle`: multicolour symmetric
-    Gauss-Seidel), so ``solve`` takes one right-hand side (n,) or k at once (n, k)
+    kernels (:class:`biomech.multigrid.MultigridCycle`: symmetric Gauss-Seidel,
+    parallel over row chunks), so ``solve`` takes one right-hand side (n,) or k at once (n, k)
     and reads each matrix once per iteration for all of them.
     """
 
@@ -169,8 +169,7 @@ class AMGCGSolver(_Solver):
             A, B=B, symmetry="hermitian", strength=("symmetric", {"theta": 0.0}),
             smooth=smooth, improve_candidates=None, max_coarse=COARSE_MAX_UNKNOWNS,
             coarse_solver="splu")
-        block = B.shape[1] if B.ndim == 2 else 1
-        self.M = MultigridCycle(ml, fine_block=3 if block in (3, 6) else 1)
+        self.M = MultigridCycle(ml)
         self.level_sizes = [lev.A.shape[0] for lev in ml.levels]
 
     def solve(self, b):

@@ -15,5 +15,5 @@ from .elements import (  # noqa: F401
 from .matfree import voxel_diagonal, voxel_matvec_coloured  # noqa: F401
 from .recovery import element_strains  # noqa: F401
 from .multigrid import (  # noqa: F401
-    csr_matmat, csr_residual, greedy_block_colouring, multicolour_gauss_seidel,
+    chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
 )

@@ -2,9 +2,9 @@
 
 * Block kernels (k vectors at once, k = 1, 6 and 11 to cover the split into
   kernels of at most 8 columns) equal SciPy's CSR products: 1e-12 relative.
-* The colouring is a proper colouring of the block graph (checked on every entry).
-* One multicolour Gauss-Seidel sweep equals a plain NumPy sweep visiting the rows
-  in the same order (1e-12): parallel relaxation inside a colour changes nothing.
+* Row chunks couple only to their neighbours (checked on every non-zero entry).
+* One chunked Gauss-Seidel sweep equals a plain NumPy sweep visiting the rows in
+  the same order (1e-12): relaxing the even chunks at once changes nothing.
 * The V-cycle is a symmetric positive definite operator (x.My = y.Mx to 1e-10),
   so CG may use it; k right-hand sides solved in lockstep give the separate
   solutions (1e-8 at rtol 1e-10) and the direct solution.
@@ -21,7 +21,7 @@ import scipy.sparse.linalg as spla
 
 import biomech
 from biomech import kernels as K
-from biomech.multigrid import CSROperator, colouring
+from biomech.multigrid import CSROperator
 from biomech.solvers import AMGCGSolver, CondensedSolver, DirectSolver, pcg
 
 ROUND_OFF = 1e-12
@@ -64,20 +64,18 @@ def test_block_products_equal_scipy(system, k):
     assert np.allclose(CSROperator(A) @ X[:, 0], ref[:, 0], rtol=0, atol=1e-12 * abs(ref).max())
 
 
-@pytest.mark.parametrize("block", [1, 3])
-def test_colouring_is_proper(system, block):
+def test_chunks_couple_only_to_neighbours(system):
     A, _ = system
-    colour_ptr, order = colouring(A, block)
-    colour_of_block = np.empty(A.shape[0] // block, np.int64)
-    for c in range(colour_ptr.size - 1):
-        colour_of_block[order[colour_ptr[c]:colour_ptr[c + 1]]] = c
+    chunk_ptr = K.row_chunks(A.indptr, A.indices, A.data)
+    assert chunk_ptr[0] == 0 and chunk_ptr[-1] == A.shape[0]
+    assert np.all(np.diff(chunk_ptr) > 0)
+    assert chunk_ptr.size - 1 >= 4          # 10 node layers: enough chunks to run in parallel
+    chunk_of_row = np.searchsorted(chunk_ptr, np.arange(A.shape[0]), side="right") - 1
     coo = A.tocoo()
-    bi, bj = coo.row // block, coo.col // block
-    off = bi != bj
-    assert np.all(colour_of_block[bi[off]] != colour_of_block[bj[off]])
-    assert np.array_equal(np.sort(order), np.arange(A.shape[0] // block))
-    # the 27-point voxel stencil needs at least 8 colours (a 2x2x2 node cube is a clique)
-    assert colour_ptr.size - 1 >= (8 if block == 3 else 24)
+    nz = coo.data != 0
+    gap = np.abs(chunk_of_row[coo.row[nz]] - chunk_of_row[coo.col[nz]])
+    assert gap.max() == 1
+    assert K.csr_bandwidth(A.indptr, A.indices, A.data) == np.abs(coo.row[nz] - coo.col[nz]).max()
 
 
 def _gauss_seidel_twin(A, x, b, rows):
@@ -93,23 +91,22 @@ def _gauss_seidel_twin(A, x, b, rows):
 
 
 @pytest.mark.parametrize("reverse", [False, True])
-def test_multicolour_sweep_equals_sequential_twin(reverse):
-    A, _ = _elasticity_system((3, 3, 4))
+def test_chunked_sweep_equals_sequential_twin(reverse):
+    A, _ = _elasticity_system((3, 3, 6))
     rng = np.random.default_rng(1)
     n = A.shape[0]
     X = rng.standard_normal((n, 2))
     B = rng.standard_normal((n, 2))
-    colour_ptr, order = colouring(A, 3)
-    rows = []
-    colours = range(colour_ptr.size - 1)
-    for c in (reversed(colours) if reverse else colours):
-        for blk in order[colour_ptr[c]:colour_ptr[c + 1]]:
-            block_rows = [3 * blk, 3 * blk + 1, 3 * blk + 2]
-            rows += block_rows[::-1] if reverse else block_rows
+    chunk_ptr = K.row_chunks(A.indptr, A.indices, A.data)
+    assert chunk_ptr.size - 1 >= 3
+    even = [c for c in range(chunk_ptr.size - 1) if c % 2 == 0]
+    odd = [c for c in range(chunk_ptr.size - 1) if c % 2 == 1]
+    rows = [r for c in even + odd for r in range(chunk_ptr[c], chunk_ptr[c + 1])]
+    if reverse:
+        rows = rows[::-1]
     inv = 1.0 / A.diagonal()
     got = X.copy()
-    K.multicolour_gauss_seidel(A.indptr, A.indices, A.data, inv, got, B, colour_ptr, order, 3,
-                               reverse)
+    K.chunked_gauss_seidel(A.indptr, A.indices, A.data, inv, got, B, chunk_ptr, reverse)
     for v in range(2):
         ref = _gauss_seidel_twin(A, X[:, v], B[:, v], rows)
         assert np.abs(got[:, v] - ref).max() <= ROUND_OFF * np.abs(ref).max()
