@@ -94,13 +94,17 @@ class SegmentAnalysis:
     model : VoxelModel (segment, single vertebra between caps, or CT model)
     registry : biomech.materials.MaterialRegistry (defaults when None)
     solver : 'amg' (default), 'direct', 'matrix-free'; rtol : CG tolerance.
+    reuse_hierarchy : AMG: keep the prolongators for the next model on the same
+                  mesh in this process (cement sweeps; see
+                  :class:`biomech.multigrid.HierarchyCache`).
     focus_level : the vertebra whose headline metrics (stiffness, adjacent
                   endplates and discs) are reported; default: the treated level
                   recorded in the model, else the middle vertebra.
     """
 
     def __init__(self, model: VoxelModel, *, registry=None, solver: str = "amg",
-                 rtol: float = 1e-6, focus_level: str | None = None):
+                 rtol: float = 1e-6, focus_level: str | None = None,
+                 reuse_hierarchy: bool = False):
         t0 = time.perf_counter()
         self.model = model
         self.solid = mechanical_mask(model)
@@ -131,6 +135,7 @@ class SegmentAnalysis:
         self.reference_point = self.problem.plate("superior").reference_point
         self.solver = solver
         self.rtol = rtol
+        self.reuse_hierarchy = reuse_hierarchy
         self.focus_level = focus_level or _default_focus(model)
         self._unit = {}
         self._body_surfaces = {}
@@ -156,7 +161,8 @@ class SegmentAnalysis:
             load[k] = _UNIT_SIZE[k]
             self.problem.set_plate_load("superior", force=load[:3], moment=load[3:])
             t0 = time.perf_counter()
-            sol = self.problem.solve(self.solver, rtol=self.rtol)
+            sol = self.problem.solve(self.solver, rtol=self.rtol,
+                                     reuse_hierarchy=self.reuse_hierarchy)
             self.timings[f"solve_{_UNIT_NAMES[k]}_s"] = time.perf_counter() - t0
             self._unit[k] = sol
         return self._unit[k]

@@ -226,13 +226,17 @@ class StaticProblem:
             return "direct" if n_free <= 3000 else "amg"
         return solver
 
-    def solve(self, solver: str = "auto", *, rtol: float = 1e-8, maxiter: int | None = None):
+    def solve(self, solver: str = "auto", *, rtol: float = 1e-8, maxiter: int | None = None,
+              reuse_hierarchy: bool = False):
         """Solve; returns a :class:`Solution`.
 
         solver : 'auto' (direct up to 3000 unknowns, else AMG-CG), 'amg',
                  'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
                  (voxel meshes: no assembled K, Jacobi-CG).
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
+        reuse_hierarchy : AMG only: reuse the prolongators of an earlier problem on
+                 the same mesh and constraints in this process (see
+                 :class:`biomech.multigrid.HierarchyCache`).
         """
         if solver not in SOLVER_CHOICES:
             raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")
@@ -240,16 +244,16 @@ class StaticProblem:
         name = self._choose(solver, red.n_free)
         if name == "direct" and red.n_free > 4 * DIRECT_MAX_UNKNOWNS:
             log.warning("direct solve of %d unknowns: expect minutes and GBs", red.n_free)
-        key = (name, rtol, maxiter)
+        key = (name, rtol, maxiter, bool(reuse_hierarchy))
         if self._system.get("key") != key or self._system.get("solver") is None:
-            self._setup_solver(name, red, rtol, maxiter)
+            self._setup_solver(name, red, rtol, maxiter, bool(reuse_hierarchy))
             self._system["key"] = key
         b = self._reduced_rhs(red)
         z, info = self._system["solver"].solve(b)
         u = red.T @ z + red.g
         return Solution(self, u, info, red, z)
 
-    def _setup_solver(self, name, red, rtol, maxiter):
+    def _setup_solver(self, name, red, rtol, maxiter, reuse_hierarchy=False):
         opts = dict(rtol=rtol, maxiter=maxiter)
         keep = (~red.decoupled).astype(float)
         if name == "matrix-free":
@@ -284,7 +288,8 @@ class StaticProblem:
             self._K = None          # products with K go matrix-free: free its memory
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
-        solver = make_solver(name, **opts)
+        solver = make_solver(name, **opts, **({"reuse_hierarchy": reuse_hierarchy}
+                                              if name == "amg" else {}))
         if name == "amg" and red.plate_columns:
             from .solvers import CondensedSolver
             plate_cols = np.concatenate(list(red.plate_columns.values()))

@@ -292,7 +292,8 @@ def solve_case(spec: CaseSpec, *, fields: bool = True) -> SolvedCase:
     t0 = time.perf_counter()
     analysis = SegmentAnalysis(model, registry=registry_for(spec.model),
                                solver=spec.analysis.get("solver", "amg"),
-                               rtol=spec.analysis.get("rtol", 1e-6), focus_level=spec.focus_level)
+                               rtol=spec.analysis.get("rtol", 1e-6), focus_level=spec.focus_level,
+                               reuse_hierarchy=spec.analysis.get("reuse_hierarchy", False))
     results = analysis.run(spec.load_case_objects(), fields=fields)
     timings["mechanics_s"] = time.perf_counter() - t0
     timings.update({f"analysis_{k}": v for k, v in analysis.timings.items()})

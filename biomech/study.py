@@ -12,7 +12,7 @@ A study file has these tables (every key is checked: an unknown key or a bad val
                    level, voxel_size_mm, lordosis, posterior_elements, cap_thickness_mm,
                    cap_margin_mm; [model.bone] vbmd_mg_cm3 | osteoporosis_rule ...;
                    [model.materials.<name>] E_MPa, nu (registry overrides); CT keys
-    [analysis]     solver, rtol
+    [analysis]     solver, rtol, reuse_hierarchy
     load_cases     ["compression", "flexion", ...] or [[load_cases]] tables
     [cement.<name>] user formulations (the schema of biomech.cement); cement_files = [...]
     [[cases]]      name, extends, description, conditions, treatment | treatments, model,
@@ -415,7 +415,8 @@ def _case_schema():
 
 
 def _analysis_schema():
-    return Table({"solver": Str(SOLVERS), "rtol": Num(0.0, 0.1, lo_open=True)})
+    return Table({"solver": Str(SOLVERS), "rtol": Num(0.0, 0.1, lo_open=True),
+                  "reuse_hierarchy": Bool()})
 
 
 def _outputs_schema():
