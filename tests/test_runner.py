@@ -184,3 +184,32 @@ def test_bad_executor_options(tmp_path):
         run_study(s, tmp_path, executor="mpi")
     with pytest.raises(Exception, match="workers"):
         run_study(s, tmp_path, executor="processes", workers=0)
+
+
+def test_reuse_hierarchy_option_reaches_the_solver(tmp_path):
+    """[analysis] reuse_hierarchy = true: the second case on the same mesh (other bone
+    moduli, same nodes) reuses the prolongators of the first, and its stiffness agrees
+    with a fresh set-up within 1e-4 (rtol 1e-6)."""
+    from biomech.multigrid import HIERARCHY_CACHE
+    soft = {"kind": "osteoporosis_rule"}
+    cases = [{"name": "intact"}, {"name": "soft", "conditions": [soft]}]
+    fresh = tiny_study(cases)
+    reuse = study_from_dict({
+        "study": {"name": "tiny", "baseline": "intact"},
+        "model": {"kind": "vertebra_with_caps", "level": "L2", "voxel_size_mm": 4.0,
+                  "bone": {"vbmd_mg_cm3": 70.0}},
+        "analysis": {"solver": "amg", "rtol": 1e-6, "reuse_hierarchy": True},
+        "load_cases": ["compression"], "cases": cases,
+        "outputs": {"pictures": False, "vti": False, "fields": "none", "report": False}})
+    HIERARCHY_CACHE.clear()
+    first = solve_case(reuse.cases[0], fields=False)
+    assert len(HIERARCHY_CACHE) == 1
+    second = solve_case(reuse.cases[1], fields=False)
+    inner = second.analysis.problem._system["solver"].inner
+    assert inner.reused
+    HIERARCHY_CACHE.clear()
+    ref = solve_case(fresh.cases[1], fields=False)
+    assert not ref.analysis.problem._system["solver"].inner.reused
+    k, k_ref = (s.results[0].metrics["stiffness_N_per_mm"] for s in (second, ref))
+    assert k == pytest.approx(k_ref, rel=1e-4)
+    assert first.results[0].metrics["stiffness_N_per_mm"] > k     # the soft case is softer
