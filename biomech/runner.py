@@ -615,10 +615,18 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
 
+#: A baseline value smaller than this fraction of the largest |value| of the same
+#: metric over the baseline's load cases counts as zero: no ratio (a mean endplate
+#: stress under lateral bending is zero by symmetry up to solver round-off, ~1e-5 of
+#: its compression value at rtol 1e-6, and its "ratio" was noise: -77 against +1.3).
+RATIO_ZERO_FRACTION = 1e-3
+
+
 def add_ratios(rows: list, baseline: str, *, exclude=()) -> list:
     """Rows with a ``<metric>_ratio`` column for every numeric outcome column: the value
     divided by the baseline case's value of the same load case (empty where the
-    baseline value is 0, missing or not finite)."""
+    baseline value is missing, not finite, or zero: below RATIO_ZERO_FRACTION of the
+    metric's largest baseline magnitude over the load cases)."""
     skip = set(ID_COLUMNS) | set(PARAM_COLUMNS) | NO_RATIO | set(exclude)
     base = {r["load_case"]: r for r in rows if r.get("case") == baseline and r.get("status") == "ok"}
     metric_cols = []
@@ -626,6 +634,11 @@ def add_ratios(rows: list, baseline: str, *, exclude=()) -> list:
         for k, v in r.items():
             if k not in skip and not k.endswith("_ratio") and _is_number(v) and k not in metric_cols:
                 metric_cols.append(k)
+    floor = {}
+    for k in metric_cols:
+        mags = [abs(float(b[k])) for b in base.values()
+                if _is_number(b.get(k)) and math.isfinite(float(b[k]))]
+        floor[k] = RATIO_ZERO_FRACTION * max(mags) if mags else 0.0
     out = []
     for r in rows:
         r = dict(r)
@@ -633,7 +646,8 @@ def add_ratios(rows: list, baseline: str, *, exclude=()) -> list:
         for k in metric_cols:
             v, bv = r.get(k), (b or {}).get(k)
             ok = (r.get("status") == "ok" and _is_number(v) and _is_number(bv)
-                  and math.isfinite(float(v)) and math.isfinite(float(bv)) and float(bv) != 0.0)
+                  and math.isfinite(float(v)) and math.isfinite(float(bv))
+                  and abs(float(bv)) > floor[k] and float(bv) != 0.0)
             r[f"{k}_ratio"] = float(v) / float(bv) if ok else None
         out.append(r)
     return out

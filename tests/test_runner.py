@@ -213,3 +213,19 @@ def test_reuse_hierarchy_option_reaches_the_solver(tmp_path):
     k, k_ref = (s.results[0].metrics["stiffness_N_per_mm"] for s in (second, ref))
     assert k == pytest.approx(k_ref, rel=1e-4)
     assert first.results[0].metrics["stiffness_N_per_mm"] > k     # the soft case is softer
+
+
+def test_ratio_of_a_baseline_that_is_zero_by_symmetry_is_empty():
+    """A baseline value below 1e-3 of the metric's largest baseline magnitude (a mean
+    endplate stress under lateral bending, zero up to solver round-off) gives no
+    ratio; values above it divide as usual."""
+    rows = [{"case": c, "load_case": lc, "status": "ok", "stress_MPa": v}
+            for c, lc, v in (("base", "compression", -0.5), ("base", "bending", 2e-7),
+                             ("vp", "compression", -0.4), ("vp", "bending", -3e-6))]
+    out = {(r["case"], r["load_case"]): r for r in runner.add_ratios(rows, "base")}
+    assert out["vp", "compression"]["stress_MPa_ratio"] == pytest.approx(0.8, rel=1e-12)
+    assert out["vp", "bending"]["stress_MPa_ratio"] is None
+    assert out["base", "bending"]["stress_MPa_ratio"] is None
+    rows[1]["stress_MPa"] = 1e-3                 # 0.2 % of 0.5: a real value again
+    out = {(r["case"], r["load_case"]): r for r in runner.add_ratios(rows, "base")}
+    assert out["vp", "bending"]["stress_MPa_ratio"] == pytest.approx(-3e-3, rel=1e-12)
