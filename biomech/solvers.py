@@ -263,7 +263,7 @@ class CondensedSolver(_Solver):
             self.setup_iterations = info.iterations
             self.setup_info = info
         A_pp = A[self.p][:, self.p].toarray()
-        residual = A_ip - self.inner.A @ self.X
+        residual = A_ip - A_ii @ self.X
         residual[is_p] = 0.0
         S = A_pp - A_ip.T @ self.X - self.X.T @ residual
         self.S_inv = np.linalg.inv(0.5 * (S + S.T))
