@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from biomech.meshes.labels import Label
 from biomech.meshes.voxel_model import VoxelModel
@@ -130,3 +131,17 @@ def make_synthetic_vertebra(h: float = 1.0, *, level: str = "L2", bvtv: float = 
     return VoxelModel(labels=labels, h=h, origin=(0.0, 0.0, 0.0), level=lev, level_names=names,
                       fields={"bvtv": bv, "cortical_fraction": cort_frac,
                               "basivertebral_foramen": fo_field}, meta=meta)
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The synthetic L2 at 1 mm (a module fixture: import it into a test module)."""
+    return make_synthetic_vertebra(1.0)
+
+
+@pytest.fixture(scope="module")
+def lytic(model):
+    """Posterior lytic lesion (18 mm) that destroyed the posterior wall."""
+    from biomech.conditions import Metastasis, apply_condition
+    return apply_condition(model, Metastasis("L2", "lytic", "posterior", size_mm=18,
+                                             posterior_wall_destroyed=True))

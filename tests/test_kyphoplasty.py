@@ -10,18 +10,7 @@ from biomech.errors import InputError
 from biomech.meshes.labels import Label
 from biomech.treatments import Kyphoplasty, kyphoplasty, treat, vertebroplasty
 
-from .synthetic_vertebra import make_synthetic_vertebra
-
-
-@pytest.fixture(scope="module")
-def model():
-    return make_synthetic_vertebra(1.0)
-
-
-@pytest.fixture(scope="module")
-def lytic(model):
-    return apply_condition(model, Metastasis("L2", "lytic", "posterior", size_mm=18,
-                                             posterior_wall_destroyed=True))
+from .synthetic_vertebra import lytic, model  # noqa: F401  (module fixtures)
 
 
 def test_kyphoplasty_leaks_less_than_vertebroplasty_at_equal_volume(lytic):

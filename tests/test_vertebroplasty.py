@@ -13,19 +13,7 @@ from biomech.materials import composite_modulus, element_properties
 from biomech.meshes.labels import Label
 from biomech.treatments import LeakSite, Vertebroplasty, treat, vertebroplasty
 
-from .synthetic_vertebra import make_synthetic_vertebra
-
-
-@pytest.fixture(scope="module")
-def model():
-    return make_synthetic_vertebra(1.0)
-
-
-@pytest.fixture(scope="module")
-def lytic(model):
-    """Posterior lytic lesion (18 mm) that destroyed the posterior wall."""
-    return apply_condition(model, Metastasis("L2", "lytic", "posterior", size_mm=18,
-                                             posterior_wall_destroyed=True))
+from .synthetic_vertebra import lytic, model  # noqa: F401  (module fixtures)
 
 
 @pytest.fixture(scope="module")
