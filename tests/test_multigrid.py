@@ -229,3 +229,24 @@ def test_cache_drops_a_hierarchy_that_got_slow():
     cache.put("c", [2])
     cache.put("d", [3])                 # the oldest entry goes
     assert cache.get("b") is None and len(cache) == 2
+
+
+def test_solution_does_not_depend_on_the_thread_count():
+    """Chunks are fixed by the matrix, not by the threads: 1 and 2 threads give the
+    same bits (results.csv of a Dask worker with one thread equals the in-process run)."""
+    import numba
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 Numba threads to compare with 1")
+    A, B = _elasticity_system((8, 8, 16))
+    rhs = np.random.default_rng(0).standard_normal((A.shape[0], 6))
+    before = numba.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            solver = AMGCGSolver(rtol=1e-8).setup(A, near_nullspace=B)
+            out.append(solver.solve(rhs)[0])
+    finally:
+        numba.set_num_threads(before)
+    assert max(solver.M.n_chunks) >= 4
+    assert np.array_equal(out[0], out[1])
