@@ -1,7 +1,7 @@
 """The ``biomech`` command line.
 
     biomech demo [--out DIR] [--voxel-size MM]        the built-in VP vs KP study
-    biomech run STUDY.toml --out DIR [--executor inprocess|processes|dask]
+    biomech run STUDY.toml --out DIR [--executor auto|inprocess|processes|dask]
                 [--workers N] [--scheduler ADDRESS] [--voxel-size MM] [--dry-run]
     biomech warmup                                    compile every kernel into the cache
     biomech info [--json]                             versions, threads, cache location
@@ -26,8 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def _add_executor_options(p):
-    p.add_argument("--executor", choices=("inprocess", "processes", "dask"), default="inprocess",
-                   help="where the cases run (default: in this process)")
+    p.add_argument("--executor", choices=("auto", "inprocess", "processes", "dask"),
+                   default="auto",
+                   help="where the cases run (default auto: one local process per core when "
+                        "several cases are to run and memory allows, else in this process)")
     p.add_argument("--workers", type=int, default=None,
                    help="local worker processes (processes, or a local Dask cluster)")
     p.add_argument("--scheduler", default=None,
@@ -106,6 +108,8 @@ def _command_line(args) -> str:
 
 
 def _check_executor(args):
+    if args.scheduler and args.executor == "auto":
+        args.executor = "dask"
     if args.scheduler and args.executor != "dask":
         raise InputError("--scheduler needs --executor dask")
     if args.workers is not None and args.workers < 1:

@@ -69,7 +69,7 @@ RESULTS_CSV = "results.csv"
 SUMMARY_JSON = "summary.json"
 PICTURES_FOLDER = "pictures"
 LOCK_FILE = "run.lock"
-EXECUTORS = ("inprocess", "processes", "dask")
+EXECUTORS = ("auto", "inprocess", "processes", "dask")
 
 #: Columns that identify a row; they come first in results.csv.
 ID_COLUMNS = ("case", "load_case", "status", "case_hash")
@@ -873,8 +873,10 @@ def run_study(study: Study, out_dir, *, executor: str = "inprocess", workers: in
               finalize: bool = True) -> StudyResult:
     """Run every unfinished case of ``study`` into ``out_dir`` and write the study files.
 
-    executor : "inprocess" | "processes" | "dask"; workers : processes (local) or local
-    Dask workers; scheduler : address of a running Dask scheduler, or the path of its
+    executor : "inprocess" | "processes" | "dask" | "auto" (local processes when two
+    or more cases are to run and cores and memory allow it, see
+    :func:`choose_local_executor`; else in process); workers : processes (local) or local
+    Dask workers (with "auto": at most this many); scheduler : address of a running Dask scheduler, or the path of its
     scheduler file (``dask scheduler --scheduler-file``); client : a
     ``distributed.Client`` (wins over scheduler); batch_size : cases per task;
     progress : a progress bar on stderr; force : rerun finished cases too;
@@ -909,6 +911,8 @@ def run_study(study: Study, out_dir, *, executor: str = "inprocess", workers: in
                 todo.append(spec)
         if outcomes:
             log.info("%d case(s) already finished, %d to run", len(outcomes), len(todo))
+        if executor == "auto":
+            executor, workers = choose_local_executor(todo, workers)
         bar = _Progress(len(todo), progress, study.name)
         try:
             for o in _execute(todo, out, study.outputs, executor, workers, scheduler, client,
@@ -921,6 +925,60 @@ def run_study(study: Study, out_dir, *, executor: str = "inprocess", workers: in
         result = _finish(study, out, ordered, time.perf_counter() - t0, executor, command,
                          finalize)
     return result
+
+
+#: Peak memory of a case per solid voxel [bytes]: ~3.4 unknowns per voxel at ~7 kB
+#: per unknown (L1-L3 segment, measured 6.7-6.9 kB/DOF at 2 and 1 mm), rounded up.
+CASE_BYTES_PER_VOXEL = 26_000
+
+
+def available_cores() -> int:
+    """Cores this process may run on (CPU affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new processes [bytes] (Linux MemAvailable; psutil elsewhere;
+    None when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return None
+
+
+def choose_local_executor(todo, workers: int | None = None) -> tuple:
+    """("processes", n) when n >= 2 local worker processes fit, else ("inprocess", None).
+
+    n = the smallest of: the cases to run, the available cores (or ``workers``), and
+    80 % of the available memory over the estimated peak of one case (the solid
+    voxels of the first case's geometry x CASE_BYTES_PER_VOXEL).  One worker per core
+    with one Numba thread each ran the 24-case study 1.8x faster than one process
+    with two threads; results are the same bits (the kernels do not depend on the
+    thread count).
+    """
+    n = min(len(todo), workers or available_cores())
+    if n >= 2:
+        memory = available_memory_bytes()
+        if memory is not None:
+            model = build_geometry(todo[0].model)
+            per_case = CASE_BYTES_PER_VOXEL * int(np.count_nonzero(model.labels))
+            n = min(n, int(0.8 * memory // max(per_case, 1)))
+    if n >= 2:
+        log.info("executor auto: %d local worker processes", n)
+        return "processes", n
+    log.info("executor auto: in this process")
+    return "inprocess", None
 
 
 def _save_study_copy(study: Study, out: Path) -> None:

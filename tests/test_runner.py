@@ -229,3 +229,22 @@ def test_ratio_of_a_baseline_that_is_zero_by_symmetry_is_empty():
     rows[1]["stress_MPa"] = 1e-3                 # 0.2 % of 0.5: a real value again
     out = {(r["case"], r["load_case"]): r for r in runner.add_ratios(rows, "base")}
     assert out["vp", "bending"]["stress_MPa_ratio"] == pytest.approx(-3e-3, rel=1e-12)
+
+
+def test_auto_executor_uses_processes_only_when_they_fit(monkeypatch):
+    """auto: local processes when >= 2 cases run and cores and memory allow (memory:
+    the first case's solid voxels x CASE_BYTES_PER_VOXEL per worker), else in process."""
+    study = tiny_study([{"name": "intact"}, {"name": "vp", "treatment": VP},
+                        {"name": "vp2", "treatment": dict(VP, volume_ml=1.0)}])
+    monkeypatch.setattr(runner, "available_cores", lambda: 2)
+    monkeypatch.setattr(runner, "available_memory_bytes", lambda: 64 * 2**30)
+    assert runner.choose_local_executor(study.cases) == ("processes", 2)
+    assert runner.choose_local_executor(study.cases[:1]) == ("inprocess", None)
+    assert runner.choose_local_executor(study.cases, workers=1) == ("inprocess", None)
+    model = runner.build_geometry(study.cases[0].model)
+    one_case = runner.CASE_BYTES_PER_VOXEL * int(np.count_nonzero(model.labels))
+    monkeypatch.setattr(runner, "available_memory_bytes", lambda: int(1.5 * one_case))
+    assert runner.choose_local_executor(study.cases) == ("inprocess", None)
+    monkeypatch.setattr(runner, "available_memory_bytes", lambda: None)
+    monkeypatch.setattr(runner, "available_cores", lambda: 8)
+    assert runner.choose_local_executor(study.cases) == ("processes", 3)
