@@ -93,7 +93,7 @@ def bench_size(h: float, *, peers: bool, triad: float) -> dict:
         postsmoother=("gauss_seidel", {"sweep": "symmetric"}))
     t_hier = time.perf_counter() - t0
     t0 = time.perf_counter()
-    M = MultigridCycle(ml)
+    M = MultigridCycle.from_pyamg(ml)
     t_cycle_setup = time.perf_counter() - t0
     Aop = CSROperator(A)
     M @ A_ip                                        # compiled, workspaces allocated

@@ -1,0 +1,52 @@
+"""The benchmark scripts still run (smallest sizes, no peers): a benchmark that rots
+is not caught by anything else.  Timings are not checked (speed is reported by the
+benchmarks, never asserted in tests); the figures must be finite and consistent."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture
+def bench_core(monkeypatch):
+    import sys
+    monkeypatch.syspath_prepend(str(BENCH))
+    mod = _load("bench_core")
+    monkeypatch.setitem(sys.modules, "bench_core", mod)
+    # a small triad keeps the test light (the real run uses 40 M elements)
+    small = mod.stream_triad_gbs
+    monkeypatch.setattr(mod, "stream_triad_gbs", lambda: small(n=1_000_000, repeats=2))
+    return mod
+
+
+def test_bench_segment_runs_at_5_mm(bench_core, tmp_path, capsys):
+    mod = _load("bench_segment")
+    out = tmp_path / "seg.json"
+    mod.main(["--sizes", "5", "--no-peers", "--json", str(out)])
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["voxel_mm"] == 5.0 and row["unknowns"] > 1000
+    assert row["block_iterations"] > 0 and np.isfinite(row["block_solve_s"])
+    assert row["levels"][0] == row["unknowns"]
+    assert "| 5 mm |" in capsys.readouterr().out
+
+
+def test_bench_core_quick_runs(bench_core, tmp_path):
+    out = tmp_path / "core.json"
+    bench_core.main(["--quick", "--no-peers", "--kinds", "voxel", "--json", str(out)])
+    data = json.loads(out.read_text())
+    (row,) = data["rows"]
+    assert data["meta"]["triad_gbs"] > 0
+    assert all(np.isfinite(v) for v in row.values() if isinstance(v, float))
