@@ -42,7 +42,7 @@ from biomech import kernels as K  # noqa: E402
 from biomech.analysis import SegmentAnalysis  # noqa: E402
 from biomech.multigrid import CSROperator, MultigridCycle  # noqa: E402
 from biomech.runner import build_case_model, registry_for, solve_case  # noqa: E402
-from biomech.solvers import COARSE_MAX_UNKNOWNS, pcg  # noqa: E402
+from biomech.solvers import COARSE_MAX_UNKNOWNS, pcg, split_coupled  # noqa: E402
 from biomech.study import load_study  # noqa: E402
 
 STUDY = os.path.join(os.path.dirname(__file__), "..", "examples", "study_default.toml")
@@ -66,12 +66,7 @@ def condensation_system(spec):
     A.sort_indices()
     K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
     plate = np.concatenate(list(red.plate_columns.values()))
-    is_p = np.zeros(A.shape[0], bool)
-    is_p[plate] = True
-    A_ip = A[:, plate].toarray()
-    A_ip[is_p] = 0.0
-    A_ii = A.copy()
-    K.decouple_rows_and_columns(A_ii.indptr, A_ii.indices, A_ii.data, is_p)
+    A_ii, A_ip, is_p = split_coupled(A, plate)
     B = prob._near_nullspace(red)
     B[is_p] = 0.0
     return A_ii, B, A_ip, t_asm

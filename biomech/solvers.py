@@ -210,6 +210,20 @@ class AMGCGSolver(_Solver):
         return x, info
 
 
+def split_coupled(A: sp.csr_matrix, columns):
+    """(A_ii, A_ip, is_p) for the coupled unknowns ``columns`` (plate DOFs) of a CSR A:
+    A_ii = A with those rows and columns decoupled (diagonal kept, same pattern),
+    A_ip (n, p) dense = A[:, columns] with the coupled rows zeroed, is_p (n,) bool."""
+    from biomech import kernels as K
+    is_p = np.zeros(A.shape[0], dtype=bool)
+    is_p[columns] = True
+    A_ii = A.copy()
+    K.decouple_rows_and_columns(A_ii.indptr, A_ii.indices, A_ii.data, is_p)
+    A_ip = A[:, columns].toarray()
+    A_ip[is_p] = 0.0
+    return A_ii, A_ip, is_p
+
+
 class CondensedSolver(_Solver):
     """Static condensation of a few coupled unknowns (rigid-plate DOFs).
 
@@ -238,23 +252,16 @@ class CondensedSolver(_Solver):
         self.p = np.asarray(plate_columns, dtype=np.int64)
 
     def _setup(self, A, near_nullspace, diagonal):
-        from biomech import kernels as K
-
         from .multigrid import CSROperator
         A = sp.csr_matrix(A)
         self.A = CSROperator(A)
         n = A.shape[0]
-        is_p = np.zeros(n, dtype=bool)
-        is_p[self.p] = True
-        A_ii = A.copy()
-        K.decouple_rows_and_columns(A_ii.indptr, A_ii.indices, A_ii.data, is_p)
+        A_ii, A_ip, is_p = split_coupled(A, self.p)
         B = None
         if near_nullspace is not None:
             B = near_nullspace.copy()
             B[is_p] = 0.0
         self.inner.setup(A_ii, B)
-        A_ip = A[:, self.p].toarray()
-        A_ip[is_p] = 0.0
         self.X = np.zeros((n, self.p.size))
         loaded = np.flatnonzero(np.any(A_ip, axis=0))
         self.setup_iterations = 0

@@ -40,7 +40,7 @@ MAX_WIDTH = 8
 
 
 def _make_block_kernels(width: int):
-    """(matmat, residual, gauss_seidel) for X of exactly ``width`` columns.
+    """(product, gauss_seidel) for blocks of exactly ``width`` vectors.
 
     The width is a compile-time constant of each kernel (a closure variable, part
     of Numba's cache key), so the loop over the vectors is unrolled: a run-time
@@ -48,16 +48,17 @@ def _make_block_kernels(width: int):
     """
 
     @njit(**PJIT)
-    def matmat(indptr, indices, data, X, Y, accumulate):
-        """Y = A X (Y += A X when ``accumulate``); A CSR (m rows), X (n, width)."""
+    def product(indptr, indices, data, X, C, Y, alpha, beta):
+        """Y = beta C + alpha A X for a CSR matrix A (m rows), X (n, width), C and Y
+        (m, width); C may be Y.  beta == 0 ignores C (it may hold garbage)."""
         m = indptr.size - 1
         for c in prange((m + _CHUNK - 1) // _CHUNK):
             acc = np.empty(width)
             for r in range(c * _CHUNK, min(m, c * _CHUNK + _CHUNK)):
                 for v in range(width):
-                    acc[v] = Y[r, v] if accumulate else 0.0
+                    acc[v] = beta * C[r, v] if beta != 0.0 else 0.0
                 for p in range(indptr[r], indptr[r + 1]):
-                    a = data[p]
+                    a = alpha * data[p]
                     j = indices[p]
                     for v in range(width):
                         acc[v] += a * X[j, v]
@@ -65,24 +66,7 @@ def _make_block_kernels(width: int):
                     Y[r, v] = acc[v]
 
     @njit(**PJIT)
-    def residual(indptr, indices, data, X, B, R):
-        """R = B - A X, all (n, width)."""
-        m = indptr.size - 1
-        for c in prange((m + _CHUNK - 1) // _CHUNK):
-            acc = np.empty(width)
-            for r in range(c * _CHUNK, min(m, c * _CHUNK + _CHUNK)):
-                for v in range(width):
-                    acc[v] = B[r, v]
-                for p in range(indptr[r], indptr[r + 1]):
-                    a = data[p]
-                    j = indices[p]
-                    for v in range(width):
-                        acc[v] -= a * X[j, v]
-                for v in range(width):
-                    R[r, v] = acc[v]
-
-    @njit(**PJIT)
-    def gauss_seidel(indptr, indices, data, inv_diag, X, B, chunk_ptr, reverse):
+    def gauss_seidel(indptr, indices, data, inv_diag, B, X, chunk_ptr, reverse):
         """One Gauss-Seidel sweep on A X = B, in place on X (n, width).
 
         Rows chunk_ptr[c]:chunk_ptr[c+1] form chunk c; a chunk may couple only to
@@ -92,16 +76,16 @@ def _make_block_kernels(width: int):
         symmetric smoother.  inv_diag: 1 / a_rr, 0 where a_rr == 0 (row left alone).
         """
         n_chunks = chunk_ptr.size - 1
-        for step in range(2):
-            parity = 1 - step if reverse else step
+        # reverse: rows and their entries backwards, one descending stream through
+        # memory (rows backwards with entries forwards ran 2.7x slower)
+        direction = -1 if reverse else 1
+        for half in range(2):
+            parity = 1 - half if reverse else half
             for h in prange((n_chunks - parity + 1) // 2):
                 c = 2 * h + parity
                 lo = chunk_ptr[c]
                 hi = chunk_ptr[c + 1]
                 acc = np.empty(width)
-                # reverse: rows and their entries backwards, one descending stream
-                # through memory (rows backwards with entries forwards ran 2.7x slower)
-                step = -1 if reverse else 1
                 for t in range(hi - lo):
                     r = hi - 1 - t if reverse else lo + t
                     w = inv_diag[r]
@@ -111,7 +95,7 @@ def _make_block_kernels(width: int):
                         acc[v] = B[r, v]
                     first = indptr[r + 1] - 1 if reverse else indptr[r]
                     for q in range(indptr[r + 1] - indptr[r]):
-                        p = first + step * q
+                        p = first + direction * q
                         a = data[p]
                         j = indices[p]
                         for v in range(width):
@@ -119,16 +103,17 @@ def _make_block_kernels(width: int):
                     for v in range(width):
                         X[r, v] += w * acc[v]
 
-    return matmat, residual, gauss_seidel
+    return product, gauss_seidel
 
 
 _BLOCK_KERNELS = {}
 #: widths compiled by ``biomech warmup``: one vector, and a rigid plate's six DOFs
 WARM_WIDTHS = (1, 6)
+_KERNEL_NAMES = ("product", "gauss_seidel")
 
 
 def block_kernels(width: int):
-    """The (matmat, residual, gauss_seidel) kernels for blocks of ``width`` vectors
+    """The (product, gauss_seidel) kernels for blocks of ``width`` vectors
     (1 <= width <= MAX_WIDTH), compiled on first use and cached."""
     if not 1 <= width <= MAX_WIDTH:
         raise ValueError(f"width must lie in 1..{MAX_WIDTH}, got {width}")
@@ -138,13 +123,10 @@ def block_kernels(width: int):
 
 
 def block_dispatchers() -> dict:
-    """{"matmat[6]": dispatcher, ...} for the widths in WARM_WIDTHS (for warm-up and
+    """{"product[6]": dispatcher, ...} for the widths in WARM_WIDTHS (for warm-up and
     its check that everything compiled)."""
-    out = {}
-    for w in WARM_WIDTHS:
-        for name, fn in zip(("matmat", "residual", "gauss_seidel"), block_kernels(w)):
-            out[f"{name}[{w}]"] = fn
-    return out
+    return {f"{name}[{w}]": fn for w in WARM_WIDTHS
+            for name, fn in zip(_KERNEL_NAMES, block_kernels(w))}
 
 
 def warm_block_kernels() -> None:
@@ -155,49 +137,45 @@ def warm_block_kernels() -> None:
     for w in WARM_WIDTHS:
         X, B, Y = np.ones((2, w)), np.ones((2, w)), np.empty((2, w))
         csr_matmat(indptr, indices, data, X, Y, False)
-        csr_residual(indptr, indices, data, X, B, Y)
         chunked_gauss_seidel(indptr, indices, data, np.full(2, 0.5), X, B,
                              row_chunks(indptr, indices, data), False)
 
 
-def _split(k):
-    return [(s, min(k, s + MAX_WIDTH)) for s in range(0, k, MAX_WIDTH)]
+def _by_width(which: str, head, inputs, outputs, tail) -> None:
+    """Run kernel ``which`` as kernel(*head, *inputs, *outputs, *tail) on column blocks
+    of at most MAX_WIDTH (contiguous copies where a block is narrower than the
+    arrays; outputs are written back)."""
+    k = outputs[0].shape[1]
+    index = _KERNEL_NAMES.index(which)
+    for a in range(0, k, MAX_WIDTH):
+        b = min(k, a + MAX_WIDTH)
+        if b - a == k:
+            block_kernels(k)[index](*head, *inputs, *outputs, *tail)
+            continue
+        ins = [np.ascontiguousarray(x[:, a:b]) for x in inputs]
+        outs = [np.ascontiguousarray(y[:, a:b]) for y in outputs]
+        block_kernels(b - a)[index](*head, *ins, *outs, *tail)
+        for y, part in zip(outputs, outs):
+            y[:, a:b] = part
 
 
 def csr_matmat(indptr, indices, data, X, Y, accumulate):
     """Y = A X (Y += A X when ``accumulate``) for a CSR matrix A and X (n, k), Y (m, k),
     both C-contiguous float64."""
-    for a, b in _split(X.shape[1]):
-        xs, ys = (X, Y) if b - a == X.shape[1] else (np.ascontiguousarray(X[:, a:b]),
-                                                      np.ascontiguousarray(Y[:, a:b]))
-        block_kernels(b - a)[0](indptr, indices, data, xs, ys, accumulate)
-        if ys is not Y:
-            Y[:, a:b] = ys
+    _by_width("product", (indptr, indices, data), (X, Y), (Y,),
+              (1.0, 1.0 if accumulate else 0.0))
 
 
 def csr_residual(indptr, indices, data, X, B, R):
     """R = B - A X, all (n, k) C-contiguous float64."""
-    for a, b in _split(X.shape[1]):
-        if b - a == X.shape[1]:
-            block_kernels(b - a)[1](indptr, indices, data, X, B, R)
-        else:
-            rs = np.empty((R.shape[0], b - a))
-            block_kernels(b - a)[1](indptr, indices, data, np.ascontiguousarray(X[:, a:b]),
-                                    np.ascontiguousarray(B[:, a:b]), rs)
-            R[:, a:b] = rs
+    _by_width("product", (indptr, indices, data), (X, B), (R,), (-1.0, 1.0))
 
 
 def chunked_gauss_seidel(indptr, indices, data, inv_diag, X, B, chunk_ptr, reverse):
     """One Gauss-Seidel sweep on A X = B in place on X (n, k), chunk by chunk; see
     :func:`block_kernels` and :func:`row_chunks`."""
-    for a, b in _split(X.shape[1]):
-        if b - a == X.shape[1]:
-            block_kernels(b - a)[2](indptr, indices, data, inv_diag, X, B, chunk_ptr, reverse)
-        else:
-            xs = np.ascontiguousarray(X[:, a:b])
-            block_kernels(b - a)[2](indptr, indices, data, inv_diag, xs,
-                                    np.ascontiguousarray(B[:, a:b]), chunk_ptr, reverse)
-            X[:, a:b] = xs
+    _by_width("gauss_seidel", (indptr, indices, data, inv_diag), (B,), (X,),
+              (chunk_ptr, reverse))
 
 
 def row_chunks(indptr, indices, data):

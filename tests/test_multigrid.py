@@ -25,6 +25,7 @@ import biomech
 from biomech import kernels as K
 from biomech.multigrid import HIERARCHY_CACHE, CSROperator, HierarchyCache, MultigridCycle
 from biomech.solvers import AMGCGSolver, CondensedSolver, DirectSolver, pcg
+from tests import twins
 
 ROUND_OFF = 1e-12
 
@@ -80,18 +81,6 @@ def test_chunks_couple_only_to_neighbours(system):
     assert K.csr_bandwidth(A.indptr, A.indices, A.data) == np.abs(coo.row[nz] - coo.col[nz]).max()
 
 
-def _gauss_seidel_twin(A, x, b, rows):
-    """Plain Gauss-Seidel visiting ``rows`` in order."""
-    A = A.tocsr()
-    x = x.copy()
-    for r in rows:
-        lo, hi = A.indptr[r], A.indptr[r + 1]
-        d = A[r, r]
-        if d != 0:
-            x[r] += (b[r] - A.data[lo:hi] @ x[A.indices[lo:hi]]) / d
-    return x
-
-
 @pytest.mark.parametrize("reverse", [False, True])
 def test_chunked_sweep_equals_sequential_twin(reverse):
     A, _ = _elasticity_system((3, 3, 6))
@@ -110,7 +99,7 @@ def test_chunked_sweep_equals_sequential_twin(reverse):
     got = X.copy()
     K.chunked_gauss_seidel(A.indptr, A.indices, A.data, inv, got, B, chunk_ptr, reverse)
     for v in range(2):
-        ref = _gauss_seidel_twin(A, X[:, v], B[:, v], rows)
+        ref = twins.gauss_seidel_twin(A, X[:, v], B[:, v], rows)
         assert np.abs(got[:, v] - ref).max() <= ROUND_OFF * np.abs(ref).max()
 
 

@@ -397,3 +397,17 @@ def gauss_strains_twin(points, cells, kind, u, bbar=False) -> np.ndarray:
             out.append([b_matrix(jacobian_gradients(tet10_shape_derivatives(*p), xe)[0]) @ ue * half
                         for p in tet_gauss4()[0]])
     return np.array(out)
+
+
+# ------------------------------------------------------------------ multigrid
+def gauss_seidel_twin(A, x, b, rows) -> np.ndarray:
+    """Plain Gauss-Seidel on A x = b visiting ``rows`` in the given order; a row with
+    a zero diagonal is left alone.  Returns the new x (n,)."""
+    A = sp.csr_matrix(A)
+    x = np.array(x, dtype=float)
+    for r in rows:
+        lo, hi = A.indptr[r], A.indptr[r + 1]
+        d = A[r, r]
+        if d != 0:
+            x[r] += (b[r] - A.data[lo:hi] @ x[A.indices[lo:hi]]) / d
+    return x
