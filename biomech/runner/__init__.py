@@ -57,8 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import BiomechError, InputError
-from .study import CaseSpec, Study
+from ..errors import BiomechError, InputError
+from ..study import CaseSpec, Study
 
 log = logging.getLogger(__name__)
 
@@ -84,144 +84,8 @@ _UNTREATED = {"injected_ml": 0.0, "cement_volume_ml": 0.0, "fill_fraction": 0.0,
               "leak_volume_ml": 0.0, "cavity_ml": 0.0, "height_restored_mm": 0.0}
 
 
-# ============================================================================ models
-_GEOMETRY_CACHE: "OrderedDict[str, object]" = OrderedDict()
-_GEOMETRY_CACHE_SIZE = 3
-
-
-def build_geometry(model_spec: dict):
-    """The healthy labelled model of a model spec (segment, vertebra, vertebra with caps
-    or CT), cached per process by its geometry keys (models are immutable)."""
-    geo_keys = {k: v for k, v in model_spec.items() if k not in ("bone", "materials")}
-    key = json.dumps(geo_keys, sort_keys=True)
-    if key in _GEOMETRY_CACHE:
-        _GEOMETRY_CACHE.move_to_end(key)
-        return _GEOMETRY_CACHE[key]
-    kind = model_spec["kind"]
-    h = model_spec.get("voxel_size_mm")
-    if kind == "segment":
-        from .meshes.segment import build_segment
-        model = build_segment(model_spec["levels"], h, lordosis=model_spec.get("lordosis", False),
-                              posterior_elements=model_spec.get("posterior_elements", True))
-    elif kind == "vertebra":
-        from .meshes.vertebra import build_vertebra
-        model = build_vertebra(model_spec["level"], h,
-                               posterior_elements=model_spec.get("posterior_elements", True))
-    elif kind == "vertebra_with_caps":
-        from .meshes.vertebra import build_vertebral_body_with_caps
-        model = build_vertebral_body_with_caps(
-            model_spec["level"], h, cap_thickness_mm=model_spec.get("cap_thickness_mm", 6.0),
-            cap_margin_mm=model_spec.get("cap_margin_mm", 3.0),
-            posterior_elements=model_spec.get("posterior_elements", False))
-    elif kind == "ct":
-        model = _ct_model(model_spec)
-    else:
-        raise InputError(f"unknown model kind {kind!r}")
-    _GEOMETRY_CACHE[key] = model
-    while len(_GEOMETRY_CACHE) > _GEOMETRY_CACHE_SIZE:
-        _GEOMETRY_CACHE.popitem(last=False)
-    return model
-
-
-def _ct_model(spec: dict):
-    from .meshes.ct import bonelab_label_map, model_from_ct, read_ct
-    from .meshes.density import LinearCalibration, read_calibration_file
-    from .meshes.labels import Label
-    ct = read_ct(spec["image"], units=spec.get("units", "HU"))
-    labels = read_ct(spec["labels"], units="label") if spec.get("labels") else None
-    label_map = None
-    lm = spec.get("label_map")
-    if lm == "bonelab":
-        label_map = bonelab_label_map(spec.get("ct_level", "L2"))
-    elif isinstance(lm, dict):
-        label_map = {}
-        for value, (lab, level) in lm.items():
-            if lab == "vertebra":
-                label_map[int(value)] = ("vertebra", level)
-            else:
-                try:
-                    label_map[int(value)] = (Label[lab.upper()], level)
-                except KeyError:
-                    raise InputError(f"label_map: {lab!r} is not a label; labels: "
-                                     f"{[l.name.lower() for l in Label]} or 'vertebra'") from None
-    calibration = None
-    if spec.get("calibration"):
-        c = spec["calibration"]
-        calibration = LinearCalibration(c["slope_mg_cm3_per_HU"], c.get("intercept_mg_cm3", 0.0))
-    elif spec.get("calibration_file"):
-        calibration = read_calibration_file(spec["calibration_file"])
-    kw = {}
-    if "cap_modulus_MPa" in spec:
-        kw["cap_modulus_MPa"] = spec["cap_modulus_MPa"]
-    return model_from_ct(ct, labels, h=spec.get("voxel_size_mm"), label_map=label_map,
-                         calibration=calibration, law=spec.get("law"), **kw)
-
-
-def apply_bone(model, bone: dict):
-    """Bone quality of the model spec: BoneDensity (vBMD) or the osteoporosis rule."""
-    from .conditions import BoneDensity, OsteoporosisRule, apply_condition
-    if not bone:
-        return model
-    if "vbmd_mg_cm3" in bone:
-        kw = {k: bone[k] for k in ("law", "cortical_thinning") if k in bone}
-        return apply_condition(model, BoneDensity(bone["vbmd_mg_cm3"], **kw))
-    kw = {k: bone[k] for k in ("cortical_factor", "cancellous_factor") if k in bone}
-    return apply_condition(model, OsteoporosisRule(**kw))
-
-
-def condition_object(c: dict):
-    """The biomech.conditions object of a condition dict (``kind`` + keywords)."""
-    from . import conditions as C
-    kw = {k: v for k, v in c.items() if k != "kind"}
-    if "centre_mm" in kw:
-        kw["centre_mm"] = tuple(kw["centre_mm"])
-    if "levels" in kw:
-        kw["levels"] = tuple(kw["levels"])
-    kind = c["kind"]
-    if kind == "fracture":
-        return C.OsteoporoticFracture(**kw)
-    if kind == "metastasis":
-        if "lesion" in kw:
-            kw["kind"] = kw.pop("lesion")
-        return C.Metastasis(**kw)
-    if kind == "angioma":
-        return C.Angioma(**kw)
-    if kind == "bone_density":
-        return C.BoneDensity(**kw)
-    if kind == "osteoporosis_rule":
-        return C.OsteoporosisRule(**kw)
-    raise InputError(f"unknown condition kind {kind!r}")
-
-
-def cement_object(d: dict):
-    from .cement import Cement
-    kw = dict(d)
-    for k in ("viscosity_time_min", "viscosity_Pa_s", "working_window_min"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return Cement(**kw)
-
-
-def apply_treatment(model, t: dict):
-    """Run one treatment dict; returns the TreatmentResult."""
-    from .treatments import kyphoplasty, vertebroplasty
-    from .treatments.flow import FlowParameters
-    kw = {k: v for k, v in t.items() if k not in ("kind", "level", "cement")}
-    if "flow" in kw:
-        kw["flow"] = FlowParameters(**kw["flow"])
-    for k in ("tips_mm", "entries_mm"):
-        if k in kw:
-            kw[k] = [tuple(p) for p in kw[k]]
-    fn = {"vertebroplasty": vertebroplasty, "kyphoplasty": kyphoplasty}[t["kind"]]
-    return fn(model, t["level"], cement=cement_object(t["cement"]), **kw)
-
-
-def registry_for(model_spec: dict):
-    from .materials import default_registry
-    reg = default_registry()
-    for name, ch in (model_spec.get("materials") or {}).items():
-        reg = reg.override(name, source="study file", **ch)
-    return reg
+from .models import (_GEOMETRY_CACHE, _ct_model, apply_bone, apply_treatment,  # noqa: F401
+                     build_geometry, cement_object, condition_object, registry_for)
 
 
 # ============================================================================ one case
@@ -242,7 +106,7 @@ class SolvedCase:
 
     def case_fields(self, load_case: int | str = 0):
         """:class:`biomech.viz.pictures.CaseFields` of one load case (index or name)."""
-        from .viz.pictures import CaseFields
+        from ..viz.pictures import CaseFields
         r = _pick_load_case(self.results, load_case)
         return CaseFields(self.model, self.analysis.mesh, dict(r.cell_fields),
                           {"displacement_mm": r.u})
@@ -266,7 +130,7 @@ def build_case_model(spec: CaseSpec):
     timings["geometry_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     model = apply_bone(model, spec.model.get("bone") or {})
-    from .conditions import apply_condition
+    from ..conditions import apply_condition
     for c in spec.conditions:
         model = apply_condition(model, condition_object(c))
     timings["conditions_s"] = time.perf_counter() - t0
@@ -286,7 +150,7 @@ def build_case_model(spec: CaseSpec):
 
 def solve_case(spec: CaseSpec, *, fields: bool = True) -> SolvedCase:
     """Build, treat and solve one case in memory (no files)."""
-    from .analysis import SegmentAnalysis
+    from ..analysis import SegmentAnalysis
     t_all = time.perf_counter()
     model, treated, timings, msgs = build_case_model(spec)
     t0 = time.perf_counter()
@@ -351,7 +215,7 @@ def case_params(spec: CaseSpec, treated) -> dict:
 def treatment_metrics(treated) -> dict:
     """Cement metrics (sums over the treatments): injected, placed (cement_volume_ml),
     fill_fraction (of the first treated body), leak by site [mL]."""
-    from .treatments import SITE_NAMES
+    from ..treatments import SITE_NAMES
     out = dict(_UNTREATED)
     for name in SITE_NAMES.values():
         out[f"leak_volume_ml_{name}"] = 0.0
@@ -459,7 +323,7 @@ def write_case_folder(solved: SolvedCase, folder: Path, outputs: dict) -> dict:
                     continue                       # the VTI has the model's labels
                 cell[_field_name(i, r.load_case.name, name)] = arr
             point[_field_name(i, r.load_case.name, "displacement_mm")] = r.u
-        from .viz import export
+        from ..viz import export
         if outputs.get("vti"):
             try:
                 export.write_vti(folder / f"{solved.spec.name}.vti", model, mesh=mesh,
@@ -475,7 +339,7 @@ def write_case_folder(solved: SolvedCase, folder: Path, outputs: dict) -> dict:
             files["vtu"] = f"{solved.spec.name}.vtu"
     if chosen and outputs.get("pictures"):
         try:
-            from .viz.pictures import save_case_pictures
+            from ..viz.pictures import save_case_pictures
             pics = save_case_pictures(solved.case_fields(0), folder / PICTURES_FOLDER)
             files["pictures"] = {cap: f"{PICTURES_FOLDER}/{Path(p).name}" for cap, p in pics.items()}
         except Exception as exc:                   # noqa: BLE001 - pictures never fail a case
@@ -487,7 +351,7 @@ def write_case_folder(solved: SolvedCase, folder: Path, outputs: dict) -> dict:
 
 def _case_record(spec: CaseSpec, status: str, *, rows, timings=None, files=None, error=None,
                  tb=None, warn=(), dofs=None) -> dict:
-    from . import __version__
+    from .. import __version__
     return _json_safe({
         "name": spec.name, "hash": spec.hash, "status": status, "biomech": __version__,
         "host": socket.gethostname(), "pid": os.getpid(),
@@ -541,7 +405,7 @@ class CaseOutcome:
 def run_case(spec: CaseSpec, out_dir, outputs: dict | None = None) -> CaseOutcome:
     """Solve one case and write ``out_dir/cases/<name>/`` atomically; never raises for
     a failure of the case itself (it is recorded)."""
-    from .study import DEFAULT_OUTPUTS
+    from ..study import DEFAULT_OUTPUTS
     outputs = {**DEFAULT_OUTPUTS, **(outputs or {})}
     cases = Path(out_dir) / CASES_FOLDER
     cases.mkdir(parents=True, exist_ok=True)
@@ -759,9 +623,9 @@ class StudyResult:
 def load_case_fields(folder, load_case: str | None = None):
     """CaseFields (model with its fields, mesh, cell fields, displacement) from a case
     folder's fields.npz."""
-    from .mesh import VoxelMesh
-    from .meshes.voxel_model import VoxelModel
-    from .viz.pictures import CaseFields
+    from ..mesh import VoxelMesh
+    from ..meshes.voxel_model import VoxelModel
+    from ..viz.pictures import CaseFields
     path = Path(folder) / FIELDS_FILE
     if not path.is_file():
         raise InputError(f"{path} does not exist (the case failed, or its outputs.fields "
@@ -1025,7 +889,7 @@ def _environment(**env):
 
 def worker_environment(threads: int) -> dict:
     """Environment of a worker process: its thread counts and the shared Numba cache."""
-    from .kernels import cache_dir
+    from ..kernels import cache_dir
     return {"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
             "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
             "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or cache_dir()}
@@ -1124,7 +988,7 @@ def _finish(study, out, outcomes, wall, executor, command, finalize) -> StudyRes
 
 
 def _write_summary(result: StudyResult, files: dict) -> None:
-    from .viz.report import package_versions
+    from ..viz.report import package_versions
     s = result.study
     cases = {}
     for name, o in result.outcomes.items():
@@ -1153,7 +1017,7 @@ def _write_summary(result: StudyResult, files: dict) -> None:
 
 
 def _write_pvd(result: StudyResult):
-    from .viz.export import write_pvd
+    from ..viz.export import write_pvd
     found = {}
     for name, o in result.outcomes.items():
         folder = result.out_dir / CASES_FOLDER / name
@@ -1195,7 +1059,7 @@ def _study_pictures(result: StudyResult) -> dict:
             log.warning("study picture %s not drawn: %s: %s", fname, type(exc).__name__, exc)
             tmp.unlink(missing_ok=True)
 
-    from .viz import plots
+    from ..viz import plots
     names = list(dict.fromkeys(r["case"] for r in ok_rows))
     has_base = base in names
     if has_base and len(names) > 1 and any(_is_number(r.get("stiffness_N_per_mm")) for r in ok_rows):
@@ -1245,7 +1109,7 @@ def _study_pictures(result: StudyResult) -> dict:
             except (InputError, OSError, KeyError, ValueError):
                 continue
         if len(fields) > 1:
-            from .viz.pictures import compare_fields
+            from ..viz.pictures import compare_fields
             attempt("compare_von_mises.png",
                     f"von Mises stress, same section, one colour range ({lc if lc else ''} first "
                     "load case of each case)",
@@ -1268,7 +1132,7 @@ REPORT_COLUMNS = ("case", "load_case", "status", "treatment", "cement", "conditi
 
 
 def _write_report(result: StudyResult, files: dict, command) -> None:
-    from .viz.report import write_report
+    from ..viz.report import write_report
     out = result.out_dir
     plots = [(cap, out / p) for cap, p in files.items() if cap != "pvd"]
     pictures = []
@@ -1309,7 +1173,7 @@ def kernel_dispatchers() -> dict:
     import importlib
     import pkgutil
     from numba.core.dispatcher import Dispatcher
-    from . import kernels
+    from .. import kernels
     out = {}
     for info in pkgutil.iter_modules(kernels.__path__):
         if info.name.startswith("__"):
@@ -1319,7 +1183,7 @@ def kernel_dispatchers() -> dict:
             if isinstance(obj, Dispatcher) and getattr(obj, "__module__", None) == mod.__name__:
                 out[f"{info.name}.{name}"] = obj
     # kernels made per block width (a compile-time constant), see kernels/multigrid.py
-    from .kernels import multigrid
+    from ..kernels import multigrid
     out.update({f"multigrid.{k}": d for k, d in multigrid.block_dispatchers().items()})
     return out
 
@@ -1330,13 +1194,13 @@ def warmup_kernels() -> dict:
     vertebroplasty and a kyphoplasty, solved with AMG, direct and matrix-free solvers;
     tiny tet4 and tet10 meshes.  Returns {"module.function": number of compiled
     signatures} of every kernel (0: no path reached it -- extend this function)."""
-    from .conditions import BoneDensity, OsteoporoticFracture, apply_conditions
-    from .analysis import SegmentAnalysis
-    from .loads import standard_load_case
-    from .mesh import Mesh
-    from .meshes.vertebra import build_vertebra
-    from .problem import StaticProblem
-    from .treatments import kyphoplasty, vertebroplasty
+    from ..conditions import BoneDensity, OsteoporoticFracture, apply_conditions
+    from ..analysis import SegmentAnalysis
+    from ..loads import standard_load_case
+    from ..mesh import Mesh
+    from ..meshes.vertebra import build_vertebra
+    from ..problem import StaticProblem
+    from ..treatments import kyphoplasty, vertebroplasty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = apply_conditions(build_vertebra("L2", 4.0), BoneDensity(70.0))
@@ -1358,15 +1222,15 @@ def warmup_kernels() -> dict:
             sol = p.solve("direct")
             sol.strain()
         _element_kernels_on_tiny_inputs()
-        from .kernels.multigrid import warm_block_kernels
+        from ..kernels.multigrid import warm_block_kernels
         warm_block_kernels()
     return {name: len(d.signatures) for name, d in kernel_dispatchers().items()}
 
 
 def _element_kernels_on_tiny_inputs() -> None:
     """The public element kernels called directly (users and tests call them so)."""
-    from . import kernels as K
-    from .kernels import elements as E
+    from .. import kernels as K
+    from ..kernels import elements as E
     hex_x = ((E.HEX8_SIGNS + 1) / 2).astype(np.float64)
     tet_x = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
     t10 = _tet10_mesh().points
@@ -1385,7 +1249,7 @@ def _element_kernels_on_tiny_inputs() -> None:
 
 def _tet10_mesh():
     """One quadratic tetrahedron (CalculiX C3D10 order) with straight edges."""
-    from .mesh import Mesh
+    from ..mesh import Mesh
     v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
     edges = [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)]
     pts = np.vstack([v] + [0.5 * (v[a] + v[b])[None] for a, b in edges])
