@@ -232,7 +232,7 @@ class Anything(_Spec):
 
 # ---------------------------------------------------------------------------- the schema
 def _density_laws():
-    from .meshes.density import DENSITY_LAWS
+    from .materials.density_laws import DENSITY_LAWS
     return tuple(DENSITY_LAWS)
 
 

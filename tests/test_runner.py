@@ -40,7 +40,7 @@ def solved(tmp_path_factory):
                         {"name": "too_much", "treatment": dict(VP, volume_ml=29.0)}],
                        load_cases=("compression", "flexion"),
                        outputs={"pictures": False, "vti": True, "fields": "all", "report": True})
-    return study, run_study(study, out), out
+    return study, run_study(study, out, executor="inprocess"), out
 
 
 def test_results_table_rows_and_ratios(solved):
@@ -108,7 +108,7 @@ def test_fields_read_back_match_an_independent_solve(solved):
 
 def test_rerun_skips_finished_cases_and_reruns_changed_ones(tmp_path):
     cases = [{"name": "intact"}, {"name": "vp", "treatment": VP}]
-    first = run_study(tiny_study(cases), tmp_path)
+    first = run_study(tiny_study(cases), tmp_path, executor="inprocess")
     assert first.ok and first.skipped == []
     stamp = {n: os.stat(tmp_path / CASES_FOLDER / n / "case.json").st_mtime_ns for n in ("intact", "vp")}
     again = run_study(tiny_study(cases), tmp_path)
@@ -132,7 +132,7 @@ def test_a_case_is_written_completely_or_not_at_all(tmp_path, monkeypatch):
     def half_written(solved, folder, outputs):
         (folder / "partial.vti").write_text("half a file")
         raise OSError("disk full")
-    monkeypatch.setattr(runner, "write_case_folder", half_written)
+    monkeypatch.setattr(runner.casefiles, "write_case_folder", half_written)
     result = run_study(tiny_study(cases), tmp_path)
     folder = tmp_path / CASES_FOLDER / "intact"
     assert result.failed == ["intact"] and "disk full" in result.outcomes["intact"].error
@@ -150,7 +150,7 @@ def test_commit_replaces_an_existing_folder(tmp_path):
     tmp = tmp_path / ".tmp-case"
     tmp.mkdir()
     (tmp / "new.txt").write_text("new")
-    runner._commit_folder(tmp, final)
+    runner.casefiles._commit_folder(tmp, final)
     assert [p.name for p in final.iterdir()] == ["new.txt"] and not tmp.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["case"]
 
@@ -164,7 +164,7 @@ def test_output_folder_lock(tmp_path):
 
 def test_process_executor_gives_the_in_process_table(tmp_path):
     cases = [{"name": "intact"}, {"name": "vp", "treatment": VP}]
-    a = run_study(tiny_study(cases), tmp_path / "a")
+    a = run_study(tiny_study(cases), tmp_path / "a", executor="inprocess")
     b = run_study(tiny_study(cases), tmp_path / "b", executor="processes", workers=2)
     ra, rb = read_results_csv(tmp_path / "a" / "results.csv"), read_results_csv(tmp_path / "b" / "results.csv")
     assert list(ra[0]) == list(rb[0]) and len(ra) == len(rb) == 2
@@ -236,15 +236,15 @@ def test_auto_executor_uses_processes_only_when_they_fit(monkeypatch):
     the first case's solid voxels x CASE_BYTES_PER_VOXEL per worker), else in process."""
     study = tiny_study([{"name": "intact"}, {"name": "vp", "treatment": VP},
                         {"name": "vp2", "treatment": dict(VP, volume_ml=1.0)}])
-    monkeypatch.setattr(runner, "available_cores", lambda: 2)
-    monkeypatch.setattr(runner, "available_memory_bytes", lambda: 64 * 2**30)
+    monkeypatch.setattr(runner.executors, "available_cores", lambda: 2)
+    monkeypatch.setattr(runner.executors, "available_memory_bytes", lambda: 64 * 2**30)
     assert runner.choose_local_executor(study.cases) == ("processes", 2)
     assert runner.choose_local_executor(study.cases[:1]) == ("inprocess", None)
     assert runner.choose_local_executor(study.cases, workers=1) == ("inprocess", None)
     model = runner.build_geometry(study.cases[0].model)
     one_case = runner.CASE_BYTES_PER_VOXEL * int(np.count_nonzero(model.labels))
-    monkeypatch.setattr(runner, "available_memory_bytes", lambda: int(1.5 * one_case))
+    monkeypatch.setattr(runner.executors, "available_memory_bytes", lambda: int(1.5 * one_case))
     assert runner.choose_local_executor(study.cases) == ("inprocess", None)
-    monkeypatch.setattr(runner, "available_memory_bytes", lambda: None)
-    monkeypatch.setattr(runner, "available_cores", lambda: 8)
+    monkeypatch.setattr(runner.executors, "available_memory_bytes", lambda: None)
+    monkeypatch.setattr(runner.executors, "available_cores", lambda: 8)
     assert runner.choose_local_executor(study.cases) == ("processes", 3)
