@@ -22,14 +22,14 @@ import numpy as np
 from scipy import ndimage
 
 from biomech.meshes.labels import Label
-from biomech.meshes.landmarks import BODY_LABELS, vertebral_body_mask
+from biomech.meshes.landmarks import vertebral_body_mask
 from biomech.meshes.voxel_model import VoxelModel
 
 from .errors import InputError, MeshError
 from .loads import DEFAULT_LOAD_CASES, LoadCase
 from .materials import element_properties
 from .mesh import VoxelMesh
-from .metrics import level_metrics, vertebra_levels
+from .metrics import level_metrics, vertebrae_cranial_first
 from .regions import column_surface_nodes
 from .problem import StaticProblem
 from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
@@ -66,7 +66,7 @@ def support_regions(model: VoxelModel, solid: np.ndarray):
         top = caps & (model.level == model.level_index("cap_superior"))
         bottom = caps & (model.level == model.level_index("cap_inferior"))
         return top & solid, bottom & solid, ("cap_superior", "cap_inferior")
-    levels = vertebra_levels(model)
+    levels = vertebrae_cranial_first(model)
     if not levels:
         raise InputError("the model has neither vertebrae nor PMMA caps to load")
     zc = {lv: model.centres(np.argwhere(vertebral_body_mask(model, lv)))[:, 2].mean() for lv in levels}
@@ -205,5 +205,5 @@ def _default_focus(model):
     treated = [t.get("level") for t in (model.meta.get("treatments") or []) if isinstance(t, dict)]
     if treated and treated[0]:
         return treated[0]
-    levels = vertebra_levels(model)
+    levels = vertebrae_cranial_first(model)
     return levels[len(levels) // 2] if levels else None

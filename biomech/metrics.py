@@ -47,8 +47,11 @@ YIELD_STRAIN_TENSION = 0.0070
 BONE_AT_RISK_LABELS = (Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.COMPACTED)
 
 
-def vertebra_levels(model) -> list:
-    """Vertebra level names, cranial first (by body centroid z)."""
+def vertebrae_cranial_first(model) -> list:
+    """Names of the vertebrae that have voxels in the grid (end caps and discs left out),
+    cranial first (by the mean z [mm] of their voxels).  Compare
+    :func:`biomech.conditions.vertebra_levels`: every vertebra name the model declares, in
+    ``level_names`` order, with or without voxels."""
     names = [n for n in model.level_names if "-" not in n and not n.startswith("cap")]
     present = [n for n in names if (model.level == model.level_names.index(n)).any()]
     z = {}
@@ -97,7 +100,7 @@ def level_metrics(analysis, load_case, u, plate_u, eps, sig) -> dict:
     u_el = u[mesh.cells].mean(axis=1)                       # element-centroid displacement
     principal = principal_values(eps)
     vol = mesh.h ** 3
-    levels = vertebra_levels(model)
+    levels = vertebrae_cranial_first(model)
     for lv in levels:
         li = model.level_names.index(lv)
         body, sup, inf = analysis.body_surfaces(lv)

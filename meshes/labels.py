@@ -32,11 +32,43 @@ class Label(IntEnum):
 BONE_LABELS = frozenset({Label.CORTICAL, Label.CANCELLOUS, Label.ENDPLATE, Label.POSTERIOR,
                          Label.COMPOSITE, Label.COMPACTED, Label.LYTIC, Label.BLASTIC,
                          Label.FRACTURE_ZONE, Label.ANGIOMA, Label.CEMENT})
+#: Labels of the vertebral body: every bony label but the posterior elements (shell,
+#: endplates, cancellous bone and what replaces bone inside the body: lesions, fracture zone,
+#: compacted bone, cement and composite).  Used to find and measure a vertebral body.
+BODY_LABELS = frozenset(BONE_LABELS - {Label.POSTERIOR})
 #: Labels of an intervertebral disc.
 DISC_LABELS = frozenset({Label.NUCLEUS, Label.ANNULUS, Label.CARTILAGE_ENDPLATE})
-#: Trabecular compartment (where cement can flow and where bone-at-risk is measured).
+#: Trabecular compartment of a vertebral body: the labels cement can flow through
+#: (cancellous bone, fracture zone, lytic tissue, angioma, compacted and blastic bone); the
+#: treatments' cement front, needle-tip check and the shell closing after a column remap use it.
 TRABECULAR_LABELS = frozenset({Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.LYTIC,
                                Label.ANGIOMA, Label.COMPACTED, Label.BLASTIC})
+
+
+class LeakSite(IntEnum):
+    """Codes of the model field :data:`LEAK_SITE_FIELD`: where a leaked cement voxel went
+    (0: not a leak).  Part of the file format like the labels: never renumber."""
+
+    BODY = 0                # not a leak: inside the treated body
+    SPINAL_CANAL = 1
+    DISC = 2
+    VENOUS = 3
+    PARAVERTEBRAL = 4
+
+
+#: Model field written by the treatments: the :class:`LeakSite` code of every voxel.
+LEAK_SITE_FIELD = "cement_leak_site"
+#: Leak-site code -> name, the one table of leak sites: results (``leaked_ml_by_site``),
+#: CSV columns and, with "_" read as " ", the pictures.
+LEAK_SITE_NAMES = {LeakSite.SPINAL_CANAL: "spinal_canal", LeakSite.DISC: "disc",
+                   LeakSite.VENOUS: "venous", LeakSite.PARAVERTEBRAL: "paravertebral"}
+
+
+def leak_site_display_name(code: int) -> str:
+    """Name of a leak-site code for pictures and legends ("spinal canal"); "site <n>" for a
+    code not in :data:`LEAK_SITE_NAMES`."""
+    name = LEAK_SITE_NAMES.get(int(code))
+    return f"site {int(code)}" if name is None else name.replace("_", " ")
 
 
 def label_name(value: int) -> str:

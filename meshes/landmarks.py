@@ -13,11 +13,8 @@ import numpy as np
 
 from biomech.errors import InputError
 
-from .labels import BONE_LABELS, Label
+from .labels import BODY_LABELS, Label
 from .voxel_model import VoxelModel
-
-#: Labels that make up the vertebral body (everything bony but the posterior elements).
-BODY_LABELS = frozenset(BONE_LABELS - {Label.POSTERIOR})
 
 
 def _check_level(model: VoxelModel, level: str) -> int:

@@ -16,17 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
-from ..meshes.labels import Label
+from ..meshes.labels import BODY_LABELS, Label
 
-#: Labels of the vertebral body (bone and what replaces it), used to find the body.
-BODY_LABELS = (Label.CORTICAL, Label.CANCELLOUS, Label.ENDPLATE, Label.COMPOSITE, Label.COMPACTED,
-               Label.LYTIC, Label.BLASTIC, Label.FRACTURE_ZONE, Label.ANGIOMA, Label.CEMENT)
 #: Trabecular tissue a lesion or a damage zone may replace.
 TRABECULAR_TISSUE = (Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.ANGIOMA)
 
 
 def vertebra_levels(model) -> list:
-    """Names of the vertebrae in the model (level names without a '-')."""
+    """Names of the vertebrae the model declares (its level names without a '-'), in
+    ``level_names`` order, whether or not they have voxels: the names a condition or a
+    treatment may be given.  :func:`biomech.metrics.vertebrae_cranial_first` lists the
+    vertebrae that have voxels, cranial first (the levels metrics are taken on)."""
     return [n for n in model.level_names if "-" not in n]
 
 

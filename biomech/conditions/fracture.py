@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..meshes.labels import Label
+from ..meshes.neighbours import face_neighbours
 from .anatomy import check_level, vertebra_geometry
 from .editing import _field, _meta_update, _replace
 from .remap import change_body_height
@@ -116,13 +117,7 @@ class OsteoporoticFracture:
         breach = np.zeros(new.shape, bool)
         if self.cortical_breach:
             shell = geo2.body & np.isin(new.labels, [Label.CORTICAL, Label.ENDPLATE])
-            near = np.zeros(new.shape, bool)
-            near[1:] |= zone[:-1]
-            near[:-1] |= zone[1:]
-            near[:, 1:] |= zone[:, :-1]
-            near[:, :-1] |= zone[:, 1:]
-            near[:, :, 1:] |= zone[:, :, :-1]
-            near[:, :, :-1] |= zone[:, :, 1:]
+            near = face_neighbours(zone)
             Y3 = o[1] + (np.arange(ny) + 0.5) * h
             if self.shape == "wedge":
                 side = (Y3 < geo2.centroid_mm[1] - 0.25 * geo2.depth_mm)[None, :, None]

@@ -9,8 +9,9 @@ import math
 import numpy as np
 
 from ..errors import InputError
-from ..meshes.labels import Label
-from .anatomy import TRABECULAR_TISSUE, vertebra_geometry
+from ..meshes.labels import TRABECULAR_LABELS, Label
+from ..meshes.neighbours import face_neighbours
+from .anatomy import vertebra_geometry
 from .editing import _replace
 
 log = logging.getLogger(__name__)
@@ -130,18 +131,9 @@ def change_body_height(model, level: str, delta_vox, mode: str = "superior"):
 
 def exposed_trabecular(labels, level, level_index) -> np.ndarray:
     """Trabecular voxels of a level with a face neighbour outside the bone (void or disc)."""
-    inter = (level == level_index) & np.isin(labels, [int(l) for l in TRABECULAR_TISSUE]
-                                             + [Label.LYTIC, Label.BLASTIC, Label.COMPACTED])
+    inter = (level == level_index) & np.isin(labels, [int(l) for l in TRABECULAR_LABELS])
     out = np.isin(labels, [Label.VOID, Label.NUCLEUS, Label.ANNULUS, Label.CARTILAGE_ENDPLATE])
-    nb = np.zeros(labels.shape, bool)
-    for ax in range(3):
-        a = [slice(None)] * 3
-        b = [slice(None)] * 3
-        a[ax] = slice(1, None)
-        b[ax] = slice(None, -1)
-        nb[tuple(a)] |= out[tuple(b)]
-        nb[tuple(b)] |= out[tuple(a)]
-    return inter & nb
+    return inter & face_neighbours(out)
 
 
 def _close_shell(old_model, labels, level, flds, level_index):

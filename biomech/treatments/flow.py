@@ -39,14 +39,15 @@ import numpy as np
 
 from ..errors import InputError
 from ..kernels.cement_flow import cement_front, resistance_distance
-from ..meshes.labels import Label
+from ..meshes.labels import TRABECULAR_LABELS, Label
+from ..meshes.neighbours import face_neighbours
 from .leakage import OUTSIDE_PERMEABILITY_FACTOR, outside_sites
 
 log = logging.getLogger(__name__)
 
-#: Trabecular compartment the cement can flow through.
-FLOW_LABELS = (Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.LYTIC, Label.ANGIOMA,
-               Label.COMPACTED, Label.BLASTIC)
+#: Trabecular compartment the cement can flow through: the one definition is
+#: :data:`biomech.meshes.labels.TRABECULAR_LABELS`.
+FLOW_LABELS = TRABECULAR_LABELS
 
 
 @dataclass(frozen=True)
@@ -161,14 +162,7 @@ def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
 
     # theta: resistance of the marrow's path to the nearest breach
     threshold = np.zeros(lab.shape)
-    drains = np.zeros(lab.shape, bool)
-    for ax in range(3):
-        a = [slice(None)] * 3
-        b = [slice(None)] * 3
-        a[ax] = slice(1, None)
-        b[ax] = slice(None, -1)
-        drains[tuple(a)] |= interior[tuple(a)] & outside[tuple(b)]
-        drains[tuple(b)] |= interior[tuple(b)] & outside[tuple(a)]
+    drains = interior & face_neighbours(outside)
     if params.drain_attraction > 0 and drains.any():
         seeds = np.flatnonzero(drains.ravel()).astype(np.int64)
         cost = 0.5 * resist.reshape(-1, 3)[seeds].min(axis=1)

@@ -40,25 +40,17 @@ Leak rules
 """
 from __future__ import annotations
 
-from enum import IntEnum
-
 import numpy as np
 from scipy import ndimage
 
-from ..meshes.labels import Label
+from ..meshes.labels import LEAK_SITE_NAMES, Label, LeakSite
+from ..meshes.neighbours import face_neighbours
 
 
-class LeakSite(IntEnum):
-    BODY = 0                # not a leak: inside the treated body
-    SPINAL_CANAL = 1
-    DISC = 2
-    VENOUS = 3
-    PARAVERTEBRAL = 4
-
-
-#: Site code -> name used in results (``leaked_ml_by_site``) and CSV columns.
-SITE_NAMES = {LeakSite.SPINAL_CANAL: "spinal_canal", LeakSite.DISC: "disc",
-              LeakSite.VENOUS: "venous", LeakSite.PARAVERTEBRAL: "paravertebral"}
+#: Site code -> name used in results (``leaked_ml_by_site``) and CSV columns: the one table
+#: of leak sites, :data:`biomech.meshes.labels.LEAK_SITE_NAMES` (the codes are a model field,
+#: so the table sits with the labels, where the pictures read it too).
+SITE_NAMES = LEAK_SITE_NAMES
 
 #: Permeability of outside tissue relative to the reference trabecular bone (assumption).
 OUTSIDE_PERMEABILITY_FACTOR = {LeakSite.SPINAL_CANAL: 0.2, LeakSite.DISC: 0.04,
@@ -116,15 +108,7 @@ def foramen_mask(model, geo) -> np.ndarray:
     if "basivertebral_foramen" in model.fields:
         fo = (np.asarray(model.fields["basivertebral_foramen"]) > 0.5) & (model.level == geo.level_index)
         if fo.any():
-            nb = np.zeros(model.shape, bool)
-            for ax in range(3):
-                a = [slice(None)] * 3
-                b = [slice(None)] * 3
-                a[ax] = slice(1, None)
-                b[ax] = slice(None, -1)
-                nb[tuple(a)] |= fo[tuple(b)]
-                nb[tuple(b)] |= fo[tuple(a)]
-            out |= void & nb
+            out |= void & face_neighbours(fo)
     return out
 
 
