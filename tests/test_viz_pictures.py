@@ -485,12 +485,13 @@ def test_fields_of_an_unstructured_mesh_without_model(renderer, vp_case):
 
 def test_leak_sites_come_from_the_treatments_field(vp_model):
     """Leaked voxels carrying the treatments' ``cement_leak_site`` codes are named by
-    site; the names agree with biomech.treatments.leakage (viz cannot import it)."""
-    from biomech.viz import pictures as P
+    site; treatments and viz read one table, biomech.meshes.labels.LEAK_SITE_NAMES
+    (viz sits below the treatments and does not import them)."""
+    from biomech.meshes.labels import LEAK_SITE_NAMES
+    from biomech.viz import cement_view as P
     leakage = pytest.importorskip("biomech.treatments.leakage",
                                   reason="the treatments layer is not available")
-    assert {int(k): v.replace("_", " ") for k, v in leakage.SITE_NAMES.items()} == \
-        P.LEAK_SITE_NAMES
+    assert leakage.SITE_NAMES is LEAK_SITE_NAMES
     leak = vp_model.mask(L.LEAKED_CEMENT)
     code = np.zeros(vp_model.shape)
     z = vp_model.centres()[..., 2]

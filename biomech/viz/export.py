@@ -134,7 +134,7 @@ def write_pvd(path, files: Mapping[str, object]) -> Path:
 
 
 def write_case_files(folder, case, stem: str, *, vti: bool = True) -> dict[str, Path]:
-    """VTU (and VTI) of one solved case (a :class:`~biomech.viz.pictures.CaseFields`)
+    """VTU (and VTI) of one solved case (a :class:`~biomech.case_fields.CaseFields`)
     into ``folder`` as ``stem.vtu`` / ``stem.vti``; returns {"vtu": path, "vti": path}."""
     folder = Path(folder)
     out = {"vtu": write_vtu(folder / f"{stem}.vtu", case.mesh, cell_fields=case.cell_fields,

@@ -13,6 +13,7 @@ from typing import Mapping
 
 import numpy as np
 
+from biomech.case_fields import element_labels, element_levels  # noqa: F401 (defined there)
 from biomech.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -39,34 +40,6 @@ def check_field_name(name: str) -> str:
     raise InputError(
         f"field name {name!r} does not say its unit: end it with one of {list(UNIT_SUFFIXES)} "
         f"(e.g. 'von_mises_MPa', 'displacement_mm') or use one of {list(DIMENSIONLESS_NAMES)}")
-
-
-def element_labels(model, mesh) -> np.ndarray:
-    """(n_elements,) uint8 label of each element of a voxel mesh built on ``model``'s
-    grid (``VoxelMesh.from_mask(model.labels != 0, model.h, model.origin)``)."""
-    ijk = _voxel_ijk(model, mesh)
-    return model.labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
-
-
-def element_levels(model, mesh) -> np.ndarray:
-    """(n_elements,) int8 level index of each element (-1 for none)."""
-    ijk = _voxel_ijk(model, mesh)
-    return model.level[ijk[:, 0], ijk[:, 1], ijk[:, 2]]
-
-
-def _voxel_ijk(model, mesh) -> np.ndarray:
-    ijk = getattr(mesh, "voxel_ijk", None)
-    if ijk is None:
-        raise InputError("labels per element need a VoxelMesh on the model's grid "
-                         f"(got a {type(mesh).__name__} of kind {mesh.kind!r})")
-    if tuple(getattr(mesh, "grid_shape", ())) != tuple(model.shape):
-        raise InputError(f"the mesh grid {tuple(mesh.grid_shape)} is not the model grid "
-                         f"{tuple(model.shape)}: build it with "
-                         "VoxelMesh.from_mask(model.labels != 0, model.h, model.origin)")
-    if not np.isclose(mesh.h, model.h) or not np.allclose(mesh.origin, model.origin):
-        raise InputError(f"the mesh (h={mesh.h} mm, origin={mesh.origin}) does not lie on the "
-                         f"model grid (h={model.h} mm, origin={model.origin})")
-    return ijk
 
 
 def _checked(values, n: int, what: str, name: str) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""Cement in fluoroscopy-like views: ghosted bone and disc, opaque cement and leaked
+cement, each leak site ringed and numbered, the legend entries and volume notes [mL], and
+the leak sites of a model (from the treatments' ``cement_leak_site`` field, named by
+:data:`biomech.meshes.labels.LEAK_SITE_NAMES`, or one site per connected piece)."""
+from __future__ import annotations
+
+import numpy as np
+
+from biomech.errors import InputError
+from biomech.meshes.labels import (BONE_LABELS, DISC_LABELS, LEAK_SITE_FIELD, Label,
+                                   leak_site_display_name)
+
+from . import colours as C
+from .annotate import _text
+from .camera import _parallel_scale, _screen_axes, _set_camera
+from .canvas import _pv
+from .grids import labelled_surface
+
+#: Fluoroscopy-like views of the cement picture: direction to the camera, view-up.
+VIEWS = {
+    "lateral": ((1.0, 0.0, 0.0), (0.0, 0.0, 1.0), "lateral"),
+    "ap": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0), "antero-posterior"),
+    "axial": ((0.0, 0.0, 1.0), (0.0, -1.0, 0.0), "axial, from cranial (anterior up)"),
+    "oblique": ((1.0, -1.0, 0.7), (0.0, 0.0, 1.0), "oblique"),
+}
+
+def _cement_entries(shown) -> list:
+    entries = [[C.label_display_name(l), C.label_colour(l)] for l in sorted(shown)]
+    return entries + [["bone (ghosted)", C.GHOST_BONE],
+                      ["disc (ghosted)", C.label_colour(Label.ANNULUS)]]
+
+
+def _cement_notes(model, sites) -> list[str]:
+    ml = model.h ** 3 / 1000.0
+    records = [r for r in (model.meta.get("treatments") or []) if isinstance(r, dict)]
+    if records and all("placed_ml" in r for r in records):
+        # the treatment's own bookkeeping: cement volume, not the volume of the
+        # composite region (a composite voxel also holds bone)
+        cement = sum(float(r["placed_ml"]) for r in records)
+        leak = sum(float(v) for r in records for v in (r.get("leaked_ml_by_site") or {}).values())
+        notes = [f"cement placed: {cement:.2f} mL", f"leaked: {leak:.2f} mL"]
+    else:
+        cement = int(model.mask(*C.CEMENT_LABELS).sum()) * ml
+        leak = int(model.mask(*C.LEAK_LABELS).sum()) * ml
+        notes = [f"cemented region: {cement:.2f} mL", f"leaked region: {leak:.2f} mL"]
+    totals: dict[str, int] = {}
+    for name, idx in sites:
+        totals[name] = totals.get(name, 0) + len(idx)
+    names = list(totals)
+    for k, name in enumerate(names[:MAX_LABELLED_LEAKS]):
+        notes.append(f"  {k + 1}  {name}: {totals[name] * ml:.3f} mL")
+    if len(names) > MAX_LABELLED_LEAKS:
+        rest = sum(totals[n] for n in names[MAX_LABELLED_LEAKS:]) * ml
+        notes.append(f"  +{len(names) - MAX_LABELLED_LEAKS} smaller sites: {rest:.3f} mL")
+    return notes
+
+
+#: Leak sites ringed and listed one by one (the rest are summed).
+MAX_LABELLED_LEAKS = 8
+
+
+def _components(mask) -> list[np.ndarray]:
+    """(n, 3) voxel indices of each 26-connected piece of ``mask``, largest first."""
+    from scipy import ndimage
+    comp, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    if n == 0:
+        return []
+    sizes = np.bincount(comp.ravel())[1:]
+    return [np.argwhere(comp == i + 1) for i in np.argsort(-sizes, kind="stable")]
+
+
+def leak_site_masks(model) -> dict[str, np.ndarray]:
+    """{site name: (nx, ny, nz) bool} of the leaked cement: from the treatments'
+    ``cement_leak_site`` field when the model has it, else one site per connected
+    piece ("leak 1", "leak 2", ... largest first)."""
+    leak = model.mask(*C.LEAK_LABELS)
+    if not leak.any():
+        return {}
+    if LEAK_SITE_FIELD in model.fields:
+        code = np.rint(np.nan_to_num(model.fields[LEAK_SITE_FIELD])).astype(int)
+        out = {}
+        for c in np.unique(code[leak]):
+            name = leak_site_display_name(c)
+            out[name] = leak & (code == c)
+        return out
+    return {f"leak {k + 1}": _mask_of(model.shape, idx)
+            for k, idx in enumerate(_components(leak))}
+
+
+def _mask_of(shape, idx) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+    return m
+
+
+def _leak_components(model, leak_sites) -> list[tuple[str, np.ndarray]]:
+    """[(site name, (n, 3) voxel indices of one connected piece)], sites by volume
+    (largest first), each site's pieces largest first."""
+    sites = leak_site_masks(model) if leak_sites is None else dict(leak_sites)
+    for name, m in sites.items():
+        if np.shape(m) != model.shape:
+            raise InputError(f"leak site {name!r} mask has shape {np.shape(m)}, the model "
+                             f"{model.shape}")
+    order = sorted(sites, key=lambda n: -int(np.count_nonzero(sites[n])))
+    return [(str(name), idx) for name in order
+            for idx in _components(np.asarray(sites[name], bool))]
+
+
+def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None) -> set:
+    """Ghosted bone and disc, opaque cement and leak, ringed leak sites; returns the
+    cement/leak labels drawn.
+
+    The ghosts draw only their far walls (front faces culled), so nothing
+    translucent lies between the viewer and the cement: cement and leaks keep
+    their true colours, as on a fluoroscopy image where cement is the brightest."""
+    pv = _pv()
+    direction, up, caption_text = VIEWS[view]
+    # outer surfaces only (cement and leak included), so no ghost wall coincides
+    # with a cement face
+    cement_like = [int(l) for l in (*C.CEMENT_LABELS, *C.LEAK_LABELS)]
+    bone = labelled_surface(model, keep=[int(l) for l in BONE_LABELS] + cement_like)
+    if bone is not None:
+        p.add_mesh(bone, color=C.GHOST_BONE, opacity=0.35, culling="front",
+                   show_scalar_bar=False)
+    disc = labelled_surface(model, keep=[int(l) for l in (*DISC_LABELS, *C.LEAK_LABELS)])
+    if disc is not None:
+        p.add_mesh(disc, color=C.label_colour(Label.ANNULUS), opacity=0.35, culling="front",
+                   show_scalar_bar=False)
+    shown = set()
+    for lab in (*C.CEMENT_LABELS, *C.LEAK_LABELS):
+        s = labelled_surface(model, keep=[int(lab)])
+        if s is not None:
+            p.add_mesh(s, color=C.label_colour(lab), ambient=0.55, diffuse=0.5, specular=0.0)
+            shown.add(int(lab))
+    if sites:
+        o = np.asarray(model.origin)
+        d = np.asarray(direction, float) / np.linalg.norm(direction)
+        front = float(np.linalg.norm(np.ptp(bounds, axis=0)))      # in front of everything
+        _, right, _ = _screen_axes(direction, up)
+        centres, numbers = [], []
+        site_number = {n: k + 1 for k, n in enumerate(dict.fromkeys(n for n, _ in sites))}
+        for name, idx in [(n, i) for n, i in sites if site_number[n] <= MAX_LABELLED_LEAKS]:
+            c = o + (idx.mean(0) + 0.5) * model.h
+            r = max(0.5 * np.linalg.norm((np.ptp(idx, axis=0) + 1) * model.h) + model.h, 3.0)
+            ring = pv.Disc(center=c + d * front, inner=r, outer=1.18 * r, normal=d, c_res=48)
+            p.add_mesh(ring, color=C.label_colour(Label.LEAKED_CEMENT), lighting=False)
+            centres.append(c + d * front + right * 1.25 * r)
+            numbers.append(str(site_number[name]))
+        p.add_point_labels(np.array(centres), numbers, font_size=int(1.6 * font), bold=True,
+                           text_color=C.label_colour(Label.LEAKED_CEMENT), shape=None,
+                           show_points=False, always_visible=True)
+    if caption_font:
+        _text(p, caption_text, "upper_left", caption_font)
+    _set_camera(p.renderer, bounds, direction, up,
+                _parallel_scale(bounds, direction, up, aspect, margin=1.16), shift_down=0.04)
+    return shown
