@@ -112,3 +112,17 @@ def test_two_level_lists_say_what_they_return():
     m = VoxelModel(labels, 1.0, level=level, level_names=("L3", "L2", "L1", "L2-L3"))
     assert vertebra_levels(m) == ["L3", "L2", "L1"]
     assert vertebrae_cranial_first(m) == ["L2", "L3"]
+
+
+def test_case_fields_need_neither_viz_nor_pyvista():
+    """The study runner holds results in CaseFields without importing biomech.viz."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.modules['pyvista'] = None\n"
+            "import numpy as np\n"
+            "from biomech.case_fields import CaseFields\n"
+            "c = CaseFields(None, None, {'von_mises_MPa': np.arange(3.0)})\n"
+            "assert c.values('von_mises_MPa')[1] == 'cell'\n"
+            "assert not [m for m in sys.modules if m.startswith('biomech.viz')], 'viz imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr

@@ -6,8 +6,9 @@ inside the functions that draw (off screen, EGL; see :mod:`biomech.viz.offscreen
 
 3-D pictures (:mod:`~biomech.viz.pictures`): ``picture_model``, ``picture_cement``,
 ``picture_fields``, ``compare_fields``, ``compare_models``, ``save_case_pictures``,
-``CaseFields``.  Plots (:mod:`~biomech.viz.plots`): ``plot_sweep``,
-``plot_level_ratios``, ``plot_stiffness_restoration``.  Report
+``CaseFields`` (defined in :mod:`biomech.case_fields`).  Plots
+(:mod:`~biomech.viz.plots`): ``plot_sweep``, ``plot_level_ratios``,
+``plot_stiffness_restoration``.  Report
 (:mod:`~biomech.viz.report`): ``write_report``.  Files (:mod:`~biomech.viz.export`):
 ``write_vtu``, ``write_vti``, ``write_pvd``, ``write_case_files``.
 Viewer (:mod:`~biomech.viz.view`): ``view``.  Colours (:mod:`~biomech.viz.colours`): ``LABEL_STYLE``.
