@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -56,6 +55,7 @@ from types import MappingProxyType
 import numpy as np
 
 from .errors import InputError, MaterialError
+from .io.files import read_toml
 from .materials import validate_elastic
 
 log = logging.getLogger(__name__)
@@ -221,24 +221,6 @@ def get_cement(cement, library=None) -> Cement:
                      "(or load your own with biomech.cement.load_cements)")
 
 
-def _read_toml(path: Path) -> dict:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise InputError("reading TOML on Python 3.10 needs the 'tomli' package "
-                             "(pip install tomli)") from exc
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise InputError(f"cement file {str(path)!r} does not exist") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"cement file {str(path)!r} is not valid TOML: {exc}") from None
-
-
 def cements_from_dict(data: dict, origin: str = "<dict>") -> dict:
     """Validated Cements from a mapping {"cement": {name: {field: value}}}."""
     table = data.get("cement")
@@ -270,7 +252,8 @@ def cements_from_dict(data: dict, origin: str = "<dict>") -> dict:
 def load_cements(path) -> dict:
     """User formulations from a TOML file -> {name: Cement}, validated with clear errors."""
     p = Path(path)
-    return cements_from_dict(_read_toml(p), origin=str(p))
+    data, _ = read_toml(p, what="cement file")
+    return cements_from_dict(data, origin=str(p))
 
 
 def example_cement_file() -> Path:

@@ -47,12 +47,12 @@ import itertools
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import InputError, MaterialError
+from .io.files import FileReadError, read_toml, sha256_path
 
 #: Version of the hashed case layout; bump when the meaning of a spec changes.
 HASH_SCHEMA = 1
@@ -566,23 +566,10 @@ class Study:
 
 # ---------------------------------------------------------------------------- loading
 def _read_toml(path: Path) -> tuple:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        try:
-            import tomli as tomllib
-        except ImportError as exc:
-            raise InputError("reading TOML on Python 3.10 needs 'tomli' (pip install tomli)") from exc
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise StudyFileError(str(path), "", "the study file does not exist") from None
-    except UnicodeDecodeError:
-        raise StudyFileError(str(path), "", "the study file is not UTF-8 text") from None
-    try:
-        return tomllib.loads(text), text
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyFileError(str(path), "", f"not valid TOML: {exc}") from None
+        return read_toml(path, what="study file")
+    except FileReadError as exc:
+        raise StudyFileError(str(path), "", exc.reason) from None
 
 
 def load_study(path, *, voxel_size_mm: float | None = None) -> Study:
@@ -846,7 +833,7 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
                 if not p.exists():
                     raise _Bad(_join(key, k), f"{str(p)!r} does not exist")
                 out[k] = str(p.resolve())
-                files[k] = _sha256_path(p)
+                files[k] = sha256_path(p)
         out["files_sha256"] = files
         if isinstance(out.get("label_map"), dict):
             from .meshes.labels import Label
@@ -1053,17 +1040,6 @@ def _unresolved(model: dict) -> dict:
     if out.get("voxel_size_mm") is None:
         out.pop("voxel_size_mm", None)
     return out
-
-
-def _sha256_path(p: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    for q in files:
-        h.update(q.name.encode())
-        with open(q, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
 
 
 def schema_keys() -> dict:

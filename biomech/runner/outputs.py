@@ -33,7 +33,7 @@ def _save_study_copy(study: Study, out: Path) -> None:
 
 
 def _write_summary(result: StudyResult, files: dict) -> None:
-    from ..viz.report import package_versions
+    from ..environment import package_versions
     s = result.study
     cases = {}
     for name, o in result.outcomes.items():

@@ -19,21 +19,17 @@ import hashlib
 import html
 import logging
 import math
-import os
 import platform
 import shutil
-import subprocess
-from importlib import metadata
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
+from biomech.environment import VERSIONED_PACKAGES, package_versions  # noqa: F401
 from biomech.errors import InputError
+from biomech.io.files import atomic_write_text, sha256_file
 
 log = logging.getLogger(__name__)
 
-#: Distributions whose versions every report lists.
-VERSIONED_PACKAGES = ("biomech", "numpy", "scipy", "numba", "meshio", "pyamg", "pyvista", "vtk",
-                      "matplotlib", "dask", "distributed")
 CSP = ("default-src 'none'; img-src data: 'self' file:; style-src 'unsafe-inline'; "
        "base-uri 'none'; form-action 'none'")
 #: Where images referenced (not embedded) are copied, relative to the report.
@@ -61,45 +57,6 @@ pre{background:#f6f6f6;border:1px solid #ddd;padding:.8em;overflow-x:auto;font-s
 .kv td{text-align:left}.kv td:first-child{color:#555;padding-right:2em}
 code{font-size:.9em}
 """
-
-
-def sha256_file(path) -> str:
-    """SHA-256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def package_versions(names: Iterable[str] = VERSIONED_PACKAGES) -> dict[str, str]:
-    """{name: version} of installed distributions (without importing them), plus
-    python and the platform; missing ones are 'not installed'."""
-    out = {"python": platform.python_version(), "platform": platform.platform()}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = "not installed"
-    rev = _source_revision()
-    if rev:
-        out["biomech source"] = rev
-    return out
-
-
-def _source_revision() -> str | None:
-    """``git describe --always --dirty`` of the biomech source tree, when it is one
-    (``--no-optional-locks``: never writes to the repository; None otherwise)."""
-    src = Path(__file__).resolve().parents[2]
-    if not (src / ".git").exists():
-        return None
-    try:
-        r = subprocess.run(["git", "--no-optional-locks", "-C", str(src), "describe", "--always",
-                            "--dirty"],
-                           capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"git {r.stdout.strip()}" if r.returncode == 0 and r.stdout.strip() else None
 
 
 # ---------------------------------------------------------------------------- table
@@ -335,9 +292,7 @@ on {html.escape(platform.node() or 'unknown host')}</p>
 <main>{''.join(sections)}</main></body></html>
 """
     out = folder / filename
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, page)
     log.info("wrote report %s (%d rows, %d plots, %d pictures)", out, len(rows), len(plts),
              len(pics))
     return out
