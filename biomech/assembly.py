@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from biomech import kernels as K
 from .errors import InvertedElementError
-from .materials_field import lame_parameters
+from .materials.lame import lame_parameters
 from .mesh import Mesh, VoxelMesh
 
 log = logging.getLogger(__name__)

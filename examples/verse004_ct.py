@@ -5,7 +5,9 @@ Shows the CT path of biomech.meshes end to end: the calibrated density image
 (mg/cm^3 K2HPO4) and its label map are read in LPS mm, resampled to cubic
 voxels of side h, labelled (body trabecular/cortical, posterior elements,
 PMMA caps), and mapped to E = 2980 rho^1.05 MPa (rho in g/cm^3; Kopperdahl 2002
-as used by the benchmark) with PMMA caps at 2500 MPa and nu = 0.3.  The
+as used by the benchmark) with PMMA caps at 2500 MPa and nu = 0.3, by the same
+material rule every biomech model and CT study goes through
+(:func:`biomech.materials.element_properties`).  The
 inferior cap face is fixed, the superior cap face displaced -0.2 mm in z
 (ux = uy = 0 there: "clamped"; or only uz prescribed at both faces:
 "sliding"), and the axial stiffness = reaction / 0.2 mm is compared with the
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import biomech
+from biomech.materials import element_properties
 from biomech.meshes import ct as C
 from biomech.meshes.labels import Label
 
@@ -39,19 +42,20 @@ FOLDER = DATA / "bonelab-verse004"
 
 
 def build_model(h: float = 1.0):
-    """The labelled voxel model with density_g_cm3 and E_MPa fields."""
+    """The labelled voxel model: density_g_cm3 field, the benchmark's law, caps and nu."""
     im = C.read_nifti(FOLDER / "nii_files" / "sub-verse004_0000_vertebra_21_im.nii.gz",
                       units="density_mg_cm3")
     seg = C.read_nifti(FOLDER / "nii_files" / "sub-verse004_0000_vertebra_21_seg.nii.gz",
                        units="label")
     return C.model_from_ct(im, seg, h=h, label_map=C.bonelab_label_map("L2"),
-                           law="kopperdahl2002_qct_power", cap_modulus_MPa=2500.0)
+                           law="kopperdahl2002_qct_power", cap_modulus_MPa=2500.0, bone_nu=0.3)
 
 
 def axial_stiffness(model, bc: str = "clamped", displacement_mm: float = 0.2):
     """Axial stiffness [N/mm] between the outer cap faces, and solve info."""
     mask = model.labels != Label.VOID
-    E = model.fields["E_MPa"][mask]
+    E_grid, nu_grid = element_properties(model)
+    E, nu = E_grid[mask], nu_grid[mask]
     mesh = biomech.VoxelMesh.from_mask(mask, model.h, model.origin)
     lev = model.level[mask]
     zc = model.centres(mesh.voxel_ijk)[:, 2]
@@ -63,7 +67,7 @@ def axial_stiffness(model, bc: str = "clamped", displacement_mm: float = 0.2):
     top_cap = np.unique(mesh.cells[lev == model.level_index("cap_superior")])
     bot = np.intersect1d(mesh.nodes_where(lambda x, y, z: np.isclose(z, z_bot)), bot_cap)
     top = np.intersect1d(mesh.nodes_where(lambda x, y, z: np.isclose(z, z_top)), top_cap)
-    prob = biomech.StaticProblem(mesh, E, 0.3)
+    prob = biomech.StaticProblem(mesh, E, nu)
     if bc == "clamped":
         prob.fix(bot, "xyz")
         prob.fix(top, "xy")

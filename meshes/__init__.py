@@ -7,11 +7,9 @@ the physics.
 """
 from . import landmarks  # noqa: F401
 from .ct import model_from_ct, read_ct  # noqa: F401
-from .density import (DENSITY_LAWS, LinearCalibration, get_law,  # noqa: F401
-                      read_calibration_file)
+from .calibration import InternalCalibration, LinearCalibration, read_calibration_file  # noqa: F401
 from .labels import Label, label_name  # noqa: F401
 from .morphometry import LEVELS, disc_morphometry, vertebra_morphometry  # noqa: F401
-from .partial_volume import shell_modulus  # noqa: F401
 from .real_vertebra import clouthier_segment, clouthier_vertebra, vertebra_from_surface  # noqa: F401
 from .segment import build_segment, default_segment  # noqa: F401
 from .surface import read_surface, read_surface_csv  # noqa: F401

@@ -6,9 +6,12 @@ model.  NIfTI world coordinates (RAS) are converted by flipping x and y.
 
 Pipeline: :func:`read_ct` (or :func:`read_nifti` / :func:`read_dicom_series`)
 -> :func:`resample` to cubic voxels of side h on an LPS-aligned grid ->
-:func:`model_from_ct` with a label map (or a threshold), a calibration
-(:mod:`biomech.meshes.density`) and a density-modulus law: fields
-``density_g_cm3`` and ``E_MPa`` per voxel, cortical and cancellous alike.
+:func:`model_from_ct` with a label map (or a threshold) and a calibration
+(:mod:`biomech.meshes.calibration`): field ``density_g_cm3`` per bone voxel, cortical
+and cancellous alike.  The model records the density-modulus law, the cap modulus and
+the bone Poisson ratio in its ``meta``; the material rule
+(:func:`biomech.materials.element_properties`) turns them into (E, nu), as for every
+other model kind.
 
 DICOM: pydicom reads the series; compressed transfer syntaxes need a decoder
 plugin: for JPEG 2000 (e.g. ../shared/data/totalseg-ct) ``pip install pylibjpeg
@@ -25,11 +28,15 @@ from scipy import ndimage
 
 from biomech.errors import InputError, MaterialError
 
-from .density import InternalCalibration, LinearCalibration, get_law
+from .calibration import InternalCalibration, LinearCalibration
 from .labels import BONE_LABELS, Label
 from .voxel_model import NO_LEVEL, VoxelModel
 
 log = logging.getLogger(__name__)
+
+#: Materials whose Poisson ratio ``bone_nu`` sets in a CT model.
+CT_BONE_MATERIALS = ("cortical", "cancellous", "bony_endplate", "posterior_elements",
+                     "fracture_zone", "angioma", "compacted_bone")
 
 _RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 UNITS = ("HU", "density_mg_cm3", "label")
@@ -224,7 +231,8 @@ def vertebra_label_map(ids: dict) -> dict:
 def model_from_ct(ct: CTImage, labels: CTImage | None = None, *, h: float | None = None,
                   label_map: dict | None = None, levels=None, threshold: float | None = None,
                   threshold_level: str = "vertebra", calibration=None, law: str | None = None,
-                  cap_modulus_MPa: float = 2500.0, pad_voxels: int = 1) -> VoxelModel:
+                  cap_modulus_MPa: float | None = None, bone_nu: float | None = 0.3,
+                  pad_voxels: int = 1) -> VoxelModel:
     """A labelled voxel model from a CT and a label map (or a threshold).
 
     ct : CTImage in 'HU' or 'density_mg_cm3'; labels : CTImage of units 'label'
@@ -236,15 +244,20 @@ def model_from_ct(ct: CTImage, labels: CTImage | None = None, *, h: float | None
         one level ``threshold_level``;
     calibration : LinearCalibration / InternalCalibration (HU -> mg/cm^3);
         required when ct is in HU and a law is given;
-    law : density-modulus law name (:data:`biomech.meshes.density.DENSITY_LAWS`);
-        E for bone labels; PMMA caps get ``cap_modulus_MPa``.
-    Fields: ``density_g_cm3`` (0 outside bone and caps) and ``E_MPa``; the grid
-    is cropped to the labelled voxels plus ``pad_voxels``."""
+    law : density-modulus law name (:data:`biomech.materials.DENSITY_LAWS`) recorded as
+        ``meta["density_law"]`` (the registry's default law when None);
+    cap_modulus_MPa : E of the PMMA caps [MPa], recorded in ``meta["material_overrides"]``
+        (the registry's ``pmma_cap`` when None; the verse004 benchmark uses 2500);
+    bone_nu : Poisson ratio of every bone material [-] (0.3 as the Bonelab spineFE
+        benchmark and common QCT-FE practice; the registry's values when None).
+    Fields: ``density_g_cm3`` (0 outside bone; may be slightly negative in marrow-rich
+    voxels of a calibrated scan); ``meta["bone_modulus"] = "density"`` when a density is
+    known (every bone voxel then takes its modulus from the law).  The grid is cropped to
+    the labelled voxels plus ``pad_voxels``."""
     if law is not None:
-        law_obj = get_law(law)
         if ct.units == "HU" and calibration is None:
             raise MaterialError(
-                f"law {law_obj.name!r} needs an equivalent density but the CT is in HU and no "
+                f"law {law!r} needs an equivalent density but the CT is in HU and no "
                 "calibration was given: pass calibration=LinearCalibration(slope, intercept) "
                 "(phantom) or read_calibration_file(...)")
     if calibration is not None and not isinstance(calibration, (LinearCalibration, InternalCalibration)):
@@ -319,18 +332,20 @@ def model_from_ct(ct: CTImage, labels: CTImage | None = None, *, h: float | None
     bone = np.isin(lab, [int(b) for b in BONE_LABELS])
     if rho_mg is not None:
         fields["density_g_cm3"] = np.where(bone, 1e-3 * rho_mg, 0.0)
-    if law is not None:
-        E = np.zeros(lab.shape)
-        E[bone] = law_obj.modulus(1e-3 * rho_mg[bone], density_measure=law_obj.density_measure)
-        E[lab == Label.PMMA_CAP] = cap_modulus_MPa
-        fields["E_MPa"] = E
+    overrides = {}
+    if cap_modulus_MPa is not None:
+        overrides["pmma_cap"] = {"E_MPa": float(cap_modulus_MPa)}
+    if bone_nu is not None:
+        overrides.update({name: {"nu": float(bone_nu)} for name in CT_BONE_MATERIALS})
     meta = {"builder": "biomech.meshes.ct.model_from_ct", "source": ct.source,
             "voxel_size_mm": grid.h, "image_spacing_mm": ct.spacing.tolist(), "ct_units": ct.units,
             "calibration": repr(calibration) if calibration is not None else None,
-            "law": None if law is None else {"name": law_obj.name, "formula": law_obj.formula,
-                                              "source": law_obj.source},
-            "cap_modulus_MPa": cap_modulus_MPa,
+            "material_overrides": overrides,
             "axes": "LPS: x +left, y +posterior, z +cranial (mm)"}
+    if law is not None:
+        meta["density_law"] = law
+    if rho_mg is not None:
+        meta["bone_modulus"] = "density"
     return VoxelModel(lab, grid.h, tuple(origin), lev, tuple(names), fields, meta)
 
 

@@ -17,17 +17,11 @@ the cortical wall keeps its cortical stiffness):
    then f is clipped to 1 (what is clipped is reported).  So the shell volume of
    every slice, and with it the axial stiffness of the shell, is kept as h
    changes.
-3. *Modulus* (documented rule, :func:`shell_modulus`): the side-wall cortex
-   mixes in parallel (Voigt, iso-strain: exact for a wall loaded along its
-   plane, as the vertical walls under axial compression), the endplate in
-   series with the core (Reuss, iso-stress: exact for a layer loaded across
-   its thickness, as the endplates under axial compression):
-   ``E = f_c E_cortical + (1 - f_c) / (s / E_endplate + (1 - s) / E_core)``,
-   ``s = f_e / (1 - f_c)``.  For one shell only, :func:`partial_volume_modulus`
-   is the plain Voigt mixture.  The convergence test (tests/test_vertebra.py) shows the
-   vertebral stiffness converging as h goes 1.5 -> 0.5 mm.
+3. *Modulus*: physics, not anatomy: the mixing rule is
+   :func:`biomech.materials.mixtures.shell_modulus` (side wall Voigt, endplate Reuss),
+   applied by the material rule :func:`biomech.materials.element_properties`.
 
-No physics beyond this mixing rule lives here.
+Only the measurement lives here.
 """
 from __future__ import annotations
 
@@ -35,7 +29,6 @@ import math
 
 import numpy as np
 
-from biomech.errors import InputError
 
 #: Largest spacing of the supersampling points [mm].
 SUPERSAMPLE_SPACING_MM = 0.25
@@ -89,45 +82,3 @@ def conserve_shell_volume(shell_raw: np.ndarray, occupancy: np.ndarray,
     kept = float(f.sum())
     lost = 0.0 if total == 0 else max(0.0, 1.0 - kept / total)
     return f, lost
-
-
-def partial_volume_modulus(cortical_fraction, E_shell_MPa, E_core_MPa):
-    """Step 3: E [MPa] = f * E_shell + (1 - f) * E_core (Voigt mixture).
-
-    cortical_fraction : array of f in [0, 1]; E_shell_MPa, E_core_MPa : scalars
-    or arrays of the same shape."""
-    f = np.asarray(cortical_fraction, float)
-    if f.size and (np.nanmin(f) < 0.0 or np.nanmax(f) > 1.0):
-        raise InputError("cortical_fraction must lie in [0, 1], got values in "
-                         f"[{np.nanmin(f):.3g}, {np.nanmax(f):.3g}]")
-    return f * np.asarray(E_shell_MPa, float) + (1.0 - f) * np.asarray(E_core_MPa, float)
-
-
-def shell_modulus(cortical_fraction, endplate_fraction, E_cortical_MPa, E_endplate_MPa,
-                  E_core_MPa, *, endplate_mixing: str = "reuss"):
-    """Modulus [MPa] of voxels holding side-wall cortex (f_c), bony endplate
-    (f_e) and core (cancellous) bone, f_c + f_e <= 1:
-
-    E = f_c E_cortical + (1 - f_c) E_rest  (the side wall in parallel: Voigt),
-    E_rest = core and endplate mixed over the remaining (1 - f_c) of the voxel,
-    in series (``endplate_mixing='reuss'``, the default: the endplate is a
-    layer loaded across its thickness by axial compression) or in parallel
-    ('voigt')."""
-    fc = np.asarray(cortical_fraction, float)
-    fe = np.asarray(endplate_fraction, float)
-    tot = fc + fe
-    if tot.size and (min(np.nanmin(fc), np.nanmin(fe)) < 0.0 or np.nanmax(tot) > 1.0 + 1e-12):
-        raise InputError("shell fractions must be >= 0 with cortical + endplate <= 1")
-    if endplate_mixing not in ("reuss", "voigt"):
-        raise InputError(f"endplate_mixing must be 'reuss' or 'voigt', got {endplate_mixing!r}")
-    Ec = np.asarray(E_cortical_MPa, float)
-    Ee = np.asarray(E_endplate_MPa, float)
-    Eb = np.asarray(E_core_MPa, float)
-    rest = np.clip(1.0 - fc, 0.0, 1.0)
-    share = np.divide(fe, rest, out=np.zeros(np.broadcast(fe, rest).shape), where=rest > 0)
-    share = np.clip(share, 0.0, 1.0)
-    if endplate_mixing == "voigt":
-        E_rest = share * Ee + (1.0 - share) * Eb
-    else:
-        E_rest = 1.0 / (share / Ee + (1.0 - share) / Eb)
-    return fc * Ec + rest * E_rest

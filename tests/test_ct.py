@@ -7,8 +7,8 @@ import pytest
 
 from biomech.errors import InputError, MaterialError
 from biomech.meshes import ct as C
-from biomech.meshes.density import (DENSITY_LAWS, LinearCalibration, get_law,
-                                    read_calibration_file)
+from biomech.materials import DENSITY_LAWS, element_properties, get_law
+from biomech.meshes.calibration import LinearCalibration, read_calibration_file
 from biomech.meshes.labels import Label
 
 from .conftest import shared_file
@@ -83,7 +83,13 @@ def test_nifti_label_map_to_model(totalseg):
     # mean HU inside L1 is 196 (README) -> 0.8 * 196 mg/cm^3 (+-1 %: resampling is exact here)
     rho = m.fields["density_g_cm3"][m.level == m.level_index("L1")]
     assert rho.mean() * 1000 == pytest.approx(0.8 * 196, rel=0.01)
-    assert np.all(m.fields["E_MPa"][m.labels != Label.VOID] > 0)
+    E, _ = element_properties(m)
+    bone = m.labels != Label.VOID
+    assert np.all(E[bone] > 0)
+    # the material rule maps every bone voxel through the model's law (QCT density as is)
+    expect = np.where(m.fields["density_g_cm3"] > 0,
+                      2980.0 * np.clip(m.fields["density_g_cm3"], 0, None) ** 1.05, 1e-4)
+    np.testing.assert_allclose(E[bone], np.maximum(expect, 1e-4)[bone], rtol=1e-12)
 
 
 def test_ct_bad_input(totalseg):

@@ -8,7 +8,7 @@ from biomech.errors import MaterialError
 from biomech.materials import (DEFAULT_DENSITY_LAW, LABEL_MATERIAL, TISSUE_MINERAL_DENSITY_G_CM3,
                                composite_modulus, default_registry, density_law,
                                element_properties, modulus_from_qct, qct_to_measure)
-from biomech.meshes.density import DENSITY_LAWS
+from biomech.materials import DENSITY_LAWS
 from biomech.meshes.labels import Label
 from biomech.meshes.voxel_model import VoxelModel
 

@@ -11,8 +11,8 @@ from biomech.errors import InputError
 from biomech.meshes import landmarks as LM
 from biomech.meshes.labels import Label
 from biomech.meshes.morphometry import vertebra_morphometry
-from biomech.meshes.partial_volume import (conserve_shell_volume, partial_volume_modulus,
-                                           shell_modulus, subsample_offsets, supersampling)
+from biomech.materials import default_registry, element_properties, partial_volume_modulus
+from biomech.meshes.partial_volume import conserve_shell_volume, subsample_offsets, supersampling
 from biomech.meshes.vertebra import build_vertebra, build_vertebral_body_with_caps
 
 H = 1.0
@@ -208,23 +208,25 @@ E_CORTICAL, E_ENDPLATE, E_CANCELLOUS, E_CAP = 12000.0, 1000.0, 200.0, 2500.0
 
 def body_stiffness(h, partial_volume=True):
     """Axial stiffness [N/mm] of the L2 body between 3 mm PMMA caps: inferior
-    face fixed, superior face displaced -0.2 mm (ux = uy = 0); E from
-    :func:`~biomech.meshes.partial_volume.shell_modulus`."""
+    face fixed, superior face displaced -0.2 mm (ux = uy = 0); E from the library's
+    material rule (:func:`biomech.materials.element_properties`: side wall Voigt,
+    endplate Reuss) with the study's moduli and nu = 0.3."""
     m = build_vertebral_body_with_caps("L2", h, cap_thickness_mm=3.0, cap_margin_mm=1.0)
     mask = m.labels != Label.VOID
-    lab = m.labels[mask]
-    fc = m.fields["cortical_fraction"][mask]
-    fe = m.fields["endplate_fraction"][mask]
     if not partial_volume:             # a shell voxel is all shell
-        fc = (lab == Label.CORTICAL).astype(float)
-        fe = (lab == Label.ENDPLATE).astype(float)
-    E = shell_modulus(fc, fe, E_CORTICAL, E_ENDPLATE, E_CANCELLOUS)
-    E[lab == Label.PMMA_CAP] = E_CAP
+        m = m.with_field("cortical_fraction", (m.labels == Label.CORTICAL).astype(float))
+        m = m.with_field("endplate_fraction", (m.labels == Label.ENDPLATE).astype(float))
+    reg = default_registry().with_overrides({
+        "cortical": {"E_MPa": E_CORTICAL, "nu": 0.3}, "bony_endplate": {"E_MPa": E_ENDPLATE, "nu": 0.3},
+        "cancellous": {"E_MPa": E_CANCELLOUS, "nu": 0.3}, "pmma_cap": {"E_MPa": E_CAP, "nu": 0.3}})
+    E_grid, nu_grid = element_properties(m, reg)
+    E, nu = E_grid[mask], nu_grid[mask]
+    assert np.allclose(nu, 0.3)
     mesh = biomech.VoxelMesh.from_mask(mask, m.h, m.origin)
     zt, zb = m.meta["caps"]["superior_face_z_mm"], m.meta["caps"]["inferior_face_z_mm"]
     top = mesh.nodes_where(lambda x, y, z: np.isclose(z, zt))
     bot = mesh.nodes_where(lambda x, y, z: np.isclose(z, zb))
-    prob = biomech.StaticProblem(mesh, E, 0.3)
+    prob = biomech.StaticProblem(mesh, E, nu)
     prob.fix(bot, "xyz")
     prob.fix(top, "xy")
     prob.fix(top, "z", -0.2)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import MaterialError
+from ..errors import MaterialError
 
 #: Above this Poisson ratio a plain displacement hex8 locks; use B-bar.
 LOCKING_NU = 0.49

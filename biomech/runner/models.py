@@ -48,7 +48,7 @@ def build_geometry(model_spec: dict):
 
 def _ct_model(spec: dict):
     from ..meshes.ct import bonelab_label_map, model_from_ct, read_ct
-    from ..meshes.density import LinearCalibration, read_calibration_file
+    from ..meshes.calibration import LinearCalibration, read_calibration_file
     from ..meshes.labels import Label
     ct = read_ct(spec["image"], units=spec.get("units", "HU"))
     labels = read_ct(spec["labels"], units="label") if spec.get("labels") else None
@@ -140,8 +140,8 @@ def apply_treatment(model, t: dict):
 
 
 def registry_for(model_spec: dict):
+    """The default registry with the study file's ``[model.materials]`` overrides.  A CT
+    model's own overrides (cap modulus, bone nu) are applied on top of it by the material
+    rule (:func:`biomech.materials.model_registry`)."""
     from ..materials import default_registry
-    reg = default_registry()
-    for name, ch in (model_spec.get("materials") or {}).items():
-        reg = reg.override(name, source="study file", **ch)
-    return reg
+    return default_registry().with_overrides(model_spec.get("materials"), source="study file")
