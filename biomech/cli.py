@@ -6,6 +6,13 @@
     biomech warmup                                    compile every kernel into the cache
     biomech info [--json]                             versions, threads, cache location
     biomech view RESULT [--field NAME] [--screenshot PNG]
+    biomech --version
+
+-v/--verbose (repeatable), -q/--quiet (no progress bar, errors only) and --log-level LEVEL
+go before or after the command (``biomech demo -v``); after ``view`` every argument is
+the viewer's.  Messages of the library (warnings such as "more than 3 levels treated")
+reach the user through logging, once, on stderr.  Only the subcommand functions import
+the heavy modules (Numba, SciPy, PyVista), so ``biomech --help`` starts fast.
 
 Exit status: 0 done, 1 some case failed, 2 bad input (the message names the file, the
 key and the reason).  Progress goes to stderr, tables to stdout.
@@ -16,7 +23,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import time
 
@@ -26,8 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def _add_executor_options(p):
-    p.add_argument("--executor", choices=("auto", "inprocess", "processes", "dask"),
-                   default="auto",
+    from .runner.executors import DEFAULT_EXECUTOR, EXECUTORS
+    p.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
                    help="where the cases run (default auto: one local process per core when "
                         "several cases are to run and memory allows, else in this process)")
     p.add_argument("--workers", type=int, default=None,
@@ -40,20 +46,38 @@ def _add_executor_options(p):
     p.add_argument("--voxel-size", type=float, default=None, metavar="MM",
                    help="voxel size of every case [mm] (overrides the study file)")
     p.add_argument("--no-pictures", action="store_true", help="skip pictures and plots")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _add_output_options(p, *, top: bool):
+    """-v/-q/--log-level, accepted before the command (``top``) and after it.  After the
+    command their defaults are SUPPRESS, so an option given only before the command is
+    not reset by the subcommand's parser; given in both places, the later one counts."""
+    default = (lambda v: v) if top else (lambda v: argparse.SUPPRESS)
+    g = p.add_argument_group("output options")
+    g.add_argument("-v", "--verbose", action="count", default=default(0),
+                   help="more log messages (-v INFO, -vv DEBUG)")
+    g.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                   help="no progress bar; log errors only")
+    g.add_argument("--log-level", choices=LOG_LEVELS, default=default(None), type=str.upper,
+                   help="logging detail (overrides -v/-q; default WARNING)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
     ap = argparse.ArgumentParser(prog="biomech", description=(
         "Finite-element studies of osteoporotic and metastatic vertebrae before and after "
         "vertebroplasty and kyphoplasty."))
-    ap.add_argument("--log-level", default="WARNING",
-                    choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="logging detail")
+    ap.add_argument("--version", action="version", version=f"biomech {__version__}")
+    _add_output_options(ap, top=True)
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("demo", help="run the built-in demo study (no input needed)")
     p.add_argument("--out", default="biomech_demo", help="output folder (default biomech_demo)")
     _add_executor_options(p)
+    _add_output_options(p, top=False)
 
     p = sub.add_parser("run", help="run a TOML study file")
     p.add_argument("study", help="the study file (TOML)")
@@ -64,33 +88,61 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not rerun cases that failed before")
     p.add_argument("--dry-run", action="store_true",
                    help="validate the study and list its cases, hashes and status; run nothing")
+    _add_output_options(p, top=False)
 
     p = sub.add_parser("warmup", help="compile every kernel into the Numba cache")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_output_options(p, top=False)
 
     p = sub.add_parser("info", help="versions, threads and cache location (for bug reports)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_output_options(p, top=False)
 
-    p = sub.add_parser("view", help="show a result file (VTU/VTI) or a case folder",
-                       add_help=False)
-    p.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("view", help="show a result file (VTU/VTI) or a case folder "
+                                "(biomech view --help: its options)", add_help=False)
     return ap
+
+
+def _view_index(argv) -> int | None:
+    """Index of the 'view' command in argv (after any options), else None: everything
+    after 'view' belongs to the viewer's own parser."""
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == "--log-level":
+            i += 2
+        elif a.startswith("-"):
+            i += 1
+        else:
+            return i if a == "view" else None
+    return None
+
+
+def log_level(args) -> int:
+    """The logging level chosen by --log-level, else by -v/-q (WARNING by default)."""
+    if args.log_level:
+        return getattr(logging, args.log_level)
+    if args.quiet:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
 
 
 def main(argv=None) -> int:
     """Entry point of the ``biomech`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "view":              # everything after 'view' is the viewer's
-        from .viz.view import main as view_main
-        return view_main(argv[1:])
     ap = build_parser()
-    args = ap.parse_args(argv)
+    iv = _view_index(argv)
+    args = ap.parse_args(argv if iv is None else argv[:iv])
+    if iv is not None:
+        args.command = "view"
     args.argv = argv
-    logging.basicConfig(level=getattr(logging, args.log_level),
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=log_level(args), format="%(levelname)s %(name)s: %(message)s")
     if args.command is None:
         ap.print_help()
         return 2
+    if args.command == "view":                  # the viewer parses its own options
+        from .viz.view import main as view_main
+        return view_main(argv[iv + 1:])
     try:
         return {"demo": _demo, "run": _run, "warmup": _warmup, "info": _info}[args.command](args)
     except BiomechError as exc:
@@ -185,18 +237,14 @@ def _warmup(args) -> int:
 
 def collect_info() -> dict:
     """Versions, threads and cache location (what a bug report needs)."""
-    from importlib import metadata
+    import platform
+
     import numba
+
     from . import __version__
+    from .environment import INFO_PACKAGES, installed_versions
     from .kernels import cache_dir
-    versions = {}
-    for name in ("numpy", "scipy", "numba", "llvmlite", "pyamg", "meshio", "pyvista", "vtk",
-                 "matplotlib", "nibabel", "pydicom", "dask", "distributed", "dask-jobqueue",
-                 "tqdm", "pandas"):
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+    versions = installed_versions(INFO_PACKAGES)
     cdir = cache_dir()
     n_cached = 0
     if os.path.isdir(cdir):

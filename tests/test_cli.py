@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import textwrap
 from importlib import metadata
 from pathlib import Path
 
-from biomech.cli import main
+import pytest
+
+from biomech.cli import build_parser, log_level, main
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -143,3 +146,64 @@ def test_study_text_in_report(tmp_path):
     assert main(["run", str(study), "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert (tmp_path / "o" / "study.toml").read_text() == study.read_text()
     assert "vertebra_with_caps" in (tmp_path / "o" / "report.html").read_text()
+
+
+def test_version(capsys):
+    import biomech
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"biomech {biomech.__version__}"
+    assert metadata.version("biomech") == biomech.__version__       # one version, in __init__
+
+
+@pytest.mark.parametrize("argv, level, quiet", [
+    (["demo"], logging.WARNING, False),
+    (["-v", "demo"], logging.INFO, False),
+    (["demo", "-v"], logging.INFO, False),
+    (["demo", "-vv"], logging.DEBUG, False),
+    (["demo", "--verbose", "--verbose"], logging.DEBUG, False),
+    (["-q", "demo"], logging.ERROR, True),
+    (["demo", "--quiet"], logging.ERROR, True),
+    (["--log-level", "INFO", "run", "x.toml", "--out", "d"], logging.INFO, False),
+    (["run", "x.toml", "--out", "d", "--log-level", "DEBUG"], logging.DEBUG, False),
+    (["run", "x.toml", "--log-level", "debug", "--out", "d"], logging.DEBUG, False),
+    (["--log-level", "ERROR", "info", "--log-level", "INFO"], logging.INFO, False),   # later wins
+    (["-v", "warmup", "--log-level", "ERROR"], logging.ERROR, False),     # --log-level over -v
+    (["-v", "warmup"], logging.INFO, False),          # not reset by the subcommand's defaults
+])
+def test_output_options_before_or_after_the_command(argv, level, quiet):
+    args = build_parser().parse_args(argv)
+    assert log_level(args) == level and args.quiet == quiet
+
+
+def test_log_level_before_view_reaches_the_viewer(tmp_path, capsys):
+    """`biomech --log-level INFO view x.vtu` once failed with KeyError: 'view'."""
+    for argv in (["--log-level", "INFO", "view"], ["-v", "--log-level=DEBUG", "view"], ["-q", "view"]):
+        assert main([*argv, str(tmp_path / "missing.vtu")]) == 2
+        assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:                   # view's own options, after 'view'
+        main(["-v", "view", "--help"])
+    assert exc.value.code == 0 and "--screenshot" in capsys.readouterr().out
+
+
+def test_biomech_error_is_one_line_without_traceback(tmp_path):
+    r = _cli("run", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "o"), "--log-level", "DEBUG")
+    assert r.returncode == 2
+    (line,) = r.stderr.splitlines()                     # one line, even at DEBUG
+    assert line.startswith("biomech run: ") and str(tmp_path / "missing.toml") in line, r.stderr
+
+
+def test_treatment_advice_printed_once(tmp_path):
+    """A treatment's advice reaches the user once (logging only, no warnings.warn twin);
+    -q keeps errors only."""
+    study = tmp_path / "one.toml"
+    study.write_text(TINY.replace('[[cases]]\nname = "intact"\n', "").replace(
+        "volume_ml = 1.0 }", "volume_ml = 1.0, prophylactic = true }"))
+    r = _cli("run", str(study), "--out", str(tmp_path / "o"), "--no-pictures", "--quiet",
+             "--log-level", "WARNING")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("no neighbouring level") == 1, r.stderr
+    assert "UserWarning" not in r.stderr
+    r = _cli("run", str(study), "--out", str(tmp_path / "o2"), "-q")
+    assert r.returncode == 0 and "no neighbouring level" not in r.stderr, r.stderr
