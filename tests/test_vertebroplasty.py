@@ -1,6 +1,7 @@
 """Vertebroplasty: volume balance, needle approaches, leak trends, fields, and clear errors."""
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -147,19 +148,29 @@ def test_unknown_level_and_needle_through_the_canal(model):
                        tips_mm=[(32.0, 22.0, 20.0)], entries_mm=[(32.0, 60.0, 20.0)])
 
 
-def test_more_than_three_levels_warns_and_prophylaxis_needs_an_intact_level(model):
+def test_more_than_three_levels_warns_and_prophylaxis_needs_an_intact_level(model, caplog):
+    """Clinical advice reaches the user once, through logging (no warnings.warn twin)."""
+    def advice(records):
+        return [r.getMessage() for r in records if r.levelno == logging.WARNING
+                and r.name == "biomech.treatments.vertebroplasty"]
+
     prior = model.with_meta(treatments=[{"kind": "vertebroplasty", "level": lv} for lv in ("T12", "L1", "L3")])
-    with pytest.warns(UserWarning, match="at most 3 levels"):
-        res = vertebroplasty(prior, "L2", volume_ml=2.0)
-    assert any("at most 3" in w for w in res.warnings)
+    caplog.set_level(logging.WARNING, logger="biomech")
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        vertebroplasty(model, "L2", volume_ml=2.0)                 # one level: no warning
+        warnings.simplefilter("error")                             # logged, not warned
+        res = vertebroplasty(prior, "L2", volume_ml=2.0)
+    (msg,) = advice(caplog.records)
+    assert "at most 3 levels" in msg
+    assert any("at most 3" in w for w in res.warnings)
+    caplog.clear()
+    vertebroplasty(model, "L2", volume_ml=2.0)                     # one level: no warning
+    assert advice(caplog.records) == []
     fractured = apply_condition(model, OsteoporoticFracture("L2", 1))
     with pytest.raises(InputError, match="prophylactic"):
         vertebroplasty(fractured, "L2", volume_ml=2.0, prophylactic=True)
-    with pytest.warns(UserWarning, match="no neighbouring level"):
-        vertebroplasty(model, "L2", volume_ml=2.0, prophylactic=True)
+    vertebroplasty(model, "L2", volume_ml=2.0, prophylactic=True)
+    (msg,) = advice(caplog.records)
+    assert "no neighbouring level" in msg
 
 
 def test_treat_applies_plans_in_order(model):

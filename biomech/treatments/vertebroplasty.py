@@ -17,7 +17,6 @@ import copy
 import dataclasses
 import logging
 import math
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,9 +121,8 @@ def level_checks(model, level, prophylactic) -> list:
     if len(levels) > MAX_ADVISED_LEVELS:
         msgs.append(f"{len(levels)} levels treated ({sorted(levels)}): clinical practice advises at "
                     f"most {MAX_ADVISED_LEVELS} levels per session")
-    for m in msgs:
+    for m in msgs:                  # one channel: logging (also kept in TreatmentResult.warnings)
         log.warning(m)
-        warnings.warn(m, UserWarning, stacklevel=3)
     return msgs
 
 
