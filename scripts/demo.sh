@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install (scripts/setup.sh) and run the built-in vertebroplasty-vs-kyphoplasty demo.
+# Install (scripts/setup.sh: biomech and its extras; no test tools, no Chromium) and run
+# the built-in vertebroplasty-vs-kyphoplasty demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "biomech", "kernels", "meshes")
+SOURCES = ("pyproject.toml", "setup.py", "README.md", "biomech", "kernels", "meshes")
+# sub-packages added to the copy only: discovery must pick them up with no config edit
+PROBES = ("biomech/_probe_pkg/__init__.py", "biomech/_probe_pkg/inner/__init__.py",
+          "kernels/_probe_pkg/__init__.py", "meshes/_probe_pkg/__init__.py")
 
 
 def _py_files(root: Path) -> set[str]:
@@ -42,11 +45,16 @@ def built(tmp_path_factory) -> tuple[Path, Path]:
             shutil.copytree(s, src / name, ignore=ignore)
         else:
             shutil.copy2(s, src / name)
+    for probe in PROBES:
+        (src / probe).parent.mkdir(parents=True, exist_ok=True)
+        (src / probe).write_text('"""A sub-package no configuration names."""\n')
     out = tmp / "dist"
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation",
          "-w", str(out), "-q"], cwd=src, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # no setuptools warning blocks (deprecated license table, package would be ignored, ...)
+    assert "Warning" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
     (whl,) = out.glob("biomech-*.whl")
     return whl, src
 
@@ -59,7 +67,7 @@ def wheel(built) -> Path:
 def test_wheel_contains_kernels_meshes_and_every_subpackage(built):
     """Every .py of the copied sources is in the wheel: kernels/*.py as
     biomech/kernels/*.py, meshes/*.py as biomech/meshes/*.py, and every biomech
-    subpackage (a subpackage missing from [tool.setuptools] packages is dropped)."""
+    subpackage, found by setup.py's discovery (PROBES: folders no configuration names)."""
     wheel, src = built
     names = set(zipfile.ZipFile(wheel).namelist())
     for folder, package in (("kernels", "biomech/kernels"), ("meshes", "biomech/meshes"),
@@ -69,6 +77,14 @@ def test_wheel_contains_kernels_meshes_and_every_subpackage(built):
         missing = expected - names
         assert not missing, f"wheel lacks {sorted(missing)}"
     assert "biomech/kernels/_numba.py" in names
+    for probe in PROBES:                        # found by setup.py, not listed anywhere
+        package = probe.replace("kernels/", "biomech/kernels/").replace("meshes/", "biomech/meshes/")
+        assert package in names, f"new sub-package {probe} not discovered"
+    data = {"biomech/data": src / "biomech" / "data", "biomech/meshes/data": src / "meshes" / "data"}
+    for package, folder in data.items():        # package data ships, without warnings
+        files = {f"{package}/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*")
+                 if p.is_file()}
+        assert files and files <= names, f"wheel lacks {sorted(files - names)}"
     assert not [n for n in names if n.endswith((".nbi", ".nbc", ".pyc"))], \
         "Numba or bytecode caches must not be shipped"
 
