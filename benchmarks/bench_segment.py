@@ -35,7 +35,6 @@ os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__),
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numba  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
 
 from bench_core import PeakRSS, stream_triad_gbs  # noqa: E402
 from biomech import kernels as K  # noqa: E402

@@ -15,8 +15,12 @@ Run:  python examples/cement_sweep.py [--small]   (writes cement_sweep_out/)
 from __future__ import annotations
 
 import sys
-import tomllib
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:        # Python 3.10: the tomli backport (a biomech dependency there)
+    import tomli as tomllib
 
 from biomech.runner import run_study
 from biomech.study import load_study, study_from_dict
