@@ -31,8 +31,14 @@ from .errors import BiomechError, InputError
 log = logging.getLogger(__name__)
 
 
+# Copies of biomech.runner.executors.EXECUTORS / DEFAULT_EXECUTOR: importing the runner
+# loads NumPy and the model code, which `biomech --help` must not wait for
+# (tests/test_cli.py checks that the copies match).
+EXECUTORS = ("auto", "inprocess", "processes", "dask")
+DEFAULT_EXECUTOR = "auto"
+
+
 def _add_executor_options(p):
-    from .runner.executors import DEFAULT_EXECUTOR, EXECUTORS
     p.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
                    help="where the cases run (default auto: one local process per core when "
                         "several cases are to run and memory allows, else in this process)")

@@ -207,3 +207,11 @@ def test_treatment_advice_printed_once(tmp_path):
     assert "UserWarning" not in r.stderr
     r = _cli("run", str(study), "--out", str(tmp_path / "o2"), "-q")
     assert r.returncode == 0 and "no neighbouring level" not in r.stderr, r.stderr
+
+
+def test_executor_choices_match_the_runner():
+    """The CLI keeps its own copy of the executor names (importing the runner is slow)."""
+    from biomech import cli
+    from biomech.runner import executors
+    assert cli.EXECUTORS == executors.EXECUTORS
+    assert cli.DEFAULT_EXECUTOR == executors.DEFAULT_EXECUTOR

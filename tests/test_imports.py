@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("numba", "scipy.sparse.linalg", "pyvista", "vtk", "matplotlib", "dask", "pandas")
+HEAVY = ("numba", "scipy.sparse.linalg", "pyvista", "vtk", "matplotlib", "dask", "pandas",
+         "numpy", "scipy", "biomech.runner", "biomech.mesh")     # none is needed to start
 
 
 def _python(code: str, *flags: str, cwd=None, env=None) -> subprocess.CompletedProcess:
