@@ -26,8 +26,9 @@ from biomech.errors import InputError
 
 from .labels import Label
 from .morphometry import DiscMorphometry
-from .vertebra import (Frame, LevelVoxels, VertebraGeometry, _superellipse, block_centres,
+from .vertebra import (LevelVoxels, block_centres,
                        grid_block)
+from .vertebra_geometry import Frame, VertebraGeometry, _superellipse
 
 
 def disc_local_bounds(upper: VertebraGeometry, upper_frame: Frame,

@@ -32,8 +32,9 @@ from .disc import voxelise_disc
 from .labels import Label
 from .morphometry import (SOURCES, DiscMorphometry, VertebraMorphometry, contiguous_levels,
                           disc_morphometry, disc_name, vertebra_morphometry)
-from .vertebra import (FORAMEN_RADIUS_MM, Frame, VertebraGeometry, _rules, check_voxel_size,
+from .vertebra import (_rules, check_voxel_size,
                        global_bounds, grid_for_bounds, level_meta, voxelise_vertebra)
+from .vertebra_geometry import FORAMEN_RADIUS_MM, Frame, VertebraGeometry
 from .voxel_model import NO_LEVEL, VoxelModel
 
 log = logging.getLogger(__name__)

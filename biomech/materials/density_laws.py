@@ -9,7 +9,6 @@ different measure raises MaterialError instead of silently mixing them.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable
 
