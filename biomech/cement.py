@@ -49,24 +49,22 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
 
+from .describe import Described, param, required_keys, study_fields
 from .errors import InputError, MaterialError
 from .io.files import read_toml
 from .materials import validate_elastic
+from .validation import CASE_NAME, Str
 
 log = logging.getLogger(__name__)
 
-_REQUIRED = ("E_MPa", "nu", "density_g_cm3", "setting_time_min", "viscosity_time_min",
-             "viscosity_Pa_s")
-_OPTIONAL = ("working_window_min", "pore_fraction", "description", "source")
-
-
 @dataclass(frozen=True)
-class Cement:
+class Cement(Described):
     """A cement formulation.
 
     E_MPa [MPa], nu [-]: elastic constants of the set cement.
@@ -78,17 +76,25 @@ class Cement:
     pore_fraction [-]: unfilled pore fraction of the cement-bone composite it forms.
     """
 
-    name: str
-    E_MPa: float
-    nu: float
-    density_g_cm3: float
-    setting_time_min: float
-    viscosity_time_min: tuple
-    viscosity_Pa_s: tuple
-    working_window_min: tuple | None = None
-    pore_fraction: float = 0.10
-    description: str = ""
-    source: str = ""
+    name: str = param(spec=Str(pattern=CASE_NAME, what="letters, digits, _.+-"))
+    E_MPa: float = param(unit="MPa", range=(1.0, 100000.0), doc="Young's modulus, set cement")
+    nu: float = param(range=(-1.0, 0.5), lo_open=True, hi_open=True, doc="Poisson ratio")
+    density_g_cm3: float = param(unit="g/cm3", range=(0.0, None), lo_open=True,
+                                 doc="paste density")
+    setting_time_min: float = param(unit="min after mixing", range=(0.0, None), lo_open=True,
+                                    doc="no injection after this time")
+    viscosity_time_min: tuple = param(unit="min after mixing", range=(0.0, None), min_len=2,
+                                      doc="times of the viscosity curve")
+    viscosity_Pa_s: tuple = param(unit="Pa s", range=(0.0, None), lo_open=True, min_len=2,
+                                  doc="viscosity at those times")
+    working_window_min: tuple | None = param(None, unit="min after mixing", range=(0.0, None),
+                                             min_len=2, doc="recommended injection start")
+    pore_fraction: float = param(0.10, range=(0.0, 1.0), hi_open=True,
+                                 doc="unfilled pore fraction of the composite")
+    description: str = param("")
+    source: str = param("")
+
+    KIND: ClassVar[str] = "cement"
 
     def __post_init__(self):
         validate_elastic(f"cement {self.name!r}", self.E_MPa, self.nu, (1.0, 100000.0))
@@ -149,6 +155,11 @@ class Cement:
         """A validated copy with some fields changed (e.g. ``E_MPa=2500``)."""
         import dataclasses
         return dataclasses.replace(self, **changes)
+
+
+#: Fields of a formulation file table (from the Cement fields; the name is the table's).
+_REQUIRED = tuple(k for k in required_keys(Cement) if k != "name")
+_OPTIONAL = tuple(k for k in study_fields(Cement) if k not in _REQUIRED and k != "name")
 
 
 def _positive(where, key, value):

@@ -43,8 +43,19 @@ from .fracture import FRACTURE_SHAPES, GENANT_BANDS, GENANT_DEFAULT_LOSS, Osteop
 from .lesions import BLASTIC_BVTV, LESION_KINDS, LESION_LOCATIONS, Angioma, Metastasis
 from .remap import change_body_height, exposed_trabecular
 
+#: The conditions of study files by ``kind`` (described dataclasses: biomech.describe).
+CONDITIONS = {c.KIND: c for c in (OsteoporoticFracture, Metastasis, Angioma, BoneDensity,
+                                  OsteoporosisRule)}
+
+
+def condition_from_dict(data: dict):
+    """The condition object of a ``{"kind": "fracture", "level": ..., ...}`` dict."""
+    from ..describe import from_registry
+    return from_registry(CONDITIONS, data, "condition")
+
+
 __all__ = [
-    "Angioma", "BLASTIC_BVTV", "BODY_LABELS", "BoneDensity", "BoneFromCT", "FRACTURE_SHAPES",
+    "CONDITIONS", "condition_from_dict", "Angioma", "BLASTIC_BVTV", "BODY_LABELS", "BoneDensity", "BoneFromCT", "FRACTURE_SHAPES",
     "GENANT_BANDS", "GENANT_DEFAULT_LOSS", "LESION_KINDS", "LESION_LOCATIONS", "Metastasis",
     "OsteoporosisRule", "OsteoporoticFracture", "TRABECULAR_TISSUE", "VertebraGeometry",
     "apply_condition", "apply_conditions", "change_body_height", "check_level",

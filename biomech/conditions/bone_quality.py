@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from ..describe import Described, param
 from ..errors import InputError
 from ..materials import DEFAULT_DENSITY_LAW, TISSUE_MINERAL_DENSITY_G_CM3, density_law
 from ..meshes.labels import Label
+from ..validation import ListOf, Str
 from .anatomy import TRABECULAR_TISSUE
 from .editing import _field, _levels_mask, _meta_update, _replace
 
@@ -48,8 +51,13 @@ def cortical_thinning_factor(vbmd_mg_cm3: float) -> float:
     return float(np.interp(vbmd_mg_cm3, _CORT_ANCHORS_VBMD, _CORT_ANCHORS_FACTOR))
 
 
+def _density_laws():
+    from ..materials.density_laws import DENSITY_LAWS
+    return tuple(DENSITY_LAWS)
+
+
 @dataclass(frozen=True)
-class BoneDensity:
+class BoneDensity(Described):
     """Trabecular bone quality from a QCT vBMD [mg/cm^3] through a density-modulus law.
 
     Writes ``density_g_cm3`` (= vBMD / 1000) and ``bvtv`` (= density / 1.05 g/cm^3) on the
@@ -58,10 +66,17 @@ class BoneDensity:
     :func:`cortical_thinning_factor` and the posterior elements' ``E_factor`` by the
     pedicle ratios of PMC12452785 Table 3 (3500 / 3150 / 2800 MPa)."""
 
-    vbmd_mg_cm3: float
-    law: str = DEFAULT_DENSITY_LAW
-    cortical_thinning: bool = True
-    levels: tuple | None = None
+    vbmd_mg_cm3: float = param(unit="mg/cm3", range=(0.0, 400.0), lo_open=True,
+                               doc="trabecular vBMD")
+    law: str = param(DEFAULT_DENSITY_LAW, choices=_density_laws, doc="density-modulus law")
+    cortical_thinning: bool = param(True, doc="thin the cortex with the vBMD")
+    levels: tuple | None = param(None, spec=lambda: ListOf(Str(what="a vertebra of the model"), 1),
+                                doc="vertebrae it applies to (default: all)")
+
+    KIND: ClassVar[str] = "bone_density"
+
+    def describe(self) -> str:
+        return f"vBMD {self.vbmd_mg_cm3:g} mg/cm3"
 
     def apply(self, model):
         v = self.vbmd_mg_cm3
@@ -101,14 +116,22 @@ class BoneDensity:
 
 
 @dataclass(frozen=True)
-class OsteoporosisRule:
+class OsteoporosisRule(Described):
     """The named rule "cortical x0.67, cancellous x0.34" (Polikeit, Nolte & Ferguson,
     J Biomech 2004): multiplies the shell modulus (``shell_E_factor``) and the trabecular
     modulus (``E_factor``) of the chosen vertebrae."""
 
-    cortical_factor: float = 0.67
-    cancellous_factor: float = 0.34
-    levels: tuple | None = None
+    cortical_factor: float = param(0.67, range=(0.0, 1.0), lo_open=True,
+                                   doc="factor on the shell modulus")
+    cancellous_factor: float = param(0.34, range=(0.0, 1.0), lo_open=True,
+                                     doc="factor on the trabecular modulus")
+    levels: tuple | None = param(None, spec=lambda: ListOf(Str(what="a vertebra of the model"), 1),
+                                doc="vertebrae it applies to (default: all)")
+
+    KIND: ClassVar[str] = "osteoporosis_rule"
+
+    def describe(self) -> str:
+        return "osteoporosis rule"
 
     def apply(self, model):
         for name, f in (("cortical_factor", self.cortical_factor),

@@ -7,12 +7,15 @@ depressions) and a damaged zone is labelled FRACTURE_ZONE."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from ..describe import Described, param
 from ..errors import InputError
 from ..meshes.labels import Label
 from ..meshes.neighbours import face_neighbours
+from ..validation import Str
 from .anatomy import check_level, vertebra_geometry
 from .editing import _field, _meta_update, _replace
 from .remap import change_body_height
@@ -24,7 +27,7 @@ FRACTURE_SHAPES = ("wedge", "biconcave", "crush")
 
 
 @dataclass(frozen=True)
-class OsteoporoticFracture:
+class OsteoporoticFracture(Described):
     """Osteoporotic compression fracture of one vertebra.
 
     level : vertebra name; grade : Genant grade 1, 2 or 3; shape : "wedge" | "biconcave" |
@@ -41,12 +44,21 @@ class OsteoporoticFracture:
     height loss (at least one voxel) of the collapsed endplate(s), labelled FRACTURE_ZONE.
     """
 
-    level: str
-    grade: int
-    shape: str = "wedge"
-    height_loss: float | None = None
-    damage: float | None = None
-    cortical_breach: bool = False
+    level: str = param(spec=lambda: Str(what="a vertebra of the model, e.g. 'L2'"),
+                       doc="vertebra")
+    grade: int = param(range=(1, 3), doc="Genant grade")
+    shape: str = param("wedge", choices=FRACTURE_SHAPES, doc="fracture shape")
+    height_loss: float | None = param(None, range=(0.0, 1.0),
+                                      doc="fraction of the body height lost (within the "
+                                          "grade's band)")
+    damage: float | None = param(None, range=(0.0, 1.0), hi_open=True,
+                                 doc="modulus reduction of the damaged zone")
+    cortical_breach: bool = param(False, doc="the cleft reaches the cortex")
+
+    KIND: ClassVar[str] = "fracture"
+
+    def describe(self) -> str:
+        return f"fracture {self.level} grade {self.grade} {self.shape}"
 
     def apply(self, model):
         li = check_level(model, self.level)

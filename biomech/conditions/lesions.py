@@ -3,12 +3,15 @@ destruction of the posterior wall or an endplate) and vertebral haemangioma (ang
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from ..describe import Described, param
 from ..errors import InputError
 from ..materials import TISSUE_MINERAL_DENSITY_G_CM3
 from ..meshes.labels import Label
+from ..validation import Str
 from .anatomy import TRABECULAR_TISSUE, VertebraGeometry, vertebra_geometry
 from .editing import _field, _meta_update, _replace
 
@@ -61,7 +64,7 @@ def _sphere_radius_for(mask_fn, target, rmax):
 
 
 @dataclass(frozen=True)
-class Metastasis:
+class Metastasis(Described):
     """A metastatic lesion of one vertebra.
 
     kind : "lytic" (LYTIC tissue, no bone), "blastic" (BLASTIC, BV/TV 0.40) or "mixed"
@@ -73,14 +76,26 @@ class Metastasis:
     The lesion replaces trabecular bone; intact cortex stays unless destroyed.
     """
 
-    level: str
-    kind: str = "lytic"
-    location: str = "central"
-    size_mm: float | None = None
-    size_percent: float | None = None
-    posterior_wall_destroyed: bool = False
-    endplate_destroyed: str | None = None
-    centre_mm: tuple | None = None
+    level: str = param(spec=lambda: Str(what="a vertebra of the model, e.g. 'L2'"),
+                       doc="vertebra")
+    kind: str = param("lytic", key="lesion", choices=LESION_KINDS, doc="lesion kind")
+    location: str = param("central", choices=LESION_LOCATIONS, doc="lesion centre")
+    size_mm: float | None = param(None, unit="mm", range=(0.0, 200.0), lo_open=True,
+                                  doc="sphere diameter")
+    size_percent: float | None = param(None, unit="% of the body volume", range=(0.0, 100.0),
+                                       lo_open=True, doc="lesion volume")
+    posterior_wall_destroyed: bool = param(False, doc="breach into the spinal canal")
+    endplate_destroyed: str | None = param(None, choices=("superior", "inferior", "both"),
+                                           doc="endplate(s) destroyed")
+    centre_mm: tuple | None = param(None, item="vec3", unit="mm", doc="explicit centre")
+
+    KIND: ClassVar[str] = "metastasis"
+
+    def describe(self) -> str:
+        size = (f"{self.size_mm:g} mm" if self.size_mm is not None else
+                f"{self.size_percent or 0:g} %")
+        extra = " posterior wall destroyed" if self.posterior_wall_destroyed else ""
+        return f"{self.kind} metastasis {self.level} {self.location} {size}{extra}"
 
     def _validate(self):
         if self.kind not in LESION_KINDS:
@@ -186,15 +201,23 @@ class Metastasis:
 
 
 @dataclass(frozen=True)
-class Angioma:
+class Angioma(Described):
     """Vertebral haemangioma: trabecular voxels in a sphere become ANGIOMA (modulus ratio
     from the registry; ten times the permeability of cancellous bone for cement flow)."""
 
-    level: str
-    location: str = "central"
-    size_mm: float | None = None
-    size_percent: float | None = None
-    centre_mm: tuple | None = None
+    level: str = param(spec=lambda: Str(what="a vertebra of the model, e.g. 'L2'"),
+                       doc="vertebra")
+    location: str = param("central", choices=LESION_LOCATIONS, doc="lesion centre")
+    size_mm: float | None = param(None, unit="mm", range=(0.0, 200.0), lo_open=True,
+                                  doc="sphere diameter")
+    size_percent: float | None = param(None, unit="% of the body volume", range=(0.0, 100.0),
+                                       lo_open=True, doc="lesion volume")
+    centre_mm: tuple | None = param(None, item="vec3", unit="mm", doc="explicit centre")
+
+    KIND: ClassVar[str] = "angioma"
+
+    def describe(self) -> str:
+        return f"angioma {self.level}"
 
     def apply(self, model):
         proxy = Metastasis(self.level, "lytic", self.location, self.size_mm, self.size_percent,

@@ -94,49 +94,25 @@ def apply_bone(model, bone: dict):
 
 def condition_object(c: dict):
     """The biomech.conditions object of a condition dict (``kind`` + keywords)."""
-    from .. import conditions as C
-    kw = {k: v for k, v in c.items() if k != "kind"}
-    if "centre_mm" in kw:
-        kw["centre_mm"] = tuple(kw["centre_mm"])
-    if "levels" in kw:
-        kw["levels"] = tuple(kw["levels"])
-    kind = c["kind"]
-    if kind == "fracture":
-        return C.OsteoporoticFracture(**kw)
-    if kind == "metastasis":
-        if "lesion" in kw:
-            kw["kind"] = kw.pop("lesion")
-        return C.Metastasis(**kw)
-    if kind == "angioma":
-        return C.Angioma(**kw)
-    if kind == "bone_density":
-        return C.BoneDensity(**kw)
-    if kind == "osteoporosis_rule":
-        return C.OsteoporosisRule(**kw)
-    raise InputError(f"unknown condition kind {kind!r}")
+    from ..conditions import condition_from_dict
+    return condition_from_dict(c)
 
 
 def cement_object(d: dict):
+    """The Cement of a resolved cement dict (all fields)."""
     from ..cement import Cement
-    kw = dict(d)
-    for k in ("viscosity_time_min", "viscosity_Pa_s", "working_window_min"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return Cement(**kw)
+    return Cement.from_dict(d)
+
+
+def treatment_object(t: dict):
+    """The treatment plan (Vertebroplasty, Kyphoplasty) of a treatment dict."""
+    from ..treatments.plans import treatment_from_dict
+    return treatment_from_dict(t)
 
 
 def apply_treatment(model, t: dict):
     """Run one treatment dict; returns the TreatmentResult."""
-    from ..treatments import kyphoplasty, vertebroplasty
-    from ..treatments.flow import FlowParameters
-    kw = {k: v for k, v in t.items() if k not in ("kind", "level", "cement")}
-    if "flow" in kw:
-        kw["flow"] = FlowParameters(**kw["flow"])
-    for k in ("tips_mm", "entries_mm"):
-        if k in kw:
-            kw[k] = [tuple(p) for p in kw[k]]
-    fn = {"vertebroplasty": vertebroplasty, "kyphoplasty": kyphoplasty}[t["kind"]]
-    return fn(model, t["level"], cement=cement_object(t["cement"]), **kw)
+    return treatment_object(t).apply(model)
 
 
 def registry_for(model_spec: dict):

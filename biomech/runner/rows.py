@@ -25,41 +25,27 @@ _UNTREATED = {"injected_ml": 0.0, "cement_volume_ml": 0.0, "fill_fraction": 0.0,
 
 
 def _condition_text(spec: CaseSpec) -> str:
-    parts = []
-    for c in spec.conditions:
-        k = c["kind"]
-        if k == "fracture":
-            parts.append(f"fracture {c['level']} grade {c['grade']} {c.get('shape', 'wedge')}")
-        elif k == "metastasis":
-            size = (f"{c['size_mm']:g} mm" if "size_mm" in c else
-                    f"{c.get('size_percent', 0):g} %")
-            extra = " posterior wall destroyed" if c.get("posterior_wall_destroyed") else ""
-            parts.append(f"{c.get('lesion', 'lytic')} metastasis {c['level']} "
-                         f"{c.get('location', 'central')} {size}{extra}")
-        elif k == "angioma":
-            parts.append(f"angioma {c['level']}")
-        elif k == "bone_density":
-            parts.append(f"vBMD {c['vbmd_mg_cm3']:g} mg/cm3")
-        else:
-            parts.append("osteoporosis rule")
-    return "; ".join(parts) or "none"
+    from .models import condition_object
+    return "; ".join(condition_object(c).describe() for c in spec.conditions) or "none"
 
 
 def case_params(spec: CaseSpec, treated) -> dict:
     """The input columns of a case (see PARAM_COLUMNS) and its swept values."""
+    from .models import treatment_object
     m = spec.model
+    plans = [treatment_object(t) for t in spec.treatments]
     out = {"model": m["kind"] + (f" {'-'.join([m['levels'][0], m['levels'][-1]])}"
                                  if m["kind"] == "segment" else
                                  f" {m.get('level', '')}" if "level" in m else ""),
            "voxel_size_mm": m.get("voxel_size_mm"),
            "vbmd_mg_cm3": (m.get("bone") or {}).get("vbmd_mg_cm3"),
            "condition": _condition_text(spec),
-           "treatment": "+".join(t["kind"] for t in spec.treatments) or "none",
-           "treated_level": "+".join(t["level"] for t in spec.treatments),
+           "treatment": "+".join(p.KIND for p in plans) or "none",
+           "treated_level": "+".join(p.level for p in plans),
            "focus_level": spec.focus_level or "",
-           "approach": "+".join(t.get("approach", "bipedicular") for t in spec.treatments),
-           "cement": "+".join(t["cement"]["name"] for t in spec.treatments),
-           "cement_E_MPa": spec.treatments[0]["cement"]["E_MPa"] if spec.treatments else None}
+           "approach": "+".join(p.approach for p in plans),
+           "cement": "+".join(p.cement.name for p in plans),
+           "cement_E_MPa": plans[0].cement.E_MPa if plans else None}
     if treated:
         s = treated[0].summary()
         out["injection_time_min"] = s["injection_time_min"]

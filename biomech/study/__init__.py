@@ -43,7 +43,7 @@ Modules: fields (validation types), schema (tables, keys, defaults), spec (CaseS
 Study), sweeps (extends, sweeps, names), resolve (a case -> CaseSpec), loading (file or
 dict -> Study).
 """
-from .fields import StudyFileError
+from ..validation import StudyFileError
 from .loading import load_study, study_from_dict
 from .schema import (DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, DEFAULT_VOXEL_SIZE_MM, FIELD_OUTPUTS,
                      MODEL_KINDS, SOLVERS, schema_keys)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from ..io.files import FileReadError, read_toml
-from .fields import StudyFileError, _Bad, _join
+from ..validation import StudyFileError, _Bad, _join
 from .resolve import _resolve_case, _resolve_load_cases, _resolve_model, _study_cements
 from .schema import DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, _case_schema, _top_schema
 from .spec import Study

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..errors import InputError, MaterialError
 from ..io.files import sha256_path
-from .fields import _Bad, _join, _kinded_check
+from ..validation import _Bad, _join, _kinded_check
 from .schema import (_COMMON_MODEL_KEYS, _KIND_KEYS, DEFAULT_VOXEL_SIZE_MM, _condition_schemas,
                      _model_schema, _treatment_schemas)
 from .spec import CaseSpec
@@ -171,12 +171,7 @@ def _study_cements(top: dict, data: dict, origin: str, base_dir: Path) -> dict:
 
 
 def _cement_dict(c) -> dict:
-    import dataclasses
-    d = dataclasses.asdict(c)
-    for k in ("viscosity_time_min", "viscosity_Pa_s", "working_window_min"):
-        if d.get(k) is not None:
-            d[k] = list(d[k])
-    return d
+    return c.to_dict()
 
 
 def _resolve_cement(value, key, cements) -> dict:
@@ -202,6 +197,11 @@ def _resolve_cement(value, key, cements) -> dict:
     except (InputError, MaterialError) as exc:
         raise _Bad(key, str(exc)) from None
     return _cement_dict(c)
+
+
+def treatment_from_dict(t: dict):
+    from ..treatments.plans import treatment_from_dict as make
+    return make(t)
 
 
 def _resolve_case(raw: dict, key: str, study_model: dict, study_analysis: dict,
@@ -238,6 +238,10 @@ def _resolve_case(raw: dict, key: str, study_model: dict, study_analysis: dict,
             raise _Bad(_join(tk, "level"), f"{t['level']!r} is not a vertebra of the model "
                                            f"{vertebrae}")
         t["cement"] = _resolve_cement(t.get("cement"), _join(tk, "cement"), cements)
+        try:
+            treatment_from_dict(t)                   # the plan's own checks
+        except InputError as exc:
+            raise _Bad(tk, str(exc)) from None
         treatments.append(t)
     return CaseSpec(name=raw["name"], model=model, conditions=tuple(conditions),
                     treatments=tuple(treatments), load_cases=load_cases, analysis=analysis,

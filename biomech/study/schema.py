@@ -2,8 +2,8 @@
 units, and the defaults a study fills in."""
 from __future__ import annotations
 
-from .fields import (CASE_NAME, Anything, Bool, Either, Int, ListOf, Mapping_, Num, Str, Table,
-                     Vec3, _Kinded)
+from ..validation import (CASE_NAME, Anything, Bool, Either, ListOf, Mapping_, Num, Str,
+                          Table, Vec3, _Kinded)
 
 #: Voxel size of a study whose model does not give one [mm].
 DEFAULT_VOXEL_SIZE_MM = 2.0
@@ -28,34 +28,14 @@ def _vertebra_names():
     return tuple(LEVELS)
 
 
-def _flow_fields():
-    import dataclasses
-    from ..treatments.flow import FlowParameters
-    out = {}
-    for f in dataclasses.fields(FlowParameters):
-        if f.name == "seed":
-            out[f.name] = Int(0)
-        elif f.name == "label_permeability_factor":
-            continue                     # keyed by Label: not a study-file value
-        else:
-            out[f.name] = Num(0.0)
-    return out
-
-
-_SIZE = dict(size_mm=Num(0.0, 200.0, lo_open=True, unit="mm"),
-             size_percent=Num(0.0, 100.0, lo_open=True, unit="% of the body volume"))
-_LEVEL = Str(what="a vertebra of the model, e.g. 'L2'")
-
-
 def _bone_schema():
-    return Table({
-        "vbmd_mg_cm3": Num(0.0, 400.0, lo_open=True, unit="mg/cm3"),
-        "law": Str(_density_laws()),
-        "cortical_thinning": Bool(),
-        "osteoporosis_rule": Bool(),
-        "cortical_factor": Num(0.0, 1.0, lo_open=True),
-        "cancellous_factor": Num(0.0, 1.0, lo_open=True),
-    }, what="trabecular vBMD or the osteoporosis rule")
+    """[model.bone]: the fields of BoneDensity or of OsteoporosisRule (without levels)."""
+    from ..conditions import BoneDensity, OsteoporosisRule
+    from ..describe import study_fields
+    vbmd = {k: v for k, v in study_fields(BoneDensity).items() if k != "levels"}
+    rule = {k: v for k, v in study_fields(OsteoporosisRule).items() if k != "levels"}
+    return Table({**vbmd, "osteoporosis_rule": Bool(), **rule},
+                 what="trabecular vBMD or the osteoporosis rule")
 
 
 def _model_schema():
@@ -100,63 +80,24 @@ _COMMON_MODEL_KEYS = {"kind", "voxel_size_mm", "bone", "materials"}
 
 
 def _condition_schemas():
-    from ..conditions import FRACTURE_SHAPES, LESION_KINDS, LESION_LOCATIONS
-    loc = Str(LESION_LOCATIONS)
-    return {
-        "fracture": Table({"kind": Str(), "level": _LEVEL, "grade": Int(1, 3),
-                           "shape": Str(FRACTURE_SHAPES), "height_loss": Num(0.0, 1.0),
-                           "damage": Num(0.0, 1.0, hi_open=True), "cortical_breach": Bool()},
-                          required=("level", "grade"), what="an osteoporotic compression fracture"),
-        "metastasis": Table({"kind": Str(), "level": _LEVEL, "lesion": Str(LESION_KINDS),
-                             "location": loc, **_SIZE, "posterior_wall_destroyed": Bool(),
-                             "endplate_destroyed": Str(("superior", "inferior", "both")),
-                             "centre_mm": Vec3()},
-                            required=("level",), what="a metastatic lesion"),
-        "angioma": Table({"kind": Str(), "level": _LEVEL, "location": loc, **_SIZE,
-                          "centre_mm": Vec3()}, required=("level",), what="a haemangioma"),
-        "bone_density": Table({"kind": Str(), "vbmd_mg_cm3": Num(0.0, 400.0, lo_open=True),
-                               "law": Str(_density_laws()), "cortical_thinning": Bool(),
-                               "levels": ListOf(_LEVEL, 1)}, required=("vbmd_mg_cm3",)),
-        "osteoporosis_rule": Table({"kind": Str(), "cortical_factor": Num(0.0, 1.0, lo_open=True),
-                                    "cancellous_factor": Num(0.0, 1.0, lo_open=True),
-                                    "levels": ListOf(_LEVEL, 1)}),
-    }
+    """{kind: table} from the condition classes' fields (biomech.conditions.CONDITIONS)."""
+    from ..conditions import CONDITIONS
+    from ..describe import study_table
+    return {kind: study_table(cls, extra={"kind": Str()}) for kind, cls in CONDITIONS.items()}
 
 
-_CEMENT_FIELDS = {
-    "base": Str(what="a cement name"), "name": Str(pattern=CASE_NAME, what="letters, digits, _.+-"),
-    "E_MPa": Num(1.0, 100000.0, unit="MPa"), "nu": Num(-1.0, 0.5, lo_open=True, hi_open=True),
-    "density_g_cm3": Num(0.0, lo_open=True), "setting_time_min": Num(0.0, lo_open=True),
-    "viscosity_time_min": ListOf(Num(0.0), 2), "viscosity_Pa_s": ListOf(Num(0.0, lo_open=True), 2),
-    "working_window_min": ListOf(Num(0.0), 2), "pore_fraction": Num(0.0, 1.0, hi_open=True),
-    "description": Str(), "source": Str(),
-}
+def _cement_fields() -> dict:
+    """The keys of a cement table: the Cement fields plus ``base``."""
+    from ..cement import Cement
+    from ..describe import study_fields
+    return {"base": Str(what="a cement name"), **study_fields(Cement)}
 
 
 def _treatment_schemas():
-    from ..treatments import APPROACHES
-    common = {"kind": Str(), "level": _LEVEL, "approach": Str(APPROACHES),
-              "side": Str(("left", "right")),
-              "cement": Either(Str(what="a cement name"), Table(_CEMENT_FIELDS),
-                               what="a cement name or a table {base = ..., E_MPa = ...}"),
-              "injection_time_min": Num(0.0, unit="min after mixing"),
-              "flow_rate_ml_per_min": Num(0.0, lo_open=True, unit="mL/min"),
-              "tip_depth": Num(0.05, 0.95), "tips_mm": ListOf(Vec3(), 1),
-              "entries_mm": ListOf(Vec3(), 1), "prophylactic": Bool(),
-              "flow": Table(_flow_fields(), what="FlowParameters")}
-    return {
-        "vertebroplasty": Table({**common, "volume_ml": Num(0.0, 30.0, lo_open=True, unit="mL")},
-                                required=("level",), what="a vertebroplasty"),
-        "kyphoplasty": Table({**common,
-                              "balloon_volume_ml": Num(0.0, 12.0, lo_open=True, unit="mL"),
-                              "cement_volume_ml": Num(0.0, 30.0, lo_open=True, unit="mL"),
-                              "height_restoration": Num(0.0, 1.0),
-                              "balloon_length_mm": Num(0.0, 40.0, lo_open=True, unit="mm"),
-                              "compacted_thickness_mm": Num(0.0, 10.0, lo_open=True, unit="mm"),
-                              "compacted_max_bvtv": Num(0.0, 1.0, lo_open=True),
-                              "interdigitation_mm": Num(0.0, 10.0, unit="mm")},
-                             required=("level",), what="a balloon kyphoplasty"),
-    }
+    """{kind: table} from the treatment plans' fields (biomech.treatments.plans)."""
+    from ..describe import study_table
+    from ..treatments.plans import TREATMENTS
+    return {kind: study_table(cls, extra={"kind": Str()}) for kind, cls in TREATMENTS.items()}
 
 
 def _load_case_schema():

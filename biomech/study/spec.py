@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .fields import Num, _Bad
+from ..validation import Num, _Bad
 from .schema import DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, _outputs_schema
 
 #: Version of the hashed case layout; bump when the meaning of a spec changes.

@@ -8,7 +8,7 @@ import json
 import re
 from typing import Any
 
-from .fields import CASE_NAME, _Bad
+from ..validation import CASE_NAME, _Bad
 
 def _merge_case(parent: dict, child: dict) -> dict:
     out = copy.deepcopy(parent)

@@ -1,6 +1,8 @@
-"""Validation types of the study file: each checks one value at a dotted key and
-returns it normalised, or raises ``_Bad(key, reason)`` (turned into
-:class:`StudyFileError` with the file name by the loader)."""
+"""Validation types: each checks one value at a dotted key and returns it normalised,
+or raises ``_Bad(key, reason)``.  The study loader turns that into
+:class:`StudyFileError` (file, key, reason); the domain classes (through
+:mod:`biomech.describe`) into :class:`InputError` naming the class and the field: one
+wording for a value out of range wherever it is checked."""
 from __future__ import annotations
 
 import json
@@ -8,7 +10,7 @@ import math
 import re
 from typing import Mapping
 
-from ..errors import InputError
+from .errors import InputError
 
 CASE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 
@@ -88,6 +90,9 @@ class Bool(_Spec):
 
 
 class Str(_Spec):
+    """A string, one of ``choices`` (a sequence, or a function returning one: looked up
+    when checked), or matching ``pattern``."""
+
     def __init__(self, choices=None, pattern=None, what=""):
         self.choices, self.pattern, self.what = choices, pattern, what
 
@@ -95,8 +100,9 @@ class Str(_Spec):
         if not isinstance(value, str):
             raise _Bad(key, f"must be a string{' (' + self.what + ')' if self.what else ''}, "
                             f"got {value!r}")
-        if self.choices is not None and value not in self.choices:
-            raise _Bad(key, f"must be one of {list(self.choices)}, got {value!r}")
+        choices = self.choices() if callable(self.choices) else self.choices
+        if choices is not None and value not in choices:
+            raise _Bad(key, f"must be one of {list(choices)}, got {value!r}")
         if self.pattern is not None and not self.pattern.match(value):
             raise _Bad(key, f"{value!r} is not allowed: {self.what}")
         return value
