@@ -99,7 +99,6 @@ def level_metrics(analysis, load_case, u, plate_u, eps, sig) -> dict:
         out["segment_rotational_stiffness_Nm_per_deg"] = np.nan
     u_el = u[mesh.cells].mean(axis=1)                       # element-centroid displacement
     principal = principal_values(eps)
-    vol = mesh.h ** 3
     levels = vertebrae_cranial_first(model)
     for lv in levels:
         li = model.level_names.index(lv)

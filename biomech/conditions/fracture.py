@@ -61,7 +61,7 @@ class OsteoporoticFracture(Described):
         return f"fracture {self.level} grade {self.grade} {self.shape}"
 
     def apply(self, model):
-        li = check_level(model, self.level)
+        check_level(model, self.level)
         if self.grade not in GENANT_BANDS:
             raise InputError(f"Genant grade must be 1, 2 or 3, got {self.grade!r}")
         if self.shape not in FRACTURE_SHAPES:
