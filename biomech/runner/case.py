@@ -76,10 +76,10 @@ def solve_case(spec: CaseSpec, *, fields: bool = True) -> SolvedCase:
     t_all = time.perf_counter()
     model, treated, timings, msgs = build_case_model(spec)
     t0 = time.perf_counter()
+    options = {k: spec.analysis[k] for k in ("solver", "rtol", "reuse_hierarchy")
+               if k in spec.analysis}              # defaults: SegmentAnalysis's signature
     analysis = SegmentAnalysis(model, registry=registry_for(spec.model),
-                               solver=spec.analysis.get("solver", "amg"),
-                               rtol=spec.analysis.get("rtol", 1e-6), focus_level=spec.focus_level,
-                               reuse_hierarchy=spec.analysis.get("reuse_hierarchy", False))
+                               focus_level=spec.focus_level, **options)
     results = analysis.run(spec.load_case_objects(), fields=fields)
     timings["mechanics_s"] = time.perf_counter() - t0
     timings.update({f"analysis_{k}": v for k, v in analysis.timings.items()})

@@ -22,20 +22,20 @@ def build_geometry(model_spec: dict):
         return _GEOMETRY_CACHE[key]
     kind = model_spec["kind"]
     h = model_spec.get("voxel_size_mm")
+
+    def given(*keys):                       # the builders' signatures hold the defaults
+        return {k: model_spec[k] for k in keys if k in model_spec}
     if kind == "segment":
         from ..meshes.segment import build_segment
-        model = build_segment(model_spec["levels"], h, lordosis=model_spec.get("lordosis", False),
-                              posterior_elements=model_spec.get("posterior_elements", True))
+        model = build_segment(model_spec["levels"], h, **given("lordosis", "posterior_elements"))
     elif kind == "vertebra":
         from ..meshes.vertebra import build_vertebra
-        model = build_vertebra(model_spec["level"], h,
-                               posterior_elements=model_spec.get("posterior_elements", True))
+        model = build_vertebra(model_spec["level"], h, **given("posterior_elements"))
     elif kind == "vertebra_with_caps":
         from ..meshes.vertebra import build_vertebral_body_with_caps
         model = build_vertebral_body_with_caps(
-            model_spec["level"], h, cap_thickness_mm=model_spec.get("cap_thickness_mm", 6.0),
-            cap_margin_mm=model_spec.get("cap_margin_mm", 3.0),
-            posterior_elements=model_spec.get("posterior_elements", False))
+            model_spec["level"], h, **given("cap_thickness_mm", "cap_margin_mm",
+                                            "posterior_elements"))
     elif kind == "ct":
         model = _ct_model(model_spec)
     else:

@@ -45,10 +45,10 @@ dict -> Study).
 """
 from ..validation import StudyFileError
 from .loading import load_study, study_from_dict
-from .schema import (DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, DEFAULT_VOXEL_SIZE_MM, FIELD_OUTPUTS,
-                     MODEL_KINDS, SOLVERS, schema_keys)
+from .schema import (DEFAULT_OUTPUTS, DEFAULT_VOXEL_SIZE_MM, FIELD_OUTPUTS,
+                     MODEL_KINDS, SOLVERS, default_analysis, schema_keys)
 from .spec import HASH_SCHEMA, CaseSpec, Study
 
 __all__ = ["Study", "CaseSpec", "StudyFileError", "load_study", "study_from_dict",
            "schema_keys", "HASH_SCHEMA", "DEFAULT_VOXEL_SIZE_MM", "DEFAULT_OUTPUTS",
-           "DEFAULT_ANALYSIS", "MODEL_KINDS", "SOLVERS", "FIELD_OUTPUTS"]
+           "default_analysis", "MODEL_KINDS", "SOLVERS", "FIELD_OUTPUTS"]

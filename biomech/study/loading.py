@@ -11,7 +11,7 @@ from typing import Mapping
 from ..io.files import FileReadError, read_toml
 from ..validation import StudyFileError, _Bad, _join
 from .resolve import _resolve_case, _resolve_load_cases, _resolve_model, _study_cements
-from .schema import DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, _case_schema, _top_schema
+from .schema import default_analysis, DEFAULT_OUTPUTS, _case_schema, _top_schema
 from .spec import Study
 from .sweeps import _merge_case, _normalise_case, _point_text, _set_path, _sweep_name
 
@@ -46,7 +46,7 @@ def _build_study(data, origin, base_dir, default_name) -> Study:
     top = _top_schema().check(data, "")
     meta = top.get("study", {})
     model = _resolve_model(top.get("model", {}), "model", base_dir)
-    analysis = {**DEFAULT_ANALYSIS, **top.get("analysis", {})}
+    analysis = {**default_analysis(), **top.get("analysis", {})}
     load_cases = _resolve_load_cases(top.get("load_cases"))
     cements = _study_cements(top, data, origin, base_dir)
     outputs = {**DEFAULT_OUTPUTS, **top.get("outputs", {})}

@@ -34,8 +34,10 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
         out["level"] = model.get("level", "L2")
         out["posterior_elements"] = model.get("posterior_elements", kind == "vertebra")
         if kind == "vertebra_with_caps":
-            out["cap_thickness_mm"] = model.get("cap_thickness_mm", 6.0)
-            out["cap_margin_mm"] = model.get("cap_margin_mm", 3.0)
+            from ..describe import signature_default
+            from ..meshes.vertebra import build_vertebral_body_with_caps as caps
+            for k in ("cap_thickness_mm", "cap_margin_mm"):
+                out[k] = model.get(k, signature_default(caps, k))
     else:
         if "image" not in model:
             raise _Bad(_join(key, "image"), "is required for kind 'ct'")

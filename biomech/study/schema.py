@@ -151,7 +151,14 @@ def _top_schema():
 
 
 DEFAULT_OUTPUTS = {"vti": True, "vtu": False, "fields": "all", "pictures": True, "report": True}
-DEFAULT_ANALYSIS = {"solver": "amg", "rtol": 1e-6}
+
+
+def default_analysis() -> dict:
+    """[analysis] defaults of a study: solver and rtol of the SegmentAnalysis signature
+    (the one place they are written)."""
+    from ..analysis import SegmentAnalysis
+    from ..describe import signature_default
+    return {k: signature_default(SegmentAnalysis.__init__, k) for k in ("solver", "rtol")}
 
 
 def schema_keys() -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..validation import Num, _Bad
-from .schema import DEFAULT_ANALYSIS, DEFAULT_OUTPUTS, _outputs_schema
+from .schema import default_analysis, DEFAULT_OUTPUTS, _outputs_schema
 
 #: Version of the hashed case layout; bump when the meaning of a spec changes.
 HASH_SCHEMA = 1
@@ -29,7 +29,7 @@ class CaseSpec:
     conditions: tuple = ()
     treatments: tuple = ()
     load_cases: tuple = ()
-    analysis: dict = field(default_factory=lambda: dict(DEFAULT_ANALYSIS))
+    analysis: dict = field(default_factory=lambda: default_analysis())
     description: str = ""
     sweep: dict = field(default_factory=dict)
     base_dir: str = "."
@@ -56,7 +56,7 @@ class CaseSpec:
     def from_dict(cls, d: dict) -> "CaseSpec":
         return cls(name=d["name"], model=d["model"], conditions=tuple(d.get("conditions", ())),
                    treatments=tuple(d.get("treatments", ())), load_cases=tuple(d.get("load_cases", ())),
-                   analysis=dict(d.get("analysis") or DEFAULT_ANALYSIS),
+                   analysis=dict(d.get("analysis") or default_analysis()),
                    description=d.get("description", ""), sweep=dict(d.get("sweep") or {}),
                    base_dir=d.get("base_dir", "."))
 
