@@ -10,8 +10,9 @@ from ..errors import InputError
 from ..validation import Num, _Bad
 from .schema import default_analysis, DEFAULT_OUTPUTS, _outputs_schema
 
-#: Version of the hashed case layout; bump when the meaning of a spec changes.
-HASH_SCHEMA = 1
+#: Version of the hashed case layout; bump when the meaning of a spec changes (2: a CT
+#: file hash is the plain SHA-256 of its bytes, biomech.io.files.sha256_path).
+HASH_SCHEMA = 2
 
 
 @dataclass(frozen=True)
