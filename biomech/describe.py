@@ -95,7 +95,7 @@ def field_spec(cls, f) -> _Spec:
         return Str(md.get("choices"), what=md.get("doc", ""))
     if _is_tuple(hint):
         if md.get("item") == "vec3":
-            return Vec3(unit or "mm")
+            return Vec3(unit or "mm", bound=hi)
         if md.get("item") == "vec3s":
             return ListOf(Vec3(unit or "mm"), max(1, md.get("min_len", 0)))
         return ListOf(Num(lo, hi, lo_open=md.get("lo_open", False),

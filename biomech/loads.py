@@ -17,33 +17,52 @@ s12891-022-05522-3; see ../shared/MATERIALS.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
+from .describe import Described, param
 from .errors import InputError
+from .validation import CASE_NAME, ListOf, Num, Str, Table
 
 DEFAULT_AXIAL_N = 500.0
 DEFAULT_MOMENT_NMM = 7500.0     # 7.5 N m
+#: Largest force component [N] and moment component [N mm] accepted: 100 kN and 10 kN m,
+#: far above any physiological spinal load (a few kN, ~10-30 N m), so only nonsense is refused.
+MAX_FORCE_N = 1e5
+MAX_MOMENT_NMM = 1e7
+#: Names of the standard load cases (:func:`standard_load_case`).
+STANDARD_LOAD_CASES = ("compression", "flexion", "extension", "lateral_bending_left",
+                       "lateral_bending_right", "axial_rotation_left", "axial_rotation_right")
 
 
 @dataclass(frozen=True)
-class LoadCase:
-    """name; force_N (3,) and moment_Nmm (3,) on the superior plate."""
+class LoadCase(Described):
+    """A load case: force [N] and moment [N mm] on the superior plate."""
 
-    name: str
-    force_N: tuple = (0.0, 0.0, 0.0)
-    moment_Nmm: tuple = (0.0, 0.0, 0.0)
+    KIND: ClassVar[str] = "load_case"
+    name: str = param(spec=Str(pattern=CASE_NAME, what="letters, digits, _.+-"),
+                      doc="load case name (used in column and field names)")
+    force_N: tuple = param((0.0, 0.0, 0.0), unit="N", item="vec3", range=(-MAX_FORCE_N, MAX_FORCE_N),
+                           doc="force on the superior plate")
+    moment_Nmm: tuple = param((0.0, 0.0, 0.0), unit="N mm", item="vec3",
+                              range=(-MAX_MOMENT_NMM, MAX_MOMENT_NMM),
+                              doc="moment about the plate's reference point")
 
     def __post_init__(self):
         f = np.asarray(self.force_N, float).reshape(-1)
         m = np.asarray(self.moment_Nmm, float).reshape(-1)
-        if f.shape != (3,) or m.shape != (3,) or not (np.isfinite(f).all() and np.isfinite(m).all()):
-            raise InputError(f"load case {self.name!r}: force_N and moment_Nmm must be 3 finite "
+        if f.shape != (3,) or m.shape != (3,):
+            raise InputError(f"load case {self.name!r}: force_N and moment_Nmm must be 3 "
                              f"numbers, got {self.force_N!r}, {self.moment_Nmm!r}")
-        if not (f.any() or m.any()):
-            raise InputError(f"load case {self.name!r} has no load")
         object.__setattr__(self, "force_N", tuple(float(v) for v in f))
         object.__setattr__(self, "moment_Nmm", tuple(float(v) for v in m))
+        try:
+            self.validate()
+        except InputError as exc:
+            raise InputError(f"load case {self.name!r}: {exc}") from None
+        if not (f.any() or m.any()):
+            raise InputError(f"load case {self.name!r} has no load")
 
     @property
     def vector(self) -> np.ndarray:
@@ -57,8 +76,8 @@ class LoadCase:
 
 
 def standard_load_case(name: str, magnitude: float | None = None) -> LoadCase:
-    """One of 'compression' [N], 'flexion', 'extension', 'lateral_bending_left',
-    'lateral_bending_right', 'axial_rotation_left', 'axial_rotation_right' [N mm]."""
+    """One of :data:`STANDARD_LOAD_CASES`: 'compression' (magnitude [N]) or a pure moment
+    (magnitude [N mm]); default magnitudes 500 N and 7.5 N m."""
     m = DEFAULT_MOMENT_NMM if magnitude is None else float(magnitude)
     table = {
         "compression": ((0, 0, -(DEFAULT_AXIAL_N if magnitude is None else float(magnitude))), (0, 0, 0)),
@@ -69,6 +88,7 @@ def standard_load_case(name: str, magnitude: float | None = None) -> LoadCase:
         "axial_rotation_left": ((0, 0, 0), (0, 0, m)),
         "axial_rotation_right": ((0, 0, 0), (0, 0, -m)),
     }
+    assert set(table) == set(STANDARD_LOAD_CASES)
     if name not in table:
         raise InputError(f"unknown load case {name!r}; choose one of {sorted(table)} or give "
                          "force_N / moment_Nmm")
@@ -86,3 +106,14 @@ def combine(name: str, *cases: LoadCase) -> LoadCase:
     """The sum of load cases (e.g. compression + flexion)."""
     v = sum(c.vector for c in cases)
     return LoadCase(name, tuple(v[:3]), tuple(v[3:]))
+
+
+def load_case_study_table() -> Table:
+    """The study-file table of a load case: the :class:`LoadCase` fields, or a standard
+    load case by name with a magnitude, or the sum of earlier load cases."""
+    from .describe import study_table
+    return study_table(LoadCase, extra={
+        "standard": Str(STANDARD_LOAD_CASES),
+        "magnitude_N": Num(0.0, MAX_FORCE_N, lo_open=True, unit="N"),
+        "magnitude_Nmm": Num(0.0, MAX_MOMENT_NMM, lo_open=True, unit="N mm"),
+        "combine": ListOf(Str(), 2)})

@@ -109,14 +109,19 @@ class Str(_Spec):
 
 
 class Vec3(_Spec):
-    def __init__(self, unit="mm"):
-        self.unit = unit
+    """Three finite numbers [x, y, z] in ``unit``, each of magnitude at most ``bound``."""
+
+    def __init__(self, unit="mm", bound=None):
+        self.unit, self.bound = unit, bound
 
     def check(self, value, key):
         if (not isinstance(value, (list, tuple)) or len(value) != 3 or
                 any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                     for v in value)):
             raise _Bad(key, f"must be three numbers [x, y, z] in {self.unit}, got {value!r}")
+        if self.bound is not None and any(abs(v) > self.bound for v in value):
+            raise _Bad(key, f"components must lie in [-{self.bound:g}, {self.bound:g}] {self.unit}, "
+                            f"got {list(value)!r}")
         return [float(v) for v in value]
 
 

@@ -146,12 +146,11 @@ def _resolve_load_cases(items) -> tuple:
                     lcs.append(LoadCase(item["name"], lc.force_N, lc.moment_Nmm))
             except InputError as exc:
                 raise _Bad(key, str(exc)) from None
-    names = [lc.name for lc in lcs]
-    dup = sorted({n for n in names if names.count(n) > 1})
+    from collections import Counter
+    dup = sorted(n for n, c in Counter(lc.name for lc in lcs).items() if c > 1)
     if dup:
         raise _Bad("load_cases", f"load case names must be unique, {dup} repeat")
-    return tuple({"name": lc.name, "force_N": list(lc.force_N), "moment_Nmm": list(lc.moment_Nmm)}
-                 for lc in lcs)
+    return tuple(lc.to_dict() for lc in lcs)
 
 
 def _study_cements(top: dict, data: dict, origin: str, base_dir: Path) -> dict:

@@ -3,7 +3,7 @@ units, and the defaults a study fills in."""
 from __future__ import annotations
 
 from ..validation import (CASE_NAME, Anything, Bool, Either, ListOf, Mapping_, Num, Str,
-                          Table, Vec3, _Kinded)
+                          Table, _Kinded)
 
 #: Voxel size of a study whose model does not give one [mm].
 DEFAULT_VOXEL_SIZE_MM = 2.0
@@ -101,12 +101,8 @@ def _treatment_schemas():
 
 
 def _load_case_schema():
-    return Either(Str(what="a standard load case name"),
-                  Table({"name": Str(pattern=CASE_NAME, what="letters, digits, _.+-"),
-                         "standard": Str(), "magnitude_N": Num(0.0, 1e5, lo_open=True, unit="N"),
-                         "magnitude_Nmm": Num(0.0, 1e7, lo_open=True, unit="N mm"),
-                         "force_N": Vec3("N"), "moment_Nmm": Vec3("N mm"),
-                         "combine": ListOf(Str(), 2)}, required=("name",)),
+    from ..loads import load_case_study_table
+    return Either(Str(what="a standard load case name"), load_case_study_table(),
                   what="a load case name or a table")
 
 

@@ -64,8 +64,7 @@ class CaseSpec:
     def load_case_objects(self) -> list:
         """The load cases as :class:`biomech.loads.LoadCase`."""
         from ..loads import LoadCase
-        return [LoadCase(lc["name"], tuple(lc["force_N"]), tuple(lc["moment_Nmm"]))
-                for lc in self.load_cases]
+        return [LoadCase.from_dict(lc) for lc in self.load_cases]
 
     @property
     def treated_level(self) -> str | None:
