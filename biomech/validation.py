@@ -146,7 +146,7 @@ class Either(_Spec):
     def check(self, value, key):
         want_table = isinstance(value, dict)
         for opt in self.options:
-            if isinstance(opt, Table) == want_table:
+            if isinstance(opt, (Table, Mapping_)) == want_table:
                 return opt.check(value, key)
         raise _Bad(key, f"must be {self.what}, got {value!r}")
 

@@ -149,9 +149,9 @@ def test_ct_study_refuses_a_cap_modulus_outside_the_pmma_range(tmp_path):
     """A cap of 5 MPa (or 1e-300 MPa) is not PMMA: the rule names the material and range."""
     from biomech.runner.models import build_geometry, registry_for
     synthetic_ct(tmp_path)
-    spec = ct_case(tmp_path, cap_modulus_MPa=5.0)
+    model_spec = dict(ct_case(tmp_path).model, cap_modulus_MPa=5.0)   # past the study check
     with pytest.raises(MaterialError, match="pmma_cap.*outside the accepted range 10-40000 MPa"):
-        element_properties(build_geometry(spec.model), registry_for(spec.model))
+        element_properties(build_geometry(model_spec), registry_for(model_spec))
 
 
 def test_ct_study_with_slightly_negative_densities_runs(tmp_path):
@@ -195,3 +195,18 @@ def test_verse004_ct_study_runs_through_the_same_rule_as_the_example(verse004):
     assert example_model.shape == solved.model.shape
     np.testing.assert_array_equal(an.E, E[ijk])
     np.testing.assert_array_equal(an.nu, nu[ijk])
+
+
+def test_ct_study_cap_modulus_is_checked_at_validation_and_label_map_tables_work(tmp_path):
+    """A dry run refuses a cap modulus outside the registry's PMMA range (same wording as
+    the registry), and the documented label_map table form is accepted."""
+    from biomech.study import StudyFileError
+    synthetic_ct(tmp_path)
+    with pytest.raises(StudyFileError, match="cap_modulus_MPa.*outside the accepted range"):
+        ct_case(tmp_path, cap_modulus_MPa=1e-300)
+    spec = ct_case(tmp_path, label_map={"1": ["cancellous", "L2"], "2": ["cortical", "L2"],
+                                        "5": ["pmma_cap", "cap_inferior"],
+                                        "6": ["pmma_cap", "cap_superior"]})
+    _, k_table = solve(spec)
+    _, k_bonelab = solve(ct_case(tmp_path))
+    assert k_table == pytest.approx(k_bonelab, rel=1e-9)

@@ -66,6 +66,7 @@ def build_case_model(spec: CaseSpec):
             treated.append(res)
             model = res.model
     msgs += [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    msgs += [m for r in treated for m in r.warnings if m not in msgs]    # advice is logged once
     timings["treatments_s"] = time.perf_counter() - t0
     return model, treated, timings, msgs
 
