@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._numba import JIT, PJIT
+from ._numba import PJIT
 
 
 @njit(**PJIT)

@@ -37,7 +37,7 @@ def make_synthetic_vertebra(h: float = 1.0, *, level: str = "L2", bvtv: float = 
     shape = tuple(int(round(e / h)) for e in ext)
     c = (np.arange(shape[0]) + 0.5) * h, (np.arange(shape[1]) + 0.5) * h, (np.arange(shape[2]) + 0.5) * h
     X, Y, Z = np.meshgrid(*c, indexing="ij")
-    xc, yc, zc = 32.0, 22.0, 20.0
+    xc, yc = 32.0, 22.0                          # body centre (x, y) [mm]
     ax, ay = 20.0, 15.0
     y_post = 34.0                                # flat posterior wall
     z0, z1 = 8.0, 32.0                           # body: inferior / superior surfaces

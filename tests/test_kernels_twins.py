@@ -142,14 +142,14 @@ def assembled():
 
 
 def test_assembled_stiffness_equals_twin(assembled):
-    for name, mesh, bbar, lam, mu, Kb, Kt in assembled:
+    for name, mesh, _bbar, _lam, _mu, Kb, Kt in assembled:
         assert Kb.shape == (mesh.n_dofs, mesh.n_dofs), name
         assert twins.relative_difference(Kb, Kt) < REL, name
 
 
 def test_assembled_stiffness_is_symmetric(assembled):
     """K = K^T exactly up to summation round-off (1e-13 relative)."""
-    for name, mesh, bbar, lam, mu, Kb, Kt in assembled:
+    for name, _mesh, _bbar, _lam, _mu, Kb, _Kt in assembled:
         assert sp.linalg.norm(Kb - Kb.T) <= 1e-13 * sp.linalg.norm(Kb), name
 
 
@@ -157,7 +157,7 @@ def test_rigid_body_modes_in_null_space(assembled):
     """||K r|| / (||K|| ||r||) < 1e-10 for the 6 rigid modes: exact in exact
     arithmetic; 1e-10 allows the condition-free round-off (~1e-15) times the
     ~1e3 element-size ratio of coordinates far from the origin."""
-    for name, mesh, bbar, lam, mu, Kb, Kt in assembled:
+    for name, mesh, _bbar, _lam, _mu, Kb, _Kt in assembled:
         R = twins.rigid_modes_twin(mesh.points)
         normK = sp.linalg.norm(Kb)
         for k in range(6):
@@ -166,7 +166,7 @@ def test_rigid_body_modes_in_null_space(assembled):
 
 
 def test_small_mesh_index_dtype_is_int32(assembled):
-    for name, mesh, bbar, lam, mu, Kb, Kt in assembled:
+    for name, _mesh, _bbar, _lam, _mu, Kb, _Kt in assembled:
         assert Kb.indices.dtype == np.int32 and Kb.indptr.dtype == np.int32, name
         assert Kb.has_sorted_indices
 
@@ -260,7 +260,7 @@ def test_strains_of_a_linear_field_are_exact(rng):
     S = 0.5 * (A + A.T)
     expect = np.array([S[0, 0], S[1, 1], S[2, 2], S[0, 1], S[1, 2], S[0, 2]])
     meshes = _meshes(rng)
-    for name, mesh, bbar in [meshes[i] for i in (0, 2, 3, 4)]:
+    for name, mesh, _bbar in [meshes[i] for i in (0, 2, 3, 4)]:
         u = (mesh.points @ A.T).ravel()
         n_pts = {"hex8": 8, "tet4": 1, "tet10": 4}[mesh.kind]
         out = np.empty((mesh.n_elements, n_pts, 6))
@@ -271,7 +271,7 @@ def test_strains_of_a_linear_field_are_exact(rng):
 # ------------------------------------------------------------------ Jacobian checks
 def test_element_min_jacobian_flags_inverted_elements(rng):
     meshes = _meshes(rng)
-    for name, mesh, bbar in [meshes[i] for i in (0, 2, 3, 4)]:
+    for name, mesh, _bbar in [meshes[i] for i in (0, 2, 3, 4)]:
         out = np.empty(mesh.n_elements)
         K.element_min_jacobian(mesh.kind_code, mesh.points, mesh.cells, out)
         assert (out > 0).all(), name

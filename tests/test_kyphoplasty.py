@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from biomech.conditions import (Metastasis, OsteoporoticFracture, apply_condition,
+from biomech.conditions import (OsteoporoticFracture, apply_condition,
                                 vertebra_geometry)
 from biomech.errors import InputError
 from biomech.meshes.labels import Label

@@ -534,7 +534,7 @@ def read_dat_displacements(path, set_name: str | None = None) -> dict[int, tuple
     """
     path = Path(path)
     found = None
-    for what, sname, _time, line, rows in _dat_blocks(path):
+    for what, sname, _time, _line, rows in _dat_blocks(path):
         if what != "displacements" or (set_name and sname != set_name.upper()):
             continue
         out = {}
@@ -560,7 +560,7 @@ def read_dat_stresses(path, set_name: str | None = None) -> dict[tuple[int, int]
     """
     path = Path(path)
     found = None
-    for what, sname, _time, line, rows in _dat_blocks(path):
+    for what, sname, _time, _line, rows in _dat_blocks(path):
         if what != "stresses" or (set_name and sname != set_name.upper()):
             continue
         out = {}

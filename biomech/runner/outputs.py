@@ -179,7 +179,7 @@ def _write_report(result: StudyResult, files: dict, command) -> None:
     out = result.out_dir
     plots = [(cap, out / p) for cap, p in files.items() if cap != "pvd"]
     pictures = []
-    for name, o in list(result.outcomes.items())[:12]:
+    for name, _o in list(result.outcomes.items())[:12]:
         rec = _read_record(out / CASES_FOLDER / name) or {}
         for cap, p in ((rec.get("files") or {}).get("pictures") or {}).items():
             pictures.append((f"{name}: {cap}", out / CASES_FOLDER / name / p))

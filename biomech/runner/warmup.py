@@ -50,7 +50,7 @@ def warmup_kernels() -> dict:
                             rtol=1e-4).run([standard_load_case("compression")])
         pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
         tets = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
-        for kind, m in (("tet4", Mesh(pts, tets, "tet4")), ("tet10", _tet10_mesh())):
+        for _kind, m in (("tet4", Mesh(pts, tets, "tet4")), ("tet10", _tet10_mesh())):
             m.validate()
             p = StaticProblem(m, 1000.0, 0.3)
             base = m.nodes_where(lambda x, y, z: z < 1e-9)
