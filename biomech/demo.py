@@ -64,14 +64,17 @@ def demo_study(voxel_size_mm: float = DEMO_VOXEL_SIZE_MM) -> Study:
 
 
 def run_demo(out_dir="biomech_demo", *, voxel_size_mm: float = DEMO_VOXEL_SIZE_MM,
-             executor: str = "inprocess", workers: int | None = None, progress: bool = False,
+             executor: str | None = None, workers: int | None = None, progress: bool = False,
              pictures: bool = True, command: str | None = None):
-    """Run the demo into ``out_dir``; returns the :class:`~biomech.runner.StudyResult`."""
+    """Run the demo into ``out_dir``; returns the :class:`~biomech.runner.StudyResult`.
+    ``executor`` None: :func:`~biomech.runner.run_study`'s default."""
     from .runner import run_study
+    from .runner.executors import DEFAULT_EXECUTOR
     study = demo_study(voxel_size_mm)
     if not pictures:
         study = study.with_outputs(pictures=False)
-    return run_study(study, out_dir, executor=executor, workers=workers, progress=progress,
+    return run_study(study, out_dir, executor=executor or DEFAULT_EXECUTOR, workers=workers,
+                     progress=progress,
                      command=command or f"biomech demo --out {out_dir} --voxel-size {voxel_size_mm:g}")
 
 

@@ -45,7 +45,8 @@ def main(small: bool = False, h: float | None = None, out: str | None = None,
         result["clouthier"] = cl
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        seg.save_vti(Path(out) / "segment_L1-L3.vti")
+        from biomech.viz import write_vti
+        write_vti(Path(out) / "segment_L1-L3.vti", seg)
         print(f"wrote {Path(out) / 'segment_L1-L3.vti'}")
     return result
 

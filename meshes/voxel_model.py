@@ -8,7 +8,8 @@ named per-voxel float fields whose names carry their units
 (``density_g_cm3``, ``E_MPa``, ``nu``, ``bvtv``, ``cortical_fraction``,
 ``permeability_mm2``, ...).
 
-Immutable: ``with_labels`` / ``with_field`` return new models.
+Immutable: ``with_labels`` / ``with_field`` return new models.  Files and pictures:
+:func:`biomech.viz.write_vti` (labels, levels and fields as cell data).
 """
 from __future__ import annotations
 
@@ -121,19 +122,3 @@ class VoxelModel:
         meta = dict(self.meta)
         meta.update(items)
         return dataclasses.replace(self, meta=meta)
-
-    # ------------------------------------------------------------------ export
-    def to_pyvista(self):
-        """pyvista.ImageData with cell data label, level and every field."""
-        import pyvista as pv
-        img = pv.ImageData(dimensions=np.array(self.shape) + 1, spacing=(self.h,) * 3,
-                           origin=self.origin)
-        img.cell_data["label"] = self.labels.ravel(order="F")
-        img.cell_data["level"] = self.level.ravel(order="F")
-        for k, v in self.fields.items():
-            img.cell_data[k] = v.ravel(order="F")
-        return img
-
-    def save_vti(self, path) -> None:
-        """Write a VTI (VTK image data) with labels and fields as cell data."""
-        self.to_pyvista().save(str(path))

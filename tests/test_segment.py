@@ -97,7 +97,8 @@ def test_export_vti_has_labels_and_levels(seg, tmp_path):
     pytest.importorskip("pyvista")
     m, _ = seg
     path = tmp_path / "segment.vti"
-    m.save_vti(path)
+    from biomech.viz import write_vti
+    write_vti(path, m)
     import pyvista as pv
     img = pv.read(str(path))
     assert np.array_equal(np.asarray(img.cell_data["label"]), m.labels.ravel(order="F"))
