@@ -9,7 +9,7 @@ Per voxel size: unknowns, model build, assembly, the AMG hierarchy (pyamg smooth
 aggregation, shared by both cycles), and the solve that dominates a case -- the
 six plate columns of the rigid-plate condensation to rtol 1e-6 -- through
 
-* biomech: :class:`biomech.multigrid.MultigridCycle` on the block kernels (six
+* biomech: :class:`biomech.fem.multigrid.MultigridCycle` on the block kernels (six
   vectors per matrix read, symmetric Gauss-Seidel parallel over row chunks), one
   lockstep block CG;
 * the peer: pyamg's own V-cycle (``ml.aspreconditioner()``, symmetric
@@ -39,9 +39,9 @@ import numba  # noqa: E402
 from bench_core import PeakRSS, stream_triad_gbs  # noqa: E402
 from biomech import kernels as K  # noqa: E402
 from biomech.analysis import SegmentAnalysis  # noqa: E402
-from biomech.multigrid import CSROperator, MultigridCycle  # noqa: E402
+from biomech.fem.multigrid import CSROperator, MultigridCycle  # noqa: E402
 from biomech.runner import build_case_model, registry_for, solve_case  # noqa: E402
-from biomech.solvers import COARSE_MAX_UNKNOWNS, pcg, split_coupled  # noqa: E402
+from biomech.fem.solvers import COARSE_MAX_UNKNOWNS, pcg, split_coupled  # noqa: E402
 from biomech.study import load_study  # noqa: E402
 
 STUDY = os.path.join(os.path.dirname(__file__), "..", "examples", "study_default.toml")

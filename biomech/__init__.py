@@ -43,15 +43,15 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # public name -> submodule that defines it (imported on first use)
 _LAZY = {
-    "Mesh": "mesh", "VoxelMesh": "mesh",
-    "StaticProblem": "problem", "Solution": "problem", "PlateResult": "problem",
-    "SolveInfo": "solvers", "make_solver": "solvers",
+    "Mesh": "fem.mesh", "VoxelMesh": "fem.mesh",
+    "StaticProblem": "fem.problem", "Solution": "fem.problem", "PlateResult": "fem.problem",
+    "SolveInfo": "fem.solvers", "make_solver": "fem.solvers",
 }
 
 if TYPE_CHECKING:                    # for type checkers and IDEs; never run
-    from .mesh import Mesh, VoxelMesh
-    from .problem import PlateResult, Solution, StaticProblem
-    from .solvers import SolveInfo, make_solver
+    from .fem.mesh import Mesh, VoxelMesh
+    from .fem.problem import PlateResult, Solution, StaticProblem
+    from .fem.solvers import SolveInfo, make_solver
 
 __all__ = [
     "BiomechError", "BoundaryConditionError", "ConvergenceError", "InputError",

@@ -28,11 +28,11 @@ from biomech.meshes.voxel_model import VoxelModel
 from .errors import InputError, MeshError
 from .loads import DEFAULT_LOAD_CASES, LoadCase
 from .materials import element_properties
-from .mesh import VoxelMesh
+from .fem.mesh import VoxelMesh
 from .metrics import level_metrics, vertebrae_cranial_first
-from .regions import column_surface_nodes
-from .problem import StaticProblem
-from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
+from .fem.regions import column_surface_nodes
+from .fem.problem import StaticProblem
+from .fem.recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class SegmentAnalysis:
     solver : 'amg' (default), 'direct', 'matrix-free'; rtol : CG tolerance.
     reuse_hierarchy : AMG: keep the prolongators for the next model on the same
                   mesh in this process (cement sweeps; see
-                  :class:`biomech.multigrid.HierarchyCache`).
+                  :class:`biomech.fem.multigrid.HierarchyCache`).
     focus_level : the vertebra whose headline metrics (stiffness, adjacent
                   endplates and discs) are reported; default: the treated level
                   recorded in the model, else the middle vertebra.

@@ -38,7 +38,7 @@ from biomech.meshes.labels import Label
 from biomech.meshes.landmarks import endplate_mask, posterior_wall_mask
 
 from .errors import BiomechError
-from .recovery import principal_values
+from .fem.recovery import principal_values
 
 #: Yield strains of vertebral trabecular bone (Morgan & Keaveny 2001).
 YIELD_STRAIN_COMPRESSION = 0.0077

@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("numba", "scipy.sparse.linalg", "pyvista", "vtk", "matplotlib", "dask", "pandas",
-         "numpy", "scipy", "biomech.runner", "biomech.mesh")     # none is needed to start
+         "numpy", "scipy", "biomech.runner", "biomech.fem.mesh")     # none is needed to start
 
 
 def _python(code: str, *flags: str, cwd=None, env=None) -> subprocess.CompletedProcess:
@@ -55,11 +55,11 @@ def test_cli_help_loads_nothing_heavy(args):
 def test_public_names_load_on_first_use():
     code = """
 import sys, biomech
-assert "biomech.mesh" not in sys.modules
+assert "biomech.fem.mesh" not in sys.modules
 names = set(dir(biomech))
 assert set(biomech.__all__) <= names, set(biomech.__all__) - names
 from biomech import VoxelMesh, StaticProblem
-assert VoxelMesh.__module__ == "biomech.mesh" and "numba" in sys.modules
+assert VoxelMesh.__module__ == "biomech.fem.mesh" and "numba" in sys.modules
 for name in biomech.__all__:
     getattr(biomech, name)
 assert biomech.kernels.__name__ == "biomech.kernels"          # submodules on attribute access

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 
 import biomech
 from biomech import kernels as K
-from biomech.assembly import StiffnessAssembler
+from biomech.fem.assembly import StiffnessAssembler
 from tests import twins
 
 REL = 1e-12   # kernel vs twin, round-off only (see module docstring)

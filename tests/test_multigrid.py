@@ -23,8 +23,8 @@ import scipy.sparse.linalg as spla
 
 import biomech
 from biomech import kernels as K
-from biomech.multigrid import HIERARCHY_CACHE, CSROperator, HierarchyCache, MultigridCycle
-from biomech.solvers import AMGCGSolver, CondensedSolver, DirectSolver, pcg
+from biomech.fem.multigrid import HIERARCHY_CACHE, CSROperator, HierarchyCache, MultigridCycle
+from biomech.fem.solvers import AMGCGSolver, CondensedSolver, DirectSolver, pcg
 from tests import twins
 
 ROUND_OFF = 1e-12

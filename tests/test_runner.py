@@ -190,7 +190,7 @@ def test_reuse_hierarchy_option_reaches_the_solver(tmp_path):
     """[analysis] reuse_hierarchy = true: the second case on the same mesh (other bone
     moduli, same nodes) reuses the prolongators of the first, and its stiffness agrees
     with a fresh set-up within 1e-4 (rtol 1e-6)."""
-    from biomech.multigrid import HIERARCHY_CACHE
+    from biomech.fem.multigrid import HIERARCHY_CACHE
     soft = {"kind": "osteoporosis_rule"}
     cases = [{"name": "intact"}, {"name": "soft", "conditions": [soft]}]
     fresh = tiny_study(cases)

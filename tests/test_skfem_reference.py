@@ -24,7 +24,7 @@ from skfem import Basis, ElementHex1, ElementTetP1, ElementTetP2, ElementVector,
 from skfem.models.elasticity import lame_parameters, linear_elasticity  # noqa: E402
 
 import biomech  # noqa: E402
-from biomech.assembly import StiffnessAssembler  # noqa: E402
+from biomech.fem.assembly import StiffnessAssembler  # noqa: E402
 from tests import twins  # noqa: E402
 
 REL = 1e-10   # independent codes, same quadrature: round-off only (module docstring)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import biomech
-from biomech.solvers import make_solver
+from biomech.fem.solvers import make_solver
 from tests import twins
 
 SOLVERS = ("direct", "amg", "jacobi", "matrix-free")

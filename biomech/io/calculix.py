@@ -38,7 +38,7 @@ from typing import Mapping
 import numpy as np
 
 from biomech.errors import InputError
-from biomech.mesh import Mesh
+from biomech.fem.mesh import Mesh
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class CalculixModel:
 
     def to_problem(self, *, bbar: bool | None = None):
         """A :class:`biomech.StaticProblem` with the file's materials, supports and loads."""
-        from biomech.problem import StaticProblem
+        from biomech.fem.problem import StaticProblem
         prob = StaticProblem(self.mesh, self.E, self.nu, bbar=bbar)
         by_component: dict[int, tuple[list, list]] = {0: ([], []), 1: ([], []), 2: ([], [])}
         for (n, c), v in self.prescribed_displacements().items():

@@ -41,7 +41,7 @@ from typing import Mapping
 import numpy as np
 
 from biomech.errors import InputError
-from biomech.mesh import Mesh
+from biomech.fem.mesh import Mesh
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class FebioModel:
 
     def to_problem(self, *, bbar: bool | None = None):
         """A :class:`biomech.StaticProblem` (small strain, linear) of this model."""
-        from biomech.problem import StaticProblem
+        from biomech.fem.problem import StaticProblem
         if np.isnan(self.E).any():
             bad = sorted({t for t in self.material_types.values() if t != "isotropic elastic"})
             raise InputError(f"{self.source}: only 'isotropic elastic' materials can be solved "

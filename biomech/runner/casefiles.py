@@ -222,7 +222,7 @@ def _read_record(folder: Path) -> dict | None:
 def load_case_fields(folder, load_case: str | None = None):
     """CaseFields (model with its fields, mesh, cell fields, displacement) from a case
     folder's fields.npz."""
-    from ..mesh import VoxelMesh
+    from ..fem.mesh import VoxelMesh
     from ..meshes.voxel_model import VoxelModel
     from ..case_fields import CaseFields
     path = Path(folder) / FIELDS_FILE

@@ -35,9 +35,9 @@ def warmup_kernels() -> dict:
     from ..conditions import BoneDensity, OsteoporoticFracture, apply_conditions
     from ..analysis import SegmentAnalysis
     from ..loads import standard_load_case
-    from ..mesh import Mesh
+    from ..fem.mesh import Mesh
     from ..meshes.vertebra import build_vertebra
-    from ..problem import StaticProblem
+    from ..fem.problem import StaticProblem
     from ..treatments import kyphoplasty, vertebroplasty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -87,7 +87,7 @@ def _element_kernels_on_tiny_inputs() -> None:
 
 def _tet10_mesh():
     """One quadratic tetrahedron (CalculiX C3D10 order) with straight edges."""
-    from ..mesh import Mesh
+    from ..fem.mesh import Mesh
     v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], float)
     edges = [(0, 1), (1, 2), (2, 0), (0, 3), (1, 3), (2, 3)]
     pts = np.vstack([v] + [0.5 * (v[a] + v[b])[None] for a, b in edges])

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse import csgraph
 
-from .errors import BoundaryConditionError, UnconstrainedModelError
+from ..errors import BoundaryConditionError, UnconstrainedModelError
 
 COMPONENTS = {"x": 0, "y": 1, "z": 2}
 PLATE_DOFS = ("ux", "uy", "uz", "rx", "ry", "rz")

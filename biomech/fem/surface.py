@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BoundaryConditionError
+from ..errors import BoundaryConditionError
 
 _G = 1.0 / np.sqrt(3.0)
 _QUAD_PTS = np.array([[-_G, -_G], [_G, -_G], [_G, _G], [-_G, _G]])

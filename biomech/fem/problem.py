@@ -21,8 +21,8 @@ from biomech import kernels as K
 from .assembly import StiffnessAssembler
 from .constraints import (PLATE_DOFS, RigidPlate, build_reduction, parse_components,
                           plate_rigid_modes, rigid_body_modes)
-from .errors import BoundaryConditionError, InputError
-from .materials.lame import LOCKING_NU
+from ..errors import BoundaryConditionError, InputError
+from ..materials.lame import LOCKING_NU
 from .mesh import Mesh, VoxelMesh
 from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
 from .solvers import DIRECT_MAX_UNKNOWNS, SolveInfo, make_solver

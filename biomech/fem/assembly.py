@@ -8,8 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from biomech import kernels as K
-from .errors import InvertedElementError
-from .materials.lame import lame_parameters
+from ..errors import InvertedElementError
+from ..materials.lame import lame_parameters
 from .mesh import Mesh, VoxelMesh
 
 log = logging.getLogger(__name__)

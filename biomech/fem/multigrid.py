@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from . import kernels as K
+from .. import kernels as K
 
 
 def _csr(M) -> sp.csr_matrix:

@@ -16,7 +16,7 @@ import numpy as np
 import logging
 
 from biomech import kernels as K
-from .errors import InvertedElementError, MeshError
+from ..errors import InvertedElementError, MeshError
 
 log = logging.getLogger(__name__)
 

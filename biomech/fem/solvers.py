@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from .errors import ConvergenceError, InputError
+from ..errors import ConvergenceError, InputError
 
 log = logging.getLogger(__name__)
 
