@@ -236,7 +236,7 @@ class StaticProblem:
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
         reuse_hierarchy : AMG only: reuse the prolongators of an earlier problem on
                  the same mesh and constraints in this process (see
-                 :class:`biomech.multigrid.HierarchyCache`).
+                 :class:`biomech.fem.multigrid.HierarchyCache`).
         """
         if solver not in SOLVER_CHOICES:
             raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")

@@ -142,11 +142,11 @@ class AMGCGSolver(_Solver):
     near-nullspace (Vanek, Mandel & Brezina 1996).
 
     pyamg builds the hierarchy; the V-cycle runs on biomech's parallel block
-    kernels (:class:`biomech.multigrid.MultigridCycle`: symmetric Gauss-Seidel,
+    kernels (:class:`biomech.fem.multigrid.MultigridCycle`: symmetric Gauss-Seidel,
     parallel over row chunks), so ``solve`` takes one right-hand side (n,) or k at
     once (n, k) and reads each matrix once per iteration for all of them.
 
-    reuse_hierarchy : keep the prolongators in :data:`biomech.multigrid.HIERARCHY_CACHE`
+    reuse_hierarchy : keep the prolongators in :data:`biomech.fem.multigrid.HIERARCHY_CACHE`
         and, for a later matrix on the same unknowns (same mesh and constraints,
         other materials), rebuild only the coarse matrices (see HierarchyCache).
     """
