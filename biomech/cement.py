@@ -47,7 +47,6 @@ Library values and their sources
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 from pathlib import Path
@@ -58,7 +57,6 @@ import numpy as np
 from .describe import Described, param, required_keys, study_fields
 from .errors import InputError, MaterialError
 from .io.files import read_toml
-from .materials import validate_elastic
 from .validation import CASE_NAME, Str
 
 log = logging.getLogger(__name__)
@@ -97,34 +95,35 @@ class Cement(Described):
     KIND: ClassVar[str] = "cement"
 
     def __post_init__(self):
-        validate_elastic(f"cement {self.name!r}", self.E_MPa, self.nu, (1.0, 100000.0))
+        """Each field's range is checked once, from its declaration (:meth:`validate`);
+        here only what relates fields: the curve's length and order, the window."""
         where = f"cement {self.name!r}"
-        _positive(where, "density_g_cm3", self.density_g_cm3)
-        _positive(where, "setting_time_min", self.setting_time_min)
-        t = _number_list(where, "viscosity_time_min", self.viscosity_time_min)
-        v = _number_list(where, "viscosity_Pa_s", self.viscosity_Pa_s)
-        if len(t) != len(v) or len(t) < 2:
+        for k in ("viscosity_time_min", "viscosity_Pa_s", "working_window_min"):
+            v = getattr(self, k)
+            if isinstance(v, list):
+                object.__setattr__(self, k, tuple(v))
+        try:
+            self.validate()
+        except InputError as exc:
+            raise InputError(f"{where}: {str(exc).split(': ', 1)[-1]}") from None
+        t, v = [float(x) for x in self.viscosity_time_min], [float(x) for x in self.viscosity_Pa_s]
+        if len(t) != len(v):
             raise InputError(f"{where}: viscosity_time_min and viscosity_Pa_s must have the same "
                              f"length >= 2, got {len(t)} and {len(v)}")
-        if any(b <= a for a, b in zip(t, t[1:])) or t[0] < 0:
-            raise InputError(f"{where}: viscosity_time_min must be >= 0 and strictly increasing, "
-                             f"got {t}")
-        if any(x <= 0 for x in v):
-            raise InputError(f"{where}: viscosity_Pa_s must be > 0, got {v}")
+        if any(b <= a for a, b in zip(t, t[1:])):
+            raise InputError(f"{where}: viscosity_time_min must be strictly increasing, got {t}")
         if any(b < a for a, b in zip(v, v[1:])):
             log.warning("%s: viscosity decreases with time somewhere in %s (curing cement "
                         "usually thickens); using the data as given", where, v)
         object.__setattr__(self, "viscosity_time_min", tuple(t))
         object.__setattr__(self, "viscosity_Pa_s", tuple(v))
         if self.working_window_min is not None:
-            w = _number_list(where, "working_window_min", self.working_window_min)
-            if len(w) != 2 or not (0 <= w[0] <= w[1] < self.setting_time_min):
+            w = [float(x) for x in self.working_window_min]
+            if len(w) != 2 or not (w[0] <= w[1] < self.setting_time_min):
                 raise InputError(f"{where}: working_window_min must be [earliest, latest] with "
                                  f"0 <= earliest <= latest < setting_time_min="
                                  f"{self.setting_time_min}, got {w}")
             object.__setattr__(self, "working_window_min", tuple(w))
-        if not (isinstance(self.pore_fraction, (int, float)) and 0 <= self.pore_fraction < 1):
-            raise InputError(f"{where}: pore_fraction must lie in [0, 1), got {self.pore_fraction!r}")
 
     @property
     def default_injection_time_min(self) -> float:
@@ -160,22 +159,6 @@ class Cement(Described):
 #: Fields of a formulation file table (from the Cement fields; the name is the table's).
 _REQUIRED = tuple(k for k in required_keys(Cement) if k != "name")
 _OPTIONAL = tuple(k for k in study_fields(Cement) if k not in _REQUIRED and k != "name")
-
-
-def _positive(where, key, value):
-    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value) and value > 0):
-        raise InputError(f"{where}: {key} must be a number > 0, got {value!r}")
-
-
-def _number_list(where, key, value):
-    try:
-        out = [float(x) for x in value]
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: {key} must be a list of numbers, got {value!r}") from None
-    if not all(math.isfinite(x) for x in out):
-        raise InputError(f"{where}: {key} must be finite numbers, got {value!r}")
-    return out
 
 
 _T_PMMA = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, 12.0)

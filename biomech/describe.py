@@ -175,6 +175,11 @@ class Described:
     KIND: ClassVar[str] = ""
     SUMMARY: ClassVar[tuple | None] = None
 
+    def __post_init__(self):
+        """Every described field is checked when the object is made (one wording with the
+        study file); classes with checks that relate fields call :meth:`validate` too."""
+        self.validate()
+
     # ------------------------------------------------------------------ dict form
     def to_dict(self, *, kind: bool = False) -> dict:
         """The fields as plain data under their study keys (``kind`` adds ``KIND``)."""

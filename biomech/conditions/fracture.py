@@ -62,17 +62,11 @@ class OsteoporoticFracture(Described):
 
     def apply(self, model):
         check_level(model, self.level)
-        if self.grade not in GENANT_BANDS:
-            raise InputError(f"Genant grade must be 1, 2 or 3, got {self.grade!r}")
-        if self.shape not in FRACTURE_SHAPES:
-            raise InputError(f"fracture shape must be one of {FRACTURE_SHAPES}, got {self.shape!r}")
         lo, hi = GENANT_BANDS[self.grade]
         loss = GENANT_DEFAULT_LOSS[self.grade] if self.height_loss is None else self.height_loss
         if not (isinstance(loss, (int, float)) and lo <= loss <= hi):
             raise InputError(f"height_loss for Genant grade {self.grade} must lie in "
                              f"[{lo}, {hi}] (fraction of body height), got {loss!r}")
-        if self.damage is not None and not (0.0 <= self.damage < 1.0):
-            raise InputError(f"damage must lie in [0, 1), got {self.damage!r}")
         if self.level in (model.meta.get("fractures") or {}):
             raise InputError(f"{self.level} already has a compression fracture")
         geo = vertebra_geometry(model, self.level)

@@ -23,14 +23,8 @@ BLASTIC_BVTV = 0.40
 
 
 def _lesion_centre(geo: VertebraGeometry, location, centre_mm):
-    if centre_mm is not None:
-        c = np.asarray(centre_mm, dtype=np.float64)
-        if c.shape != (3,) or not np.isfinite(c).all():
-            raise InputError(f"centre_mm must be three finite numbers, got {centre_mm!r}")
-        return c
-    if location not in LESION_LOCATIONS:
-        raise InputError(f"location must be one of {LESION_LOCATIONS} or an explicit centre_mm, "
-                         f"got {location!r}")
+    if centre_mm is not None:                  # centre_mm and location checked when made
+        return np.asarray(centre_mm, dtype=np.float64)
     c = np.array(geo.centroid_mm, dtype=np.float64)
     if location == "anterior":
         c[1] = geo.anterior_y_mm + 0.25 * geo.depth_mm
@@ -98,19 +92,10 @@ class Metastasis(Described):
         return f"{self.kind} metastasis {self.level} {self.location} {size}{extra}"
 
     def _validate(self):
-        if self.kind not in LESION_KINDS:
-            raise InputError(f"lesion kind must be one of {LESION_KINDS}, got {self.kind!r}")
+        """What relates fields (each field's range is checked when made)."""
         if (self.size_mm is None) == (self.size_percent is None):
             raise InputError("give exactly one of size_mm (diameter) or size_percent (of the body "
                              f"volume); got size_mm={self.size_mm!r}, size_percent={self.size_percent!r}")
-        if self.size_mm is not None and not (isinstance(self.size_mm, (int, float)) and self.size_mm > 0):
-            raise InputError(f"size_mm must be > 0, got {self.size_mm!r}")
-        if self.size_percent is not None and not (isinstance(self.size_percent, (int, float))
-                                                  and 0 < self.size_percent <= 100):
-            raise InputError(f"size_percent must lie in (0, 100], got {self.size_percent!r}")
-        if self.endplate_destroyed not in (None, "superior", "inferior", "both"):
-            raise InputError("endplate_destroyed must be None, 'superior', 'inferior' or 'both', "
-                             f"got {self.endplate_destroyed!r}")
 
     def region(self, model):
         """(lesion mask, centre_mm, radius_mm, geometry) before labelling."""
