@@ -41,8 +41,8 @@ from ..meshes.labels import Label
 from .flow import FlowParameters, FlowResult, build_domain, inject
 from .leakage import LeakSite, leak_volumes_ml
 from .needle import plan_needles, validate_needles
-from .vertebroplasty import (TreatmentResult, add_treatment_record, check_positive,
-                             injection_window, level_checks, write_cement)
+from .vertebroplasty import (TreatmentResult, _points, add_treatment_record, injection_window,
+                             level_checks, write_cement)
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,7 @@ BALLOON_TISSUE = (Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.LYTIC, Label.ANGI
 
 def restore_height(model, level, fraction):
     """Give back ``fraction`` of the recorded height loss of ``level``; (model, restored mm)."""
-    if not (isinstance(fraction, (int, float)) and 0.0 <= fraction <= 1.0):
-        raise InputError(f"height_restoration must lie in [0, 1] (fraction of the lost height), "
-                         f"got {fraction!r}")
-    if fraction == 0:
+    if fraction == 0:                       # range [0, 1]: checked by the Kyphoplasty plan
         return model, 0.0
     rec = (model.meta.get("fractures") or {}).get(level)
     if rec is None:
@@ -152,16 +149,19 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
     height_restoration : fraction [0, 1] of the recorded height loss given back.
     Other keywords as :func:`~biomech.treatments.vertebroplasty.vertebroplasty`.
     """
-    cem = get_cement(cement, cement_library)
-    check_positive("balloon_volume_ml", balloon_volume_ml, "mL")
-    check_positive("flow_rate_ml_per_min", flow_rate_ml_per_min, "mL/min")
-    check_positive("balloon_length_mm", balloon_length_mm, "mm")
-    check_positive("compacted_thickness_mm", compacted_thickness_mm, "mm")
-    if not (0.0 <= interdigitation_mm <= compacted_thickness_mm):
+    from .plans import Kyphoplasty                  # every range, declared once
+    Kyphoplasty(level, approach=approach, side=side, balloon_volume_ml=balloon_volume_ml,
+                cement_volume_ml=cement_volume_ml, height_restoration=height_restoration,
+                cement=cement, injection_time_min=injection_time_min,
+                flow_rate_ml_per_min=flow_rate_ml_per_min, tip_depth=tip_depth,
+                tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
+                balloon_length_mm=balloon_length_mm, compacted_thickness_mm=compacted_thickness_mm,
+                compacted_max_bvtv=compacted_max_bvtv, interdigitation_mm=interdigitation_mm,
+                flow=flow, prophylactic=prophylactic)
+    if interdigitation_mm > compacted_thickness_mm:
         raise InputError(f"interdigitation_mm must lie in [0, compacted_thickness_mm="
                          f"{compacted_thickness_mm}], got {interdigitation_mm!r}")
-    if cement_volume_ml is not None:
-        check_positive("cement_volume_ml", cement_volume_ml, "mL")
+    cem = get_cement(cement, cement_library)
     params = flow or FlowParameters()
     vertebra_geometry(model, level)                 # unknown level -> clear error first
     msgs = level_checks(model, level, prophylactic)

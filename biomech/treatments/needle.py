@@ -86,6 +86,11 @@ def _column_mid_z(model, geo, point):
     return float(model.origin[2] + 0.5 * (ks[0] + ks[-1] + 1) * model.h)
 
 
+#: Needle tip depth [-]: fraction of the body depth behind the anterior wall (one range for
+#: the treatment plans and this helper).
+TIP_DEPTH_RANGE = (0.05, 0.95)
+
+
 def plan_needles(model, geo, approach="bipedicular", *, side="left", tip_depth=0.30,
                  tips_mm=None, entries_mm=None) -> tuple:
     """Needles for ``approach`` on the vertebra ``geo`` (a VertebraGeometry)."""
@@ -93,8 +98,9 @@ def plan_needles(model, geo, approach="bipedicular", *, side="left", tip_depth=0
         raise InputError(f"approach must be one of {APPROACHES}, got {approach!r}")
     if side not in SIDES:
         raise InputError(f"side must be 'left' or 'right', got {side!r}")
-    if not (0.05 <= tip_depth <= 0.95):
-        raise InputError(f"tip_depth must lie in [0.05, 0.95] (fraction of the body depth behind "
+    lo, hi = TIP_DEPTH_RANGE
+    if not (lo <= tip_depth <= hi):
+        raise InputError(f"tip_depth must lie in [{lo:g}, {hi:g}] (fraction of the body depth behind "
                          f"the anterior wall), got {tip_depth!r}")
     sides = SIDES if approach == "bipedicular" else (side,)
     if tips_mm is not None:

@@ -18,7 +18,7 @@ from ..describe import Described, param, signature_default, study_fields
 from ..validation import Either, Str, Table
 from .flow import FlowParameters
 from .kyphoplasty import kyphoplasty
-from .needle import APPROACHES
+from .needle import APPROACHES, TIP_DEPTH_RANGE
 from .vertebroplasty import TreatmentResult, vertebroplasty
 
 _VP = vertebroplasty
@@ -53,7 +53,7 @@ class _Common(Described):
                                                  "of the cement's working window)")
     flow_rate_ml_per_min: float = param(_d(_VP, "flow_rate_ml_per_min"), unit="mL/min",
                                         range=(0.0, None), lo_open=True, doc="injection rate")
-    tip_depth: float = param(_d(_VP, "tip_depth"), range=(0.05, 0.95),
+    tip_depth: float = param(_d(_VP, "tip_depth"), range=TIP_DEPTH_RANGE,
                              doc="needle tip depth, fraction of the body depth")
     tips_mm: tuple | None = param(_d(_VP, "tips_mm"), item="vec3s", unit="mm",
                                   doc="explicit needle tips")

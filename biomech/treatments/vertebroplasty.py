@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,17 +76,14 @@ class TreatmentResult:
         return out
 
 
-def check_positive(name, value, unit):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value <= 0:
-        raise InputError(f"{name} must be a number > 0 {unit}, got {value!r}")
+def _points(points):
+    """A list of points as a tuple of 3-tuples (None stays None)."""
+    return None if points is None else tuple(tuple(p) for p in points)
 
 
 def injection_window(cement: Cement, injection_time_min, volume_ml, flow_rate_ml_per_min):
     """(start, end) [min after mixing]; InputError if the cement sets before the end."""
     t0 = cement.default_injection_time_min if injection_time_min is None else injection_time_min
-    if isinstance(t0, bool) or not isinstance(t0, (int, float)) or not math.isfinite(t0) or t0 < 0:
-        raise InputError(f"injection_time_min must be >= 0 min after mixing, got {injection_time_min!r}")
     t1 = t0 + volume_ml / flow_rate_ml_per_min
     if t1 >= cement.setting_time_min:
         raise InputError(f"injecting {volume_ml:g} mL at {flow_rate_ml_per_min:g} mL/min from "
@@ -189,9 +185,12 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
     total of both needles, injected simultaneously).  See :mod:`biomech.treatments.flow` for
     the front model and ``flow`` for its parameters.
     """
+    from .plans import Vertebroplasty               # every range, declared once
+    Vertebroplasty(level, approach=approach, side=side, volume_ml=volume_ml, cement=cement,
+                   injection_time_min=injection_time_min, flow_rate_ml_per_min=flow_rate_ml_per_min,
+                   tip_depth=tip_depth, tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
+                   flow=flow, prophylactic=prophylactic)
     cem = get_cement(cement, cement_library)
-    check_positive("volume_ml", volume_ml, "mL")
-    check_positive("flow_rate_ml_per_min", flow_rate_ml_per_min, "mL/min")
     params = flow or FlowParameters()
     geo = vertebra_geometry(model, level)
     needles = plan_needles(model, geo, approach, side=side, tip_depth=tip_depth, tips_mm=tips_mm,
