@@ -30,3 +30,16 @@ def shared_file(*parts) -> Path:
     if not p.exists():
         pytest.skip(f"external test file {p} is not available")
     return p
+
+
+@pytest.fixture(scope="module")
+def verse004_example():
+    """examples/verse004_ct.py as a module, reading ../shared/data/bonelab-verse004."""
+    import importlib.util
+    shared_file("bonelab-verse004", "nii_files", "sub-verse004_0000_vertebra_21_im.nii.gz")
+    path = REPO / "examples" / "verse004_ct.py"
+    spec = importlib.util.spec_from_file_location("verse004_ct", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.FOLDER = shared_file("bonelab-verse004")
+    return mod

@@ -7,7 +7,6 @@ slightly negative densities could not run at all.
 """
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from biomech.materials import (MIN_MODULUS_MPA, default_registry, element_proper
 from biomech.meshes.labels import Label
 from biomech.meshes.voxel_model import VoxelModel
 
-from .conftest import shared_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "verse004_ct.py"
 
@@ -169,13 +167,8 @@ def test_ct_study_with_slightly_negative_densities_runs(tmp_path):
 
 # ---------------------------------------------------------------------------- verse004
 @pytest.fixture(scope="module")
-def verse004():
-    shared_file("bonelab-verse004", "nii_files", "sub-verse004_0000_vertebra_21_im.nii.gz")
-    spec = importlib.util.spec_from_file_location("verse004_ct", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.FOLDER = shared_file("bonelab-verse004")
-    return mod
+def verse004(verse004_example):
+    return verse004_example
 
 
 def test_verse004_ct_study_runs_through_the_same_rule_as_the_example(verse004):

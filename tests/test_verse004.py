@@ -3,7 +3,6 @@ the CT model is built exactly as the benchmark describes, and its axial
 stiffness is compared with the published 12,362 N/mm."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -12,19 +11,13 @@ import pytest
 from biomech.materials import element_properties
 from biomech.meshes.labels import Label
 
-from .conftest import shared_file
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "verse004_ct.py"
 
 
 @pytest.fixture(scope="module")
-def example():
-    shared_file("bonelab-verse004", "nii_files", "sub-verse004_0000_vertebra_21_im.nii.gz")
-    spec = importlib.util.spec_from_file_location("verse004_ct", EXAMPLE)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.FOLDER = shared_file("bonelab-verse004")
-    return mod
+def example(verse004_example):
+    return verse004_example
 
 
 def test_model_matches_the_benchmark_voxels(example):

@@ -8,15 +8,9 @@ immutable); :func:`apply_condition` / :func:`apply_conditions` are the entry poi
 
 Conditions
 ----------
-* :class:`BoneDensity` -- trabecular vBMD [mg/cm^3] (clinical QCT categories, ACR: normal
-  > 120, osteopenia 80-120, osteoporosis < 80) written as the QCT-equivalent density field
-  ``density_g_cm3`` (the density-modulus law of :mod:`biomech.materials` turns it into E)
-  and ``bvtv``; with ``cortical_thinning`` the shell modulus-thickness product follows the
-  cortical moduli 12000 / 8350 / 4700 MPa used for normal / osteopenic / osteoporotic bone
-  (PMC12452785 Table 3), anchored at vBMD 120 / 100 / 60 mg/cm^3 (anchors: assumption).
-* :class:`OsteoporosisRule` -- the named "cortical x0.67, cancellous x0.34" rule (Polikeit,
-  Nolte & Ferguson, J Biomech 2004; J Orthop Surg Res 2020 Table 1 uses the same factors).
-* :class:`BoneFromCT` -- calibrated CT (HU -> mg/cm^3, linear phantom calibration).
+* :class:`BoneDensity`, :class:`OsteoporosisRule`, :class:`BoneFromCT` -- bone quality by
+  trabecular vBMD, by the named osteoporosis rule or from calibrated CT (sources and rules
+  in :mod:`.bone_quality`).
 * :class:`OsteoporoticFracture` -- Genant semi-quantitative grade 1-3 (height reduction
   20-25 %, 25-40 %, > 40 %; Genant et al., J Bone Miner Res 8:1137, 1993) and shape (wedge:
   anterior height lost, biconcave: central height lost through both endplates, crush: the
