@@ -19,7 +19,9 @@ independent reproduction in the data set's README (10,810 N/mm); the rest of
 the gap is in the published set-up (128 density bins, FAIM), not reproduced.
 
 Run: python examples/verse004_ct.py [--h 1.0] [--bc clamped|sliding]
-Needs ../shared/data/bonelab-verse004 (or BIOMECH_SHARED_DATA).
+Needs ../shared/data/bonelab-verse004 (or BIOMECH_SHARED_DATA): the files of
+https://github.com/Bonelab/spineFE-benchmark (data CC BY-SA 2.0) listed in README.md,
+"External test data"; without them the script stops with one line saying so.
 """
 from __future__ import annotations
 
@@ -39,10 +41,22 @@ PUBLISHED_STIFFNESS_N_PER_MM = 12362.0
 DATA = Path(os.environ.get("BIOMECH_SHARED_DATA",
                            Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 FOLDER = DATA / "bonelab-verse004"
+SOURCE = "https://github.com/Bonelab/spineFE-benchmark (data/nii_files; data licence CC BY-SA 2.0)"
+
+
+def require_data() -> None:
+    """Raise FileNotFoundError, saying where to get them, when the CT files are absent."""
+    need = FOLDER / "nii_files" / "sub-verse004_0000_vertebra_21_im.nii.gz"
+    if not need.is_file():
+        raise FileNotFoundError(
+            f"verse004_ct.py needs the Bonelab spineFE benchmark CT of VerSe sub-verse004 at "
+            f"{FOLDER}: copy nii_files/ from {SOURCE} there, or set BIOMECH_SHARED_DATA to the "
+            "folder holding bonelab-verse004/ (README.md, 'External test data')")
 
 
 def build_model(h: float = 1.0):
     """The labelled voxel model: density_g_cm3 field, the benchmark's law, caps and nu."""
+    require_data()
     im = C.read_nifti(FOLDER / "nii_files" / "sub-verse004_0000_vertebra_21_im.nii.gz",
                       units="density_mg_cm3")
     seg = C.read_nifti(FOLDER / "nii_files" / "sub-verse004_0000_vertebra_21_seg.nii.gz",
@@ -110,4 +124,8 @@ if __name__ == "__main__":
     ap.add_argument("--h", type=float, default=1.0, help="voxel size [mm]")
     ap.add_argument("--bc", default="clamped", choices=("clamped", "sliding"))
     args = ap.parse_args()
+    try:
+        require_data()
+    except FileNotFoundError as exc:
+        raise SystemExit(f"error: {exc}") from None
     main(h=args.h, bc=args.bc)

@@ -447,6 +447,21 @@ def test_view_screenshot_off_screen(renderer, vp_case, tmp_path):
     assert main([str(path), "--field", "pressure_MPa", "--screenshot", str(out)]) == 2
 
 
+def test_view_study_folder_shows_every_case(renderer, vp_case, kp_model, tmp_path):
+    """A study folder (its cases.pvd) opens: every case side by side, named."""
+    from biomech.viz.export import write_pvd, write_vti
+    from biomech.viz.view import main, read_collection, resolve_result
+    a = write_vti(tmp_path / "cases" / "vp" / "vp.vti", vp_case.model)
+    b = write_vti(tmp_path / "cases" / "kp" / "kp.vti", kp_model)
+    write_pvd(tmp_path / "cases.pvd", {"vp": a, "kp": b})
+    assert resolve_result(tmp_path).name == "cases.pvd"
+    assert [n for n, _ in read_collection(tmp_path / "cases.pvd")] == ["vp", "kp"]
+    out = tmp_path / "study.png"
+    assert main([str(tmp_path), "--screenshot", str(out)]) == 0
+    img = read_png(out)
+    assert label_pixel_fraction(img, L.CORTICAL) > 0.01
+
+
 # ---------------------------------------------------------------------------- lazy import
 def test_biomech_imports_without_pyvista():
     """`import biomech` and `import biomech.viz.*` work with pyvista unavailable; a
