@@ -48,6 +48,10 @@ class LoadCase(Described):
     moment_Nmm: tuple = param((0.0, 0.0, 0.0), unit="N mm", item="vec3",
                               range=(-MAX_MOMENT_NMM, MAX_MOMENT_NMM),
                               doc="moment about the plate's reference point")
+    follower_N: float = param(0.0, unit="N", range=(0.0, MAX_FORCE_N),
+                              doc="compressive follower load: a pair of forces across every "
+                                  "motion segment along the line of the body centres, as in "
+                                  "vitro rigs apply it (Patwardhan et al., Spine 24:1003, 1999)")
 
     def __post_init__(self):
         f = np.asarray(self.force_N, float).reshape(-1)
@@ -61,7 +65,7 @@ class LoadCase(Described):
             self.validate()
         except InputError as exc:
             raise InputError(f"load case {self.name!r}: {exc}") from None
-        if not (f.any() or m.any()):
+        if not (f.any() or m.any() or self.follower_N > 0):
             raise InputError(f"load case {self.name!r} has no load")
 
     @property
@@ -71,11 +75,13 @@ class LoadCase(Described):
 
     @property
     def axial_force_N(self) -> float:
-        """Compressive axial force [N] (positive in compression)."""
+        """Compressive axial force [N] on the plate (positive in compression; the follower
+        load is not counted: it passes through the segment without loading the plate)."""
         return -self.force_N[2]
 
 
-def standard_load_case(name: str, magnitude: float | None = None) -> LoadCase:
+def standard_load_case(name: str, magnitude: float | None = None, *,
+                       follower_N: float = 0.0) -> LoadCase:
     """One of :data:`STANDARD_LOAD_CASES`: 'compression' (magnitude [N]) or a pure moment
     (magnitude [N mm]); default magnitudes 500 N and 7.5 N m."""
     m = DEFAULT_MOMENT_NMM if magnitude is None else float(magnitude)
@@ -93,7 +99,7 @@ def standard_load_case(name: str, magnitude: float | None = None) -> LoadCase:
         raise InputError(f"unknown load case {name!r}; choose one of {sorted(table)} or give "
                          "force_N / moment_Nmm")
     f, mo = table[name]
-    return LoadCase(name, f, mo)
+    return LoadCase(name, f, mo, follower_N)
 
 
 #: The default load cases of a study: compression, flexion, extension, lateral
@@ -103,9 +109,9 @@ DEFAULT_LOAD_CASES = tuple(standard_load_case(n) for n in (
 
 
 def combine(name: str, *cases: LoadCase) -> LoadCase:
-    """The sum of load cases (e.g. compression + flexion)."""
+    """The sum of load cases (e.g. compression + flexion; follower loads add)."""
     v = sum(c.vector for c in cases)
-    return LoadCase(name, tuple(v[:3]), tuple(v[3:]))
+    return LoadCase(name, tuple(v[:3]), tuple(v[3:]), sum(c.follower_N for c in cases))
 
 
 def load_case_study_table() -> Table:

@@ -140,7 +140,8 @@ def _resolve_load_cases(items) -> tuple:
                     lcs.append(combine(item["name"], *(known[n] for n in item["combine"])))
                 elif "force_N" in item or "moment_Nmm" in item:
                     lcs.append(LoadCase(item["name"], tuple(item.get("force_N", (0, 0, 0))),
-                                        tuple(item.get("moment_Nmm", (0, 0, 0)))))
+                                        tuple(item.get("moment_Nmm", (0, 0, 0))),
+                                        item.get("follower_N", 0.0)))
                 else:
                     if "magnitude_N" in item and std != "compression":
                         raise _Bad(_join(key, "magnitude_N"), "applies to compression; moments "
@@ -149,7 +150,8 @@ def _resolve_load_cases(items) -> tuple:
                         raise _Bad(_join(key, "magnitude_Nmm"), "compression takes magnitude_N")
                     mag = item.get("magnitude_N", item.get("magnitude_Nmm"))
                     lc = standard_load_case(std, mag)
-                    lcs.append(LoadCase(item["name"], lc.force_N, lc.moment_Nmm))
+                    lcs.append(LoadCase(item["name"], lc.force_N, lc.moment_Nmm,
+                                        item.get("follower_N", 0.0)))
             except InputError as exc:
                 raise _Bad(key, str(exc)) from None
     from collections import Counter
