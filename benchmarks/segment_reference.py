@@ -50,7 +50,9 @@ Not found (left out; do not fill in from memory)
   Dreischarf 2014 ranges): abstracts only, no numbers. The only single-segment 7.5 N m
   ROM with/without follower load available is the VALIDATION.md entry (PMC3489456,
   level not stated) -- kept here as ``secondary``.
-* Polikeit, Nolte & Ferguson 2003 adjacent-pressure effect: not reached.
+* Polikeit, Nolte & Ferguson 2003 adjacent-pressure effect: not reached. Ex vivo (Eur Spine
+  J, PMC2140124, low-modulus vs regular PMMA in cadaveric FSUs, abstract): overall FSU
+  stiffness was not significantly changed by augmentation -- a qualitative check only.
 * Brinckmann & Grootenboer 1991 / Dreischarf 2013 IDP factor: not re-read (secondary).
 
 Conventions: ROM is one-sided (neutral to peak) unless ``condition`` says otherwise; N,
