@@ -19,6 +19,7 @@ import scipy.sparse.linalg as spla
 
 from biomech import kernels as K
 from .assembly import StiffnessAssembler
+from . import couplings as CP
 from .constraints import (PLATE_DOFS, RigidPlate, build_reduction, parse_components,
                           plate_rigid_modes, rigid_body_modes)
 from ..errors import BoundaryConditionError, InputError
@@ -71,6 +72,7 @@ class StaticProblem:
         self._dirichlet: dict[int, float] = {}
         self._plates: dict[str, RigidPlate] = {}
         self._f = np.zeros(mesh.n_dofs)
+        self._springs: list = []
         self._K = None
         self._voxel_operator = None
         self._system = None
@@ -198,6 +200,36 @@ class StaticProblem:
         for c in range(3):
             np.add.at(self._f, 3 * faces.ravel() + c, nodal[..., c].ravel())
 
+    # ------------------------------------------------------------------ springs
+    def add_springs(self, springs: "CP.SpringSet") -> None:
+        """Add two-node axial springs (ligaments, fibres, contact; see
+        :mod:`biomech.fem.couplings`): a sparse addition to the stiffness.  Tension-only
+        and contact springs make ``solve`` an active-set iteration."""
+        if not isinstance(springs, CP.SpringSet):
+            raise InputError(f"add_springs() takes a SpringSet, got {type(springs).__name__}")
+        if any(s.name == springs.name for s in self._springs):
+            raise BoundaryConditionError(f"a spring set named {springs.name!r} exists already")
+        if springs.n and max(springs.node_a.max(), springs.node_b.max()) >= self.mesh.n_nodes:
+            raise InputError(f"spring set {springs.name!r}: node numbers beyond the mesh's "
+                             f"{self.mesh.n_nodes} nodes")
+        self._springs.append(springs)
+        self._invalidate(structure=True)
+
+    @property
+    def springs(self) -> list:
+        return list(self._springs)
+
+    @property
+    def nonlinear(self) -> bool:
+        """True when a tension-only or contact spring makes the problem nonlinear (load
+        cases then cannot be superposed)."""
+        return any(s.nonlinear and s.n for s in self._springs)
+
+    def _reduce(self, C, red):
+        """T^T C T with the prescribed unknowns' rows and columns zeroed."""
+        keep = sp.diags((~red.decoupled).astype(float))
+        return (keep @ (red.T.T @ C @ red.T) @ keep).tocsr()
+
     # ------------------------------------------------------------------ solving
     def _reduction(self):
         if self._system is None:
@@ -249,9 +281,44 @@ class StaticProblem:
             self._setup_solver(name, red, rtol, maxiter, bool(reuse_hierarchy))
             self._system["key"] = key
         b = self._reduced_rhs(red)
-        z, info = self._system["solver"].solve(b)
-        u = red.T @ z + red.g
-        return Solution(self, u, info, red, z)
+        if not self.nonlinear:
+            z, info = self._system["solver"].solve(b)
+            u = red.T @ z + red.g
+            active = [np.ones(s.n) for s in self._springs]
+            return Solution(self, u, info, red, z, springs=active)
+        return self._solve_active_set(red, b)
+
+    def _solve_active_set(self, red, b, max_iterations: int = 30):
+        """Active-set iteration of the tension-only and contact springs: each step one
+        linear solve on ``A_base + C(active)`` with the set-up kept (warm-started)."""
+        solver = self._system["solver"]
+        A_base = self._system["base"]
+        n = self.mesh.n_dofs
+        state = {"z": None, "info": None, "iterations": 0}
+
+        def solve_linear(active):
+            C = self._reduce(CP.spring_matrix(self._springs, n, active), red)
+            solver.set_operator(A_base, C)
+            bk = b + red.T.T @ CP.gap_forces(self._springs, n, active)
+            bk[red.decoupled] = 0.0
+            z, info = solver.solve(bk, x0=state["z"])
+            state["z"], state["info"] = z, info
+            state["iterations"] += info.iterations
+            return (red.T @ z + red.g).reshape(-1, 3)
+
+        scale = max(float(np.abs(self.mesh.points).max()), 1.0)
+        u, active, it, ok = CP.active_set(solve_linear, self._springs,
+                                          max_iterations=max_iterations, tol_mm=1e-9 * scale,
+                                          start=self._system.get("active"))
+        self._system["active"] = active
+        info = state["info"]
+        info.iterations = state["iterations"]
+        info.active_set_iterations = it
+        if not ok:
+            log.warning("active set of the tension-only / contact springs did not settle in %d "
+                        "linear solves; the last state is used", it)
+        info.converged = bool(info.converged and ok)
+        return Solution(self, u.ravel(), info, red, state["z"], springs=active)
 
     def _setup_solver(self, name, red, rtol, maxiter, reuse_hierarchy=False):
         opts = dict(rtol=rtol, maxiter=maxiter)
@@ -270,11 +337,18 @@ class StaticProblem:
                 return y
 
             A = spla.LinearOperator((red.n_free, red.n_free), matvec=matvec, dtype=float)
+            self._system.pop("active", None)
+            self._system["base"] = A
+            if self._springs:
+                from .solvers import SumOperator
+                C = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
+                A, diag = SumOperator(A, C), diag + C.diagonal()
             self._system["operator"] = A
             self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
             return
         Kf = self.stiffness
         T = red.T
+        self._system.pop("active", None)
         if _is_identity(T):
             # same pattern: share the index arrays, copy the values only
             A = sp.csr_matrix((Kf.data.copy(), Kf.indices, Kf.indptr), shape=Kf.shape)
@@ -284,6 +358,12 @@ class StaticProblem:
             A.sort_indices()
         K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
         del Kf
+        self._system["base"] = A
+        if self._springs:
+            # the set-up (hierarchy, factorisation) is made with every spring active;
+            # linear springs only: that is the operator itself
+            A = (A + self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)).tocsr()
+            A.sort_indices()
         if isinstance(self.mesh, VoxelMesh):
             self._K = None          # products with K go matrix-free: free its memory
         self._system["operator"] = A
@@ -417,8 +497,11 @@ class Solution:
     plates : {name: PlateResult}.
     """
 
-    def __init__(self, problem: StaticProblem, u_flat, info: SolveInfo, reduction, z):
+    def __init__(self, problem: StaticProblem, u_flat, info: SolveInfo, reduction, z,
+                 springs=None):
         self.problem = problem
+        #: active mask (n,) of each spring set of the problem, in its order
+        self.spring_active = list(springs or [])
         self.mesh = problem.mesh
         self.u_flat = u_flat
         self.u = u_flat.reshape(-1, 3)
@@ -438,8 +521,20 @@ class Solution:
     def internal_forces(self) -> np.ndarray:
         """(n_nodes, 3) K u [N]."""
         if self._internal is None:
-            self._internal = (self.problem._full_operator() @ self.u_flat).reshape(-1, 3)
+            f = self.problem._full_operator() @ self.u_flat
+            if self.problem._springs:
+                n = self.mesh.n_dofs
+                f = f + CP.spring_matrix(self.problem._springs, n, self.spring_active) @ self.u_flat
+                f = f - CP.gap_forces(self.problem._springs, n, self.spring_active)
+            self._internal = f.reshape(-1, 3)
         return self._internal
+
+    def spring_forces(self, name: str) -> np.ndarray:
+        """(n,) axial force [N] of each spring of set ``name``, positive in tension."""
+        for s, act in zip(self.problem._springs, self.spring_active):
+            if s.name == name:
+                return CP.spring_force(s, self.u, act)
+        raise InputError(f"no spring set {name!r}; sets: {[s.name for s in self.problem._springs]}")
 
     def reaction(self, nodes) -> np.ndarray:
         """Total reaction force [N] (3,) on a node set: sum of K u - f_external."""

@@ -43,6 +43,8 @@ class SolveInfo:
     solve_time_s: float = 0.0
     converged: bool = True
     rtol: float = 0.0
+    #: linear solves of the active-set iteration (tension-only / contact springs); 1 if linear
+    active_set_iterations: int = 1
 
     @property
     def wall_time_s(self) -> float:
@@ -104,6 +106,26 @@ def _apply(op, X):
     return np.asarray(op @ X).reshape(X.shape)
 
 
+class SumOperator:
+    """``A @ X = sum(part @ X)``: a base operator plus sparse additions (springs,
+    contact), so the base keeps its fast kernel and the additions stay small."""
+
+    def __init__(self, *parts):
+        self.parts = [p for p in parts if p is not None]
+        self.shape = self.parts[0].shape
+        self.dtype = np.dtype(float)
+
+    def diagonal(self) -> np.ndarray:
+        return sum(np.asarray(p.diagonal()) for p in self.parts)
+
+    def __matmul__(self, x):
+        out = None
+        for p in self.parts:
+            y = np.asarray(p @ x)
+            out = y if out is None else out + y.reshape(out.shape)
+        return out
+
+
 class _Solver:
     method = ""
 
@@ -122,10 +144,15 @@ class _Solver:
         self.setup_time_s = time.perf_counter() - t0
         return self
 
-    def _iterative(self, A, M, b, maxiter_default):
+    def set_operator(self, A_base, C):
+        """Solve with ``A_base + C`` from now on (C sparse, same shape), keeping the
+        expensive set-up (preconditioner, hierarchy) made for the set-up matrix."""
+        raise NotImplementedError(f"{self.method}: no operator update")
+
+    def _iterative(self, A, M, b, maxiter_default, x0=None):
         t0 = time.perf_counter()
         maxiter = self.maxiter or maxiter_default
-        x, res = pcg(A, b, M, rtol=self.rtol, maxiter=maxiter)
+        x, res = pcg(A, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0)
         info = SolveInfo(self.method, self.n, len(res) - 1, res, self.setup_time_s,
                          time.perf_counter() - t0, res[-1] <= self.rtol, self.rtol)
         if not info.converged:
@@ -200,9 +227,15 @@ class AMGCGSolver(_Solver):
             smooth=smooth, improve_candidates=None,
             max_coarse=max(COARSE_MAX_UNKNOWNS // blocks, 1), coarse_solver="splu")
 
-    def solve(self, b):
-        """b (n,) or (n, k) -> (z of the same shape, SolveInfo)."""
-        x, info = self._iterative(self.A, self.M, b, 500)
+    def set_operator(self, A_base, C):
+        from .multigrid import CSROperator
+        if getattr(self, "_base", (None,))[0] is not A_base:
+            self._base = (A_base, CSROperator(A_base))
+        self.A = SumOperator(self._base[1], C)
+
+    def solve(self, b, x0=None):
+        """b (n,) or (n, k) -> (z of the same shape, SolveInfo); x0: a first guess."""
+        x, info = self._iterative(self.A, self.M, b, 500, x0=x0)
         if self.reuse_hierarchy and not self._observed:
             from .multigrid import HIERARCHY_CACHE
             HIERARCHY_CACHE.observe(self._key, info.iterations, reused=self.reused)
@@ -277,14 +310,47 @@ class CondensedSolver(_Solver):
         self.A_ip = A_ip
         self.column_norms = np.linalg.norm(A_ip, axis=0)
         self.is_p = is_p
+        self._base = None
 
-    def solve(self, b):
+    def set_operator(self, A_base, C):
+        """Operator ``A_base + C``: the inner preconditioner is kept; X is solved again
+        from the previous X (a few iterations when C changed a little) and S rebuilt."""
+        from .multigrid import CSROperator
+        if self._base is None or self._base[0] is not A_base:
+            A_ii, A_ip, _ = split_coupled(sp.csr_matrix(A_base), self.p)
+            self._base = (A_base, CSROperator(A_base), A_ii, A_ip,
+                          A_base[self.p][:, self.p].toarray())
+        _, base_op, base_ii, base_ip, base_pp = self._base
+        C = sp.csr_matrix(C)
+        C_ii, C_ip, _ = split_coupled(C, self.p)
+        self.inner.set_operator(base_ii, C_ii)
+        A_ip = base_ip + C_ip
+        loaded = np.flatnonzero(np.any(A_ip, axis=0))
+        X = np.zeros_like(self.X)
+        if loaded.size:
+            X[:, loaded], info = self.inner.solve(A_ip[:, loaded], x0=self.X[:, loaded])
+            self.setup_iterations += info.iterations
+        self.X = X
+        A_pp = base_pp + C[self.p][:, self.p].toarray()
+        residual = A_ip - self.inner.A @ X
+        residual[self.is_p] = 0.0
+        S = A_pp - A_ip.T @ X - X.T @ residual
+        self.S_inv = np.linalg.inv(0.5 * (S + S.T))
+        self.A_ip = A_ip
+        self.column_norms = np.linalg.norm(A_ip, axis=0)
+        self.A = SumOperator(base_op, C)
+
+    def solve(self, b, x0=None):
+        """x0: a guess of z (its inner part warm-starts the inner solve)."""
         t0 = time.perf_counter()
         b_i = np.where(self.is_p, 0.0, b)
         # a load on the plate alone costs no CG here: report the set-up's plate-column CG
         iterations, residuals = self.setup_iterations, []
         if np.any(b_i):
-            y, info = self.inner.solve(b_i)
+            y0 = None
+            if x0 is not None:                 # y = z_i + X z_p
+                y0 = np.where(self.is_p, 0.0, x0 + self.X @ x0[self.p])
+            y, info = self.inner.solve(b_i, x0=y0)
             iterations, residuals = info.iterations, info.residuals
         else:
             y = np.zeros_like(b)
@@ -306,6 +372,9 @@ class DirectSolver(_Solver):
 
     method = "direct"
 
+    def set_operator(self, A_base, C):
+        self._setup(sp.csr_matrix(A_base) + sp.csr_matrix(C), None, None)
+
     def _setup(self, A, near_nullspace, diagonal):
         try:
             self.lu = spla.splu(sp.csc_matrix(A), permc_spec="MMD_AT_PLUS_A")
@@ -313,7 +382,7 @@ class DirectSolver(_Solver):
             raise ConvergenceError(f"direct factorisation failed: {exc}; the model is "
                                    "singular (unconstrained or disconnected parts)") from exc
 
-    def solve(self, b):
+    def solve(self, b, x0=None):
         t0 = time.perf_counter()
         x = self.lu.solve(b)
         info = SolveInfo(self.method, self.n, 1, [], self.setup_time_s,
@@ -340,8 +409,11 @@ class JacobiCGSolver(_Solver):
         inv = 1.0 / d
         self.M = spla.LinearOperator(A.shape, matvec=lambda r: inv * r, dtype=float)
 
-    def solve(self, b):
-        return self._iterative(self.A, self.M, b, 20_000)
+    def set_operator(self, A_base, C):
+        self.A = SumOperator(A_base, C)
+
+    def solve(self, b, x0=None):
+        return self._iterative(self.A, self.M, b, 20_000, x0=x0)
 
 
 SOLVERS = {"amg": AMGCGSolver, "direct": DirectSolver, "jacobi": JacobiCGSolver}

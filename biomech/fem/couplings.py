@@ -1,0 +1,182 @@
+"""Two-node axial springs between mesh nodes: what a voxel grid cannot carry.
+
+Ligaments and annulus fibres (tension only), facet contact (compression only, across an
+initial gap) and plain linear springs all enter the FE problem the same way: a spring s
+joins node a to node b along the unit direction d_s with stiffness k_s [N/mm]; its
+elongation is ``delta_s = d_s . (u_b - u_a)`` [mm] and, when active, it adds
+``k_s B_s^T B_s`` to the stiffness (B_s = [-d_s^T, d_s^T] on the six DOFs of a and b),
+a sparse addition to the voxel operator.
+
+* ``kind="linear"``: always active, force ``k delta``.
+* ``kind="tension"``: active while ``delta > 0`` (ligaments, collagen fibres buckle).
+* ``kind="compression"``: active while ``delta + gap < 0`` (frictionless contact across an
+  initial clearance ``gap`` [mm] measured along d, d pointing from a to b); force
+  ``k (delta + gap)``, negative in compression.  The gap enters the right-hand side:
+  ``K u = f - sum_active k gap B^T``.
+
+Which springs are active is found by an active-set iteration (:func:`active_set`), each
+step one linear solve that reuses the solver set-up.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..errors import InputError
+
+SPRING_KINDS = ("linear", "tension", "compression")
+
+
+@dataclass(frozen=True)
+class SpringSet:
+    """Springs of one kind: node_a, node_b (n,) int mesh nodes; direction (n, 3) unit
+    vectors from a to b; stiffness_N_per_mm (n,); gap_mm (n,) initial clearance of a
+    compression (contact) spring [mm]; group (n,) int labels for reporting (e.g. the
+    side or the ligament) with ``group_names`` naming them."""
+
+    name: str
+    kind: str
+    node_a: np.ndarray
+    node_b: np.ndarray
+    direction: np.ndarray
+    stiffness_N_per_mm: np.ndarray
+    gap_mm: np.ndarray
+    group: np.ndarray
+    group_names: tuple = field(default=("all",))
+
+    def __post_init__(self):
+        if self.kind not in SPRING_KINDS:
+            raise InputError(f"spring set {self.name!r}: kind must be one of {SPRING_KINDS}, "
+                             f"got {self.kind!r}")
+        n = self.node_a.size
+        if not (self.node_b.size == n and self.direction.shape == (n, 3)
+                and self.stiffness_N_per_mm.shape == (n,) and self.gap_mm.shape == (n,)
+                and self.group.shape == (n,)):
+            raise InputError(f"spring set {self.name!r}: node_a, node_b (n,), direction (n, 3), "
+                             f"stiffness (n,), gap (n,) and group (n,) must agree, n = {n}")
+        if n and not (np.all(np.isfinite(self.stiffness_N_per_mm))
+                      and np.all(self.stiffness_N_per_mm >= 0)):
+            raise InputError(f"spring set {self.name!r}: stiffness must be finite and >= 0 N/mm")
+        if n and not np.allclose(np.linalg.norm(self.direction, axis=1), 1.0, atol=1e-9):
+            raise InputError(f"spring set {self.name!r}: directions must be unit vectors")
+
+    @property
+    def n(self) -> int:
+        return int(self.node_a.size)
+
+    @property
+    def nonlinear(self) -> bool:
+        return self.kind != "linear"
+
+
+def make_spring_set(name, points, node_a, node_b, stiffness_N_per_mm, *, kind="tension",
+                    direction=None, gap_mm=0.0, group=None, group_names=("all",)) -> SpringSet:
+    """A :class:`SpringSet` on mesh nodes; ``direction`` defaults to the unit vector from
+    a to b (nodes must then be distinct points); scalars broadcast."""
+    a = np.asarray(node_a, dtype=np.int64).ravel()
+    b = np.asarray(node_b, dtype=np.int64).ravel()
+    if a.size != b.size:
+        raise InputError(f"spring set {name!r}: {a.size} a-nodes but {b.size} b-nodes")
+    n_nodes = points.shape[0]
+    if a.size and (min(a.min(), b.min()) < 0 or max(a.max(), b.max()) >= n_nodes):
+        raise InputError(f"spring set {name!r}: node numbers must lie in [0, {n_nodes})")
+    if direction is None:
+        d = points[b] - points[a]
+        length = np.linalg.norm(d, axis=1)
+        if np.any(length <= 0):
+            raise InputError(f"spring set {name!r}: a spring joins a node to itself; give its "
+                             "direction")
+        d = d / length[:, None]
+    else:
+        d = np.broadcast_to(np.asarray(direction, float), (a.size, 3)).copy()
+        d /= np.linalg.norm(d, axis=1)[:, None]
+    k = np.broadcast_to(np.asarray(stiffness_N_per_mm, float), (a.size,)).copy()
+    g = np.broadcast_to(np.asarray(gap_mm, float), (a.size,)).copy()
+    grp = np.zeros(a.size, np.int64) if group is None else np.asarray(group, np.int64).ravel()
+    return SpringSet(name, kind, a, b, d, k, g, grp, tuple(group_names))
+
+
+def spring_matrix(springs: list, n_dofs: int, active: list | None = None) -> sp.csr_matrix:
+    """Sum of k B^T B over the (active) springs: (n_dofs, n_dofs) CSR [N/mm]."""
+    rows, cols, vals = [], [], []
+    for i, s in enumerate(springs):
+        if not s.n:
+            continue
+        k = s.stiffness_N_per_mm if active is None else s.stiffness_N_per_mm * active[i]
+        dofs = np.concatenate([3 * s.node_a[:, None] + np.arange(3),
+                               3 * s.node_b[:, None] + np.arange(3)], axis=1)   # (n, 6)
+        Bd = np.concatenate([-s.direction, s.direction], axis=1)                 # (n, 6)
+        block = k[:, None, None] * Bd[:, :, None] * Bd[:, None, :]               # (n, 6, 6)
+        rows.append(np.repeat(dofs, 6, axis=1).ravel())
+        cols.append(np.tile(dofs, (1, 6)).ravel())
+        vals.append(block.ravel())
+    if not rows:
+        return sp.csr_matrix((n_dofs, n_dofs))
+    C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(n_dofs, n_dofs))
+    C.sum_duplicates()
+    return C
+
+
+def gap_forces(springs: list, n_dofs: int, active: list) -> np.ndarray:
+    """(n_dofs,) right-hand side of the active contact gaps: -sum k gap B^T [N]."""
+    f = np.zeros(n_dofs)
+    for s, act in zip(springs, active):
+        if s.kind != "compression" or not s.n:
+            continue
+        w = s.stiffness_N_per_mm * s.gap_mm * act
+        np.add.at(f, 3 * s.node_a[:, None] + np.arange(3), w[:, None] * s.direction)
+        np.add.at(f, 3 * s.node_b[:, None] + np.arange(3), -w[:, None] * s.direction)
+    return f
+
+
+def elongation(s: SpringSet, u: np.ndarray) -> np.ndarray:
+    """(n,) elongation d . (u_b - u_a) [mm] of each spring; u (n_nodes, 3) [mm]."""
+    return np.einsum("ij,ij->i", s.direction, u[s.node_b] - u[s.node_a])
+
+
+def spring_force(s: SpringSet, u: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """(n,) axial force [N], positive in tension, of each spring in state ``active``."""
+    delta = elongation(s, u)
+    if s.kind == "compression":
+        delta = delta + s.gap_mm
+    return s.stiffness_N_per_mm * delta * active
+
+
+def initial_active(s: SpringSet) -> np.ndarray:
+    """Start of the active-set iteration: tension springs and linear springs on, contact
+    springs on where the gap is closed already."""
+    if s.kind == "compression":
+        return (s.gap_mm <= 0).astype(float)
+    return np.ones(s.n)
+
+
+def update_active(s: SpringSet, u: np.ndarray, tol_mm: float) -> np.ndarray:
+    """Which springs are active for displacement u; ``tol_mm`` is a dead band against
+    chattering between states of springs that carry (almost) nothing."""
+    if s.kind == "linear":
+        return np.ones(s.n)
+    delta = elongation(s, u)
+    if s.kind == "tension":
+        return (delta > tol_mm).astype(float)
+    return (delta + s.gap_mm < -tol_mm).astype(float)
+
+
+def active_set(solve_linear, springs: list, *, max_iterations: int = 30, tol_mm: float = 1e-7,
+               start: list | None = None):
+    """Active-set iteration for tension-only and contact springs.
+
+    solve_linear(active) -> u (n_nodes, 3) [mm] solves with the given active masks.
+    Returns (u, active, iterations, converged).  Converged when no spring changes state;
+    each step is one linear solve (the caller keeps the solver set-up)."""
+    active = [initial_active(s) for s in springs] if start is None else [a.copy() for a in start]
+    u = None
+    for it in range(1, max_iterations + 1):
+        u = solve_linear(active)
+        new = [update_active(s, u, tol_mm) for s in springs]
+        if all(np.array_equal(a, b) for a, b in zip(active, new)):
+            return u, active, it, True
+        active = new
+    return u, active, max_iterations, False
