@@ -11,6 +11,10 @@ extension, right lateral bending, left axial rotation).
 
 Bone: trabecular vBMD 70 mg/cm^3, osteoporotic by the ACR QCT category (< 80 mg/cm^3),
 with the cortical thinning of :class:`biomech.conditions.BoneDensity`.
+The ratios of the lytic case are to the fractured baseline although the lytic case has
+no fracture: it differs in two things, and the report and :func:`summary_table` say so
+(a comparison of two conditions, not of one change); vertebroplasty and kyphoplasty each
+add one treatment to the baseline.
 examples/study_default.toml is the same study as a commented TOML file
 (tests/test_cli.py checks that both give the same case hashes).
 """
@@ -116,7 +120,24 @@ def summary_table(result, load_case: str = "compression") -> str:
     lines += [fmt_line(b) for b in body]
     for name in result.failed:
         lines.append(f"{name} failed: {result.outcomes[name].error}")
+    lines += comparison_lines(result)
+    from .viz.report_text import validity_warnings
+    warnings = validity_warnings(result.rows)
+    if warnings:        # the sentences themselves are logged (WARNING) by the study outputs
+        lines.append(f"! {len(warnings)} validity warning(s): some load cases lie outside the "
+                     "model's validity (" + "; ".join(w.split(":")[0] for w in warnings)
+                     + "); see report.html, 'Validity warnings'")
     return "\n".join(lines)
 
 
-__all__ = ["DEMO_STUDY", "DEMO_VOXEL_SIZE_MM", "demo_study", "run_demo", "summary_table"]
+def comparison_lines(result) -> list[str]:
+    """What each case is compared with, for cases that differ from the baseline in more
+    than one thing (the demo's lytic metastasis: a lesion added, the fracture absent)."""
+    from .viz.report_text import comparison_notes
+    specs = [c.to_dict() for c in result.study.cases]
+    notes = comparison_notes(specs, result.study.baseline)
+    return [f"note: {name} {note}" for name, note in notes.items() if note.startswith("differs")]
+
+
+__all__ = ["DEMO_STUDY", "DEMO_VOXEL_SIZE_MM", "comparison_lines", "demo_study", "run_demo",
+           "summary_table"]

@@ -248,14 +248,93 @@ def test_report_content_is_complete_and_self_contained(tmp_path, plots):
     assert "biomech run study.toml" in text
     import numpy
     assert f"<td>numpy</td><td>{numpy.__version__}</td>" in text
-    # the table: one body row per result row, nested values flattened, numbers to 4 digits
-    body = text[text.index("<tbody>"):text.index("</tbody>")]
+    # the full table: one body row per result row, nested values flattened, numbers for a
+    # reader: whole numbers from 100 up (thousands separated), else 4 significant digits
+    full = text[text.index('id="full-table"'):]
+    body = full[full.index("<tbody>"):full.index("</tbody>")]
     assert body.count("<tr>") == 3
     assert "disc_pressure_MPa[L1-L2]" in text and "leak_volume_ml[canal]" in text
-    assert "<td>2300</td>" in body and "2300.5" not in body          # 4 significant digits
+    assert "<td>2,300</td>" in body and "2300.5" not in body
     assert "<td>0.9585</td>" in body
+    assert "e+0" not in body
     assert "<td>–</td>" in body                                       # None and NaN
     assert 'class="down"' not in body and 'class="up"' not in body    # ratios within 10 %
+
+
+def test_readable_numbers():
+    from biomech.viz.report import format_value
+    from biomech.viz.report_text import round_sig
+    assert format_value(14160.2) == "14,160"                 # not 1.416e+04
+    assert round_sig(0.41784) == "0.418" and round_sig(2.013) == "2.01"
+    assert round_sig(15.64) == "15.6" and round_sig(-0.1747) == "-0.175"
+    assert round_sig(0.0) == "0" and round_sig(float("nan")) == "–"
+
+
+def _demo_like_rows():
+    """Two cases, a compression and a flexion row each; flexion rotates 15 deg and
+    puts the nucleus in tension."""
+    rows = []
+    for case, k, ratio in (("untreated", 15145.3, 1.0), ("vertebroplasty", 23264.0, 1.536)):
+        rows.append({"case": case, "load_case": "compression", "status": "ok",
+                     "stiffness_N_per_mm": k, "stiffness_N_per_mm_ratio": ratio,
+                     "segment_rotation_deg": 0.0, "L1-L2_disc_pressure_MPa": 0.42,
+                     "adjacent_superior_disc_pressure_MPa": 0.42,
+                     "adjacent_superior_disc_pressure_MPa_ratio": 1.0,
+                     "bone_at_risk": 0.0011, "cement_volume_ml": 4.0 if ratio > 1 else 0.0})
+        rows.append({"case": case, "load_case": "flexion", "status": "ok",
+                     "stiffness_N_per_mm": float("nan"), "segment_rotation_deg": 15.6,
+                     "L1-L2_disc_pressure_MPa": -0.17, "bone_at_risk": 0.002})
+    return rows
+
+
+def test_report_leads_with_headline_table_methods_limitations_and_warnings(tmp_path):
+    """The compact table comes first (values with units, ratio to the baseline), then
+    the full table; Methods, Limitations, the metric definitions and the validity
+    warnings (rotation beyond the limit, nucleus in tension) are on the page."""
+    from biomech.viz import report_text as T
+    from biomech.viz.report import write_report
+    specs = [{"name": "untreated", "conditions": [{"kind": "fracture", "level": "L2"}],
+              "model": {"kind": "segment", "levels": ["L1", "L2", "L3"], "voxel_size_mm": 2.0},
+              "load_cases": [{"name": "compression", "force_N": [0, 0, -500]}]},
+             {"name": "vertebroplasty", "conditions": [{"kind": "fracture", "level": "L2"}],
+              "treatments": [{"kind": "vertebroplasty", "level": "L2",
+                              "cement": {"name": "pmma", "E_MPa": 1937.0, "nu": 0.3}}],
+              "model": {"kind": "segment", "levels": ["L1", "L2", "L3"], "voxel_size_mm": 2.0},
+              "load_cases": [{"name": "compression", "force_N": [0, 0, -500]}]},
+             {"name": "lytic", "conditions": [{"kind": "metastasis", "lesion": "lytic"}],
+              "model": {"kind": "segment", "levels": ["L1", "L2", "L3"], "voxel_size_mm": 2.0},
+              "load_cases": [{"name": "compression", "force_N": [0, 0, -500]}]}]
+    notes = T.comparison_notes(specs, "untreated")
+    assert "isolate this one change" in notes["vertebroplasty"]
+    assert notes["lytic"].startswith("differs from untreated in 2 ways")
+    methods = T.methods(specs, materials=[("cortical", 12000.0, 0.3, "Purcell 2021")],
+                        density_law="kopperdahl2002_qct_power")
+    heads = [h for h, _ in methods]
+    assert heads[:3] == ["Anatomy and mesh", "Conditions", "Materials"]
+    assert {"Boundary conditions", "Load cases", "Solver", "Cement model"} <= set(heads)
+    path = write_report(tmp_path, _demo_like_rows(), baseline="untreated", methods=methods,
+                        limitations=T.limitations(voxel_size_mm=2.0), comparisons=notes)
+    text = path.read_text()
+    assert text.index('id="headline-table"') < text.index('id="full-table"')
+    head = text[text.index('id="headline-table"'):text.index("</table>", text.index('id="headline-table"'))]
+    assert "15,145" in head and "23,264" in head and "&times;1.54" in head
+    assert "[N/mm]" in head and "[MPa]" in head and "0.1" in head        # bone at risk in %
+    assert head.count("<tr>") == 3                                  # header + 2 cases (compression)
+    for section in ("Methods", "Limitations", "Metrics", "Validity warnings"):
+        assert f">{section}</h2>" in text
+    assert "No spinal ligaments" in text and "Purcell 2021" in text and "12,000 MPa" in text
+    assert "yield strains of human vertebral trabecular bone" in text   # bone_at_risk defined
+    assert "Segment rotation 15.6-15.6 deg" in text and "Nucleus in tension" in text
+    assert text.index("Validity warnings</h2>") < text.index("Results</h2>")
+
+
+def test_validity_warnings_only_beyond_the_limits():
+    from biomech.viz.report_text import ROTATION_LIMIT_DEG, validity_warnings
+    ok = [{"case": "a", "load_case": "flexion", "segment_rotation_deg": ROTATION_LIMIT_DEG - 0.1,
+           "L1-L2_disc_pressure_MPa": 0.1, "adjacent_superior_disc_pressure_MPa": -1.0}]
+    assert validity_warnings(ok) == []               # adjacent_ repeats a disc: not counted twice
+    bad = [dict(ok[0], segment_rotation_deg=-7.0)]
+    assert len(validity_warnings(bad)) == 1 and "7.0 deg" in validity_warnings(bad)[0]
 
 
 def test_report_rejects_missing_inputs(tmp_path):

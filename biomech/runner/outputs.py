@@ -194,12 +194,81 @@ def _write_report(result: StudyResult, files: dict, command) -> None:
     inputs["executor"] = result.executor
     inputs["wall time [s]"] = f"{result.wall_time_s:.1f}"
     try:
+        specs = [_json_safe(c.to_dict()) for c in result.study.cases]
+        text = _report_text(specs, result.rows, result.study.baseline)
+    except Exception as exc:                          # noqa: BLE001 - the report without Methods
+        log.warning("report Methods/Limitations not written: %s: %s", type(exc).__name__, exc)
+        text = {}
+    from ..viz.report_text import validity_warnings
+    for w in validity_warnings(result.rows):
+        log.warning("outside the model's validity: %s", w)
+    try:
         write_report(out, result.rows, title=f"biomech study: {result.study.name}",
                      pictures=pictures, plots=plots,
                      study_file=result.study.source if result.study.source and
                      Path(result.study.source).is_file() else None,
                      study_text=None if result.study.source else None,
                      files=listed, inputs=inputs, columns=cols, baseline=result.study.baseline,
-                     command=command, notes=notes or result.study.description or None)
+                     command=command, notes=notes or result.study.description or None,
+                     **text)
     except Exception as exc:                          # noqa: BLE001 - the table is written
         log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
+
+
+#: Registry tissues every model of a kind uses; conditions and treatments add theirs.
+_KIND_TISSUES = {
+    "segment": ("cortical", "cancellous", "bony_endplate", "cartilage_endplate",
+                "posterior_elements", "nucleus", "annulus"),
+    "vertebra": ("cortical", "cancellous", "bony_endplate", "posterior_elements"),
+    "vertebra_with_caps": ("cortical", "cancellous", "bony_endplate", "posterior_elements",
+                           "pmma_cap"),
+    "ct": ("cortical", "cancellous", "posterior_elements", "pmma_cap"),
+}
+_ADDED_TISSUES = {"fracture": ("fracture_zone",), "lytic": ("lytic_tissue",),
+                  "blastic": ("blastic_bone",), "angioma": ("angioma",),
+                  "vertebroplasty": ("cement_bone_composite", "bulk_cement"),
+                  "kyphoplasty": ("bulk_cement", "compacted_bone")}
+
+
+def _material_rows(specs) -> tuple[list, str | None]:
+    """[(tissue, E_MPa, nu, source)] of the registry tissues the study's models use
+    (study-wide overrides applied) and the density law's name."""
+    from ..materials import default_registry
+    reg = default_registry()
+    names: list = []
+    overrides: dict = {}
+    for c in specs:
+        m = c.get("model") or {}
+        names += _KIND_TISSUES.get(m.get("kind"), _KIND_TISSUES["segment"])
+        overrides.update(m.get("materials") or {})
+        for x in (c.get("conditions") or []) + (c.get("treatments") or []):
+            names += _ADDED_TISSUES.get(x.get("kind"), ())
+            names += _ADDED_TISSUES.get(x.get("lesion"), ())
+    if overrides:
+        try:
+            reg = reg.with_overrides(overrides, source="study [model.materials]")
+        except Exception as exc:                     # noqa: BLE001 - the methods still list defaults
+            log.debug("material overrides not applied to the Methods: %s", exc)
+    known = set(reg.names())
+    rows = []
+    for n in dict.fromkeys(names):
+        if n in known:
+            mat = reg.get(n)
+            rows.append((n, mat.E_MPa, mat.nu, mat.source))
+    return rows, getattr(reg, "density_law_name", None)
+
+
+def _report_text(specs, rows, baseline) -> dict:
+    """The report's Methods, Limitations and case comparisons from the case specs."""
+    from ..viz import report_text as T
+    try:
+        mats, law = _material_rows(specs)
+    except Exception as exc:                         # noqa: BLE001 - a report without the table
+        log.warning("material table not in the report: %s: %s", type(exc).__name__, exc)
+        mats, law = [], None
+    kinds = {(c.get("model") or {}).get("kind", "segment") for c in specs}
+    sizes = sorted({(c.get("model") or {}).get("voxel_size_mm") for c in specs} - {None})
+    return {"methods": T.methods(specs, materials=mats, density_law=law),
+            "limitations": T.limitations("ct" if kinds == {"ct"} else "segment",
+                                         voxel_size_mm=sizes[-1] if sizes else None),
+            "comparisons": T.comparison_notes(specs, baseline)}

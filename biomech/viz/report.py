@@ -56,6 +56,19 @@ figcaption{color:#444;font-size:.9em;margin-top:.3em}
 pre{background:#f6f6f6;border:1px solid #ddd;padding:.8em;overflow-x:auto;font-size:.85em}
 .kv td{text-align:left}.kv td:first-child{color:#555;padding-right:2em}
 code{font-size:.9em}
+table.headline{width:100%;font-size:.95em;margin:.6em 0 1em 0}
+table.headline th{white-space:normal;vertical-align:bottom;position:static}
+table.headline td{white-space:nowrap}
+table.headline td.case{text-align:left;font-weight:600}
+table.headline .unit{font-weight:normal;color:#555;font-size:.85em}
+.ratio{display:block;color:#555;font-size:.82em}
+.ratio.up{color:#b0301c}.ratio.down{color:#1f4ea8}
+.warning{background:#fff4d6;border:1px solid #e0b040;border-left:6px solid #e0a000;
+padding:.6em 1em;margin:1em 0}
+.warning b{color:#8a5a00}
+dl.glossary dt{font-family:monospace;font-weight:600;margin-top:.5em}
+dl.glossary dd{margin-left:1.5em}
+dl.methods dt{font-weight:600;margin-top:.6em}dl.methods dd{margin-left:0}
 """
 
 
@@ -78,7 +91,9 @@ def flatten_row(row: Mapping) -> dict:
 
 
 def format_value(v) -> str:
-    """Numbers to 4 significant digits (integers as they are), None/NaN as '–'."""
+    """Numbers for a reader: 100 and above as whole numbers with thousands separated,
+    smaller ones to 4 significant digits (never ``1.416e+04``); integers as they are;
+    None/NaN as '–'."""
     if v is None:
         return "–"
     if isinstance(v, bool):
@@ -88,7 +103,8 @@ def format_value(v) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return "–"
-        return f"{v:.4g}"
+        from .report_text import round_sig
+        return round_sig(v, 4)
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -111,8 +127,9 @@ def results_table_html(rows: Sequence[Mapping], columns: Sequence[str] | None = 
     if columns is None:
         columns = list(dict.fromkeys(k for r in flat for k in r))
     from .plots import axis_label
-    head = "".join(f'<th title="{html.escape(axis_label(c.split("[")[0]))}">{html.escape(c)}</th>'
-                   for c in columns)
+    from .report_text import define
+    head = "".join(f'<th title="{html.escape(define(c) or axis_label(c.split("[")[0]), quote=True)}">'
+                   f'{html.escape(c)}</th>' for c in columns)
     body = []
     for r in flat:
         cells = []
@@ -122,8 +139,71 @@ def results_table_html(rows: Sequence[Mapping], columns: Sequence[str] | None = 
             cells.append(f'<td class="{cls}">{html.escape(format_value(v))}</td>' if cls
                          else f"<td>{html.escape(format_value(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+    return (f'<div class="scroll"><table id="full-table"><thead><tr>{head}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
+
+
+def headline_load_case(rows: Sequence[Mapping], prefer: str = "compression") -> str | None:
+    """The load case of the compact table: ``prefer`` when present, else the first."""
+    lcs = list(dict.fromkeys(r.get("load_case") for r in rows if r.get("load_case")))
+    return prefer if prefer in lcs else (lcs[0] if lcs else None)
+
+
+def headline_table_html(rows: Sequence[Mapping], *, load_case: str | None = None,
+                        baseline: str | None = None) -> str:
+    """The compact comparison table: one row per case (load case ``load_case``), the
+    headline metrics with units and, below each value, its ratio to the baseline."""
+    from .report_text import HEADLINE, HEADLINE_RATIOS, define, format_metric
+    lc = load_case or headline_load_case(rows)
+    sel = [r for r in rows if r.get("load_case") == lc] if lc else list(rows)
+    if not sel:
+        return ""
+    cols = [h for h in HEADLINE
+            if any(isinstance(r.get(h[0]), (int, float)) and not isinstance(r.get(h[0]), bool)
+                   and math.isfinite(float(r[h[0]])) for r in sel)]
+    if not cols:
+        return ""
+    head = ['<th>case</th>']
+    for col, heading, unit, _ in cols:
+        tip = html.escape(f"{col}: {define(col) or ''}", quote=True)
+        head.append(f'<th title="{tip}">{html.escape(heading)}<br>'
+                    f'<span class="unit">[{html.escape(unit)}]</span></th>')
+    body = []
+    for r in sel:
+        name = str(r.get("case", "?"))
+        cells = [f'<td class="case">{html.escape(name)}</td>']
+        if r.get("status", "ok") != "ok":
+            cells.append(f'<td colspan="{len(cols)}" class="text">failed: '
+                         f'{html.escape(str(r.get("error") or ""))}</td>')
+            body.append("<tr>" + "".join(cells) + "</tr>")
+            continue
+        for col, _heading, unit, dec in cols:
+            txt = html.escape(format_metric(r.get(col), unit, dec))
+            ratio = r.get(f"{col}_ratio")
+            if (col in HEADLINE_RATIOS and baseline and name != baseline
+                    and isinstance(ratio, (int, float)) and math.isfinite(float(ratio))):
+                cls = _ratio_class(f"{col}_ratio", float(ratio))
+                txt += f'<span class="ratio {cls}">&times;{float(ratio):.2f}</span>'
+            cells.append(f"<td>{txt}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<table class="headline" id="headline-table"><thead><tr>{"".join(head)}</tr>'
+            f'</thead><tbody>{"".join(body)}</tbody></table>')
+
+
+def glossary_html(columns: Sequence[str]) -> str:
+    """Definitions of the metrics among ``columns`` (one entry per definition)."""
+    from .report_text import define
+    seen, items = set(), []
+    for c in columns:
+        d = define(c)
+        if d is None:
+            continue
+        base = d.replace(" Shown as the ratio to the baseline.", "")
+        if base in seen:
+            continue
+        seen.add(base)
+        items.append(f"<dt>{html.escape(c)}</dt><dd>{html.escape(base)}</dd>")
+    return f'<dl class="glossary">{"".join(items)}</dl>' if items else ""
 
 
 # ---------------------------------------------------------------------------- images
@@ -214,7 +294,9 @@ def write_report(folder, rows: Sequence[Mapping], *, title: str = "biomech study
                  files: Sequence = (), inputs: Mapping | None = None,
                  columns: Sequence[str] | None = None, baseline: str | None = None,
                  command: str | None = None, notes: str | None = None, embed: bool = True,
-                 filename: str = "report.html") -> Path:
+                 filename: str = "report.html", methods=None, limitations=None,
+                 comparisons: Mapping | None = None, warnings: Sequence[str] = (),
+                 load_case: str | None = None) -> Path:
     """Write ``folder/report.html`` and return its path.
 
     rows : the results table (list of dicts; nested per-level dicts are flattened)
@@ -226,6 +308,12 @@ def write_report(folder, rows: Sequence[Mapping], *, title: str = "biomech study
     baseline : name of the baseline case the ``_ratio`` columns refer to
     command : the command that reproduces the study
     embed : True = images inside the page (base64), False = relative files
+    methods : [(heading, text)] (:func:`biomech.viz.report_text.methods`)
+    limitations : [sentence] (:func:`biomech.viz.report_text.limitations`)
+    comparisons : {case: what it is compared with} (:func:`~biomech.viz.report_text.comparison_notes`)
+    warnings : further validity warnings; those found in ``rows``
+        (:func:`~biomech.viz.report_text.validity_warnings`) are always shown
+    load_case : load case of the compact headline table (default compression, else the first)
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -248,20 +336,53 @@ def write_report(folder, rows: Sequence[Mapping], *, title: str = "biomech study
         nav.append(f'<a href="#{anchor}">{html.escape(heading)}</a>')
         sections.append(f'<section id="{anchor}"><h2>{html.escape(heading)}</h2>{body}</section>')
 
+    from .report_text import validity_warnings
+    all_warnings = list(dict.fromkeys(list(validity_warnings(rows)) + list(warnings or ())))
+    if all_warnings:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in all_warnings)
+        section("validity", "Validity warnings",
+                f'<div class="warning"><b>Some results lie outside the validity of the model.'
+                f"</b><ul>{items}</ul></div>")
+    lc = load_case or headline_load_case(rows)
     intro = (f"<p>{n_cases} case{'s' if n_cases != 1 else ''}, {len(rows)} result row"
-             f"{'s' if len(rows) != 1 else ''}."
-             + (f" Ratios (<code>_ratio</code> columns) are to the baseline case "
-                f"<b>{html.escape(baseline)}</b>; cells more than 10 % above 1 are red, "
-                "more than 10 % below are blue." if baseline else "")
-             + " Units are in the column names (hover a header for the label).</p>")
+             f"{'s' if len(rows) != 1 else ''}.</p>")
     if notes:
         intro += f"<p>{html.escape(notes)}</p>"
-    section("results", "Results", intro + (results_table_html(rows, columns) if rows
-                                            else "<p>No results.</p>"))
+    compact = headline_table_html(rows, load_case=lc, baseline=baseline) if rows else ""
+    if compact:
+        intro += (f"<h3>Headline metrics, load case <i>{html.escape(str(lc))}</i></h3>"
+                  + compact + '<p class="meta">'
+                  + (f"&times; = ratio to the baseline case <b>{html.escape(baseline)}</b> in the "
+                     "same load case (red more than 10 % above, blue more than 10 % below). "
+                     if baseline else "")
+                  + "Values of 100 and above are whole numbers; smaller ones 3 significant "
+                  "digits. Hover a heading for its definition; all are defined under "
+                  '<a href="#metrics">Metrics</a>.</p>')
+    if comparisons:
+        items = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+                        for k, v in comparisons.items())
+        intro += f"<h3>What each case is compared with</h3><ul>{items}</ul>"
+    section("results", "Results", intro + (
+        "<h3>All results</h3><p class=\"meta\">One row per case and load case; units in the "
+        "column names; <code>_ratio</code> columns are to the baseline.</p>"
+        + results_table_html(rows, columns) if rows else "<p>No results.</p>"))
     if plts:
         section("plots", "Plots", _figures(plts, folder, embed))
     if pics:
         section("pictures", "Pictures", _figures(pics, folder, embed))
+    if methods:
+        items = "".join(f"<dt>{html.escape(h)}</dt><dd>{html.escape(t)}</dd>" for h, t in methods)
+        section("methods", "Methods", f'<dl class="methods">{items}</dl>')
+    if limitations:
+        items = "".join(f"<li>{html.escape(t)}</li>" for t in limitations)
+        section("limitations", "Limitations", f"<p>What this model does not represent:</p>"
+                                              f"<ul>{items}</ul>")
+    shown = list(columns) if columns is not None else list(
+        dict.fromkeys(k for r in rows for k in flatten_row(r)))
+    from .report_text import HEADLINE
+    gl = glossary_html([h[0] for h in HEADLINE] + shown)
+    if gl:
+        section("metrics", "Metrics", gl)
     inp = []
     if command:
         inp.append(f"<h3>Command</h3><pre>{html.escape(command)}</pre>")
