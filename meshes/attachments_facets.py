@@ -15,13 +15,16 @@ Rules (documented choices):
   max(h, 1.5 mm) whose direction lies within 45 degrees of the joint normal:
   the normal is first the mean direction of the closest pairs (gap <= g0 +
   h / 2), then refitted on the kept pairs (three passes); pairs of zero length
-  (the two levels share the node) count with the direction of the mean
-  gradient of the smoothed (lower - upper) occupancy at those nodes.  Pairs steeper than 45 degrees to the transverse plane are
-  never facet pairs: lumbar facet surfaces are near vertical, their normals
-  lie between the sagittal and the coronal direction (Masharawi et al., Spine
-  2004;29:1755; Panjabi et al. 1993).  This keeps the articular facets and
-  drops other close bone, e.g. the tip of an inferior articular process above
-  the lamina below (a vertical gap the parametric model has at 3 mm voxels).
+  (the two levels share the node) are kept but do not steer the normal, which
+  is the lateral direction when every pair has zero length.  Only pairs that
+  point laterally (upper -> lower within 70 degrees of the lateral x axis) and
+  are at most 45 degrees steep to the transverse plane are facet pairs: lumbar
+  facet surfaces are near vertical, the inferior articular process lies medial
+  to the superior one below it, and the joint plane makes about 15-70 degrees
+  with the sagittal plane (Masharawi et al., Spine 2004;29:1755; Panjabi et
+  al., Spine 1993;18:1298).  This keeps the articular facets and drops other
+  close bone, e.g. the tip of an inferior articular process above the lamina
+  below (a gap of 1.4-4 mm in the parametric models, straight or lordotic).
 * Facing: of those pairs, only upper nodes whose cell (pitch h) in the joint
   plane also holds a lower surface node within the pairs' gap are kept: the
   two articular surfaces overlap there along the joint normal.
@@ -31,7 +34,7 @@ Rules (documented choices):
   pitch h; each occupied cell (h^2) is shared by the nodes in it, so the
   weights sum to the joint's plane-projected area [mm^2].  Published lumbar
   facet areas are about 1-2 cm^2 per facet (Panjabi et al., Spine 1993;18:1298,
-  "Articular facets of the human spine"; Tanaka et al.): compare
+  "Articular facets of the human spine"): compare
   ``pairs.weight.sum()``.
 * Zero-length pairs: where the levels' posterior voxels touch, the two levels
   share nodes (the voxel mesh fuses them); such pairs are kept with the joint
@@ -40,7 +43,6 @@ Rules (documented choices):
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from biomech.errors import InputError
@@ -49,27 +51,12 @@ from .attachments_common import (LEFT_RIGHT, Attachments, LevelNodes, NodePairs,
                                  node_xyz, surface_nodes)
 
 COS45 = np.cos(np.radians(45.0))
+COS70 = np.cos(np.radians(70.0))
 
 
 def _unit(v):
     n = np.linalg.norm(v, axis=-1, keepdims=True)
     return np.where(n > 0, v / np.where(n > 0, n, 1.0), 0.0)
-
-
-def _occupancy_gradient(model, up_vox, lo_vox, pts):
-    """Mean gradient of the smoothed field (lower - upper occupancy) at points
-    [mm]: the direction from the upper to the lower bone where they touch."""
-    h = model.h
-    ijk = np.floor((pts - np.asarray(model.origin)) / h).astype(int)
-    lo = np.maximum(ijk.min(axis=0) - 4, 0)
-    hi = np.minimum(ijk.max(axis=0) + 5, np.array(up_vox.shape))
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    f = ndimage.gaussian_filter(lo_vox[box].astype(float) - up_vox[box].astype(float), 1.0)
-    g = np.stack(np.gradient(f), axis=-1)
-    at = np.clip(ijk - lo, 0, np.array(f.shape) - 1)
-    v = g[tuple(at.T)].sum(axis=0)
-    v[2] = 0.0 if abs(v[2]) > np.hypot(v[0], v[1]) else v[2]
-    return v
 
 
 def _side_surface(lv: LevelNodes, below: bool, h: float):
@@ -80,26 +67,25 @@ def _side_surface(lv: LevelNodes, below: bool, h: float):
     return ijk[keep], q[keep]
 
 
-def _joint(xu, xl, du, il, h, centre_hint, fused_normal=None):
+def _joint(xu, xl, du, il, h, sgn):
     """Indices (into the query arrays) of the joint pairs and the joint normal."""
     v = xl[il] - xu
-    g0 = du.min()
     tol = max(h, 1.5)
     u = _unit(v)
     u[du == 0] = 0.0
-    steep = np.abs(u[:, 2]) > COS45 + 1e-9           # never a lumbar facet direction
-    g0 = du[~steep].min() if (~steep).any() else g0
-    close = (du <= g0 + 0.5 * h + 1e-9) & ~steep
-    keep = (du <= g0 + tol + 1e-9) & ~steep
-    n = None
+    lateral = sgn * np.array([1.0, 0.0, 0.0])
+    facing = (np.abs(u[:, 2]) <= COS45 + 1e-9) & (u @ lateral >= COS70 - 1e-9)
+    ok = facing | (du == 0)
+    if not ok.any():
+        return np.zeros(0, int), lateral
+    g0 = du[ok].min()
+    close = ok & (du <= g0 + 0.5 * h + 1e-9)
+    keep = ok & (du <= g0 + tol + 1e-9)
     sel = close
+    n = lateral
     for _ in range(3):
-        m = u[sel].sum(axis=0)                      # unit directions of the pairs of non-zero length
-        zero = sel & (du == 0)
-        if zero.any():                              # touching bone: the occupancy gradient there
-            g = _unit(fused_normal(xu[zero]) if fused_normal is not None else centre_hint)
-            m = m + zero.sum() * g
-        n = _unit(m) if np.linalg.norm(m) > 1e-9 else _unit(centre_hint)
+        m = u[sel & (du > 0)].sum(axis=0)          # unit directions of the pairs of non-zero length
+        n = _unit(m) if np.linalg.norm(m) > 1e-9 else lateral
         sel = keep & ((du == 0) | (u @ n >= COS45 - 1e-9))
     return np.flatnonzero(sel), n
 
@@ -178,9 +164,11 @@ def facet_pairs(model, upper: str, lower: str, *, search_mm: float | None = None
                                                 f"within {search:g} mm on the {side} side")
                 continue
             xu, d, j = xu[ok], d[ok], j[ok]
-            hint = xl.mean(axis=0) - xu.mean(axis=0)
-            k, n = _joint(xu, xl, d, j, h, hint,
-                          lambda pts: _occupancy_gradient(model, U.post_vox, L.post_vox, pts))
+            k, n = _joint(xu, xl, d, j, h, sgn)
+            if k.size == 0:
+                out.missing[f"facet {side}"] = (f"no surfaces of {upper} and {lower} face each other "
+                                                f"laterally within {search:g} mm on the {side} side")
+                continue
             near = np.unique(np.concatenate(cKDTree(xl).query_ball_point(
                 xu[k], d[k].max() + 1e-9)).astype(int))
             k = k[_overlap(xu[k], xl[near], n, h)]
