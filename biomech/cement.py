@@ -47,6 +47,7 @@ Library values and their sources
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 from pathlib import Path
@@ -60,6 +61,13 @@ from .io.files import read_toml
 from .validation import CASE_NAME, Str
 
 log = logging.getLogger(__name__)
+
+#: Free text of a cement (description, source): at most 2000 characters, no control
+#: characters, and not starting like a spreadsheet formula (= + - @).
+PLAIN_TEXT = re.compile(r"^(?![=+\-@])[^\x00-\x08\x0b-\x1f\x7f]{0,2000}$")
+PLAIN_TEXT_WHAT = ("plain text of at most 2000 characters, without control characters and "
+                   "not starting with = + - or @ (a spreadsheet would run it as a formula)")
+
 
 @dataclass(frozen=True)
 class Cement(Described):
@@ -77,20 +85,20 @@ class Cement(Described):
     name: str = param(spec=Str(pattern=CASE_NAME, what="letters, digits, _.+-"))
     E_MPa: float = param(unit="MPa", range=(1.0, 100000.0), doc="Young's modulus, set cement")
     nu: float = param(range=(-1.0, 0.5), lo_open=True, hi_open=True, doc="Poisson ratio")
-    density_g_cm3: float = param(unit="g/cm3", range=(0.0, None), lo_open=True,
+    density_g_cm3: float = param(unit="g/cm3", range=(0.5, 5.0),
                                  doc="paste density")
-    setting_time_min: float = param(unit="min after mixing", range=(0.0, None), lo_open=True,
+    setting_time_min: float = param(unit="min after mixing", range=(0.0, 240.0), lo_open=True,
                                     doc="no injection after this time")
-    viscosity_time_min: tuple = param(unit="min after mixing", range=(0.0, None), min_len=2,
+    viscosity_time_min: tuple = param(unit="min after mixing", range=(0.0, 240.0), min_len=2,
                                       doc="times of the viscosity curve")
     viscosity_Pa_s: tuple = param(unit="Pa s", range=(0.0, None), lo_open=True, min_len=2,
                                   doc="viscosity at those times")
-    working_window_min: tuple | None = param(None, unit="min after mixing", range=(0.0, None),
+    working_window_min: tuple | None = param(None, unit="min after mixing", range=(0.0, 240.0),
                                              min_len=2, doc="recommended injection start")
     pore_fraction: float = param(0.10, range=(0.0, 1.0), hi_open=True,
                                  doc="unfilled pore fraction of the composite")
-    description: str = param("")
-    source: str = param("")
+    description: str = param("", spec=lambda: Str(pattern=PLAIN_TEXT, what=PLAIN_TEXT_WHAT))
+    source: str = param("", spec=lambda: Str(pattern=PLAIN_TEXT, what=PLAIN_TEXT_WHAT))
 
     KIND: ClassVar[str] = "cement"
 

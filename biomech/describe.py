@@ -97,7 +97,7 @@ def field_spec(cls, f) -> _Spec:
         if md.get("item") == "vec3":
             return Vec3(unit or "mm", bound=hi)
         if md.get("item") == "vec3s":
-            return ListOf(Vec3(unit or "mm"), max(1, md.get("min_len", 0)))
+            return ListOf(Vec3(unit or "mm", bound=hi), max(1, md.get("min_len", 0)))
         return ListOf(Num(lo, hi, lo_open=md.get("lo_open", False),
                           hi_open=md.get("hi_open", False), unit=unit), md.get("min_len", 0))
     if dataclasses.is_dataclass(hint):

@@ -19,8 +19,16 @@ class StudyFileError(InputError):
     """A study file (or dict) is invalid: ``file``, ``key`` (dotted path) and ``reason``."""
 
     def __init__(self, file: str, key: str, reason: str):
+        key, reason = _cut(key, 300), _cut(reason, 1000)     # never echo megabytes
         self.file, self.key, self.reason = file, key, reason
         super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit * 2 // 3]} ...({len(text) - limit} characters left out)... " \
+           f"{text[-limit // 3:]}"
 
 
 class _Bad(Exception):
@@ -29,6 +37,34 @@ class _Bad(Exception):
     def __init__(self, key: str, reason: str):
         super().__init__(key, reason)
         self.key, self.reason = key, reason
+
+
+#: Deepest nesting of tables and arrays a study file or dict may have.
+MAX_DEPTH = 32
+
+
+def _short(value, limit: int = 200) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a message never echoes megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 20] + f"... ({len(text)} chars)"
+
+
+def check_depth(data, key: str = "", limit: int = MAX_DEPTH) -> None:
+    """Raise ``_Bad`` when tables or arrays in ``data`` nest deeper than ``limit``
+    (checked without recursion, so any input is safe)."""
+    stack = [(data, key, 0)]
+    while stack:
+        node, k, depth = stack.pop()
+        if isinstance(node, dict):
+            items = [(_join(k, str(kk)), v) for kk, v in node.items()]
+        elif isinstance(node, (list, tuple)):
+            items = [(_join(k, i), v) for i, v in enumerate(node)]
+        else:
+            continue
+        if depth >= limit:
+            raise _Bad(k, f"tables and arrays nest more than {limit} deep here; a study "
+                          f"needs at most a few levels")
+        stack.extend((v, kk, depth + 1) for kk, v in items)
 
 
 def _join(key: str, sub) -> str:
@@ -61,12 +97,12 @@ class Num(_Spec):
 
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise _Bad(key, f"must be a number in {self._range()}, got {value!r}")
+            raise _Bad(key, f"must be a number in {self._range()}, got {_short(value)}")
         v = float(value)
         bad = ((self.lo is not None and (v < self.lo or (self.lo_open and v == self.lo))) or
                (self.hi is not None and (v > self.hi or (self.hi_open and v == self.hi))))
         if bad:
-            raise _Bad(key, f"must lie in {self._range()}, got {value!r}")
+            raise _Bad(key, f"must lie in {self._range()}, got {_short(value)}")
         return v
 
 
@@ -76,16 +112,16 @@ class Int(_Spec):
 
     def check(self, value, key):
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Bad(key, f"must be a whole number, got {value!r}")
+            raise _Bad(key, f"must be a whole number, got {_short(value)}")
         if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise _Bad(key, f"must lie in [{self.lo}, {self.hi}], got {value!r}")
+            raise _Bad(key, f"must lie in [{self.lo}, {self.hi}], got {_short(value)}")
         return int(value)
 
 
 class Bool(_Spec):
     def check(self, value, key):
         if not isinstance(value, bool):
-            raise _Bad(key, f"must be true or false, got {value!r}")
+            raise _Bad(key, f"must be true or false, got {_short(value)}")
         return value
 
 
@@ -99,12 +135,12 @@ class Str(_Spec):
     def check(self, value, key):
         if not isinstance(value, str):
             raise _Bad(key, f"must be a string{' (' + self.what + ')' if self.what else ''}, "
-                            f"got {value!r}")
+                            f"got {_short(value)}")
         choices = self.choices() if callable(self.choices) else self.choices
         if choices is not None and value not in choices:
-            raise _Bad(key, f"must be one of {list(choices)}, got {value!r}")
+            raise _Bad(key, f"must be one of {list(choices)}, got {_short(value)}")
         if self.pattern is not None and not self.pattern.match(value):
-            raise _Bad(key, f"{value!r} is not allowed: {self.what}")
+            raise _Bad(key, f"{_short(value)} is not allowed: {self.what}")
         return value
 
 
@@ -118,7 +154,7 @@ class Vec3(_Spec):
         if (not isinstance(value, (list, tuple)) or len(value) != 3 or
                 any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
                     for v in value)):
-            raise _Bad(key, f"must be three numbers [x, y, z] in {self.unit}, got {value!r}")
+            raise _Bad(key, f"must be three numbers [x, y, z] in {self.unit}, got {_short(value)}")
         if self.bound is not None and any(abs(v) > self.bound for v in value):
             raise _Bad(key, f"components must lie in [-{self.bound:g}, {self.bound:g}] {self.unit}, "
                             f"got {list(value)!r}")
@@ -131,24 +167,43 @@ class ListOf(_Spec):
 
     def check(self, value, key):
         if not isinstance(value, (list, tuple)):
-            raise _Bad(key, f"must be a list, got {value!r}")
+            raise _Bad(key, f"must be a list, got {_short(value)}")
         if len(value) < self.min_len:
             raise _Bad(key, f"must hold at least {self.min_len} item(s), got {len(value)}")
         return [self.item.check(v, _join(key, i)) for i, v in enumerate(value)]
 
 
+#: Reasons that say a value has the wrong type (Either looks for another reason).
+_TYPE_REASONS = ("must be a number in", "must be a whole number", "must be true or false",
+                 "must be a string", "must be three numbers", "must be a list", "must be a table")
+
+
 class Either(_Spec):
-    """The first of ``options`` whose type fits (a table for a dict, else a scalar)."""
+    """The first of ``options`` that accepts the value (tables are tried for a dict, the
+    other options for anything else); when none does, the reason of the only option of
+    the value's kind, or ``what``."""
 
     def __init__(self, *options, what=""):
         self.options, self.what = options, what
 
     def check(self, value, key):
         want_table = isinstance(value, dict)
-        for opt in self.options:
-            if isinstance(opt, (Table, Mapping_)) == want_table:
+        fitting = [opt for opt in self.options if isinstance(opt, (Table, Mapping_)) == want_table]
+        errors = []
+        for opt in fitting:
+            try:
                 return opt.check(value, key)
-        raise _Bad(key, f"must be {self.what}, got {value!r}")
+            except _Bad as exc:
+                errors.append(exc)
+        # an option of the right type refused the value itself (a range, a nested key):
+        # its reason, with what else is allowed
+        typed = [e for e in errors if e.key != key or not e.reason.startswith(_TYPE_REASONS)]
+        if typed:
+            e = typed[0]
+            if e.key != key:
+                raise e
+            raise _Bad(key, f"{e.reason} ({self.what})" if self.what else e.reason)
+        raise _Bad(key, f"must be {self.what}, got {_short(value)}")
 
 
 class Table(_Spec):
@@ -160,7 +215,7 @@ class Table(_Spec):
     def check(self, value, key):
         if not isinstance(value, dict):
             raise _Bad(key, f"must be a table{' (' + self.what + ')' if self.what else ''}, "
-                            f"got {value!r}")
+                            f"got {_short(value)}")
         unknown = [k for k in value if k not in self.fields]
         if unknown:
             raise _Bad(_join(key, unknown[0]), f"unknown key; allowed here: {sorted(self.fields)}")
@@ -178,7 +233,7 @@ class Mapping_(_Spec):
 
     def check(self, value, key):
         if not isinstance(value, dict):
-            raise _Bad(key, f"must be a table, got {value!r}")
+            raise _Bad(key, f"must be a table, got {_short(value)}")
         for k in value:
             if self.name_choices is not None and k not in self.name_choices:
                 raise _Bad(_join(key, k), f"unknown name; allowed: {sorted(self.name_choices)}")
@@ -198,7 +253,7 @@ class _Kinded(_Spec):
 
     def check(self, value, key):
         if not isinstance(value, dict):
-            raise _Bad(key, f"must be a table ({self.what}), got {value!r}")
+            raise _Bad(key, f"must be a table ({self.what}), got {_short(value)}")
         kind = value.get("kind")
         if kind not in self.schemas:
             raise _Bad(_join(key, "kind"), f"must be one of {list(self.schemas)}, got {kind!r}")

@@ -90,7 +90,8 @@ def test_run_resumes_and_reports_failures(tmp_path, capsys):
     assert "2 of 2 cases ok (0 from an earlier run)" in capsys.readouterr().out
     assert main(["run", str(study), "--out", str(out), "--quiet"]) == 0
     assert "(2 from an earlier run)" in capsys.readouterr().out
-    study.write_text(TINY.replace("volume_ml = 1.0", "volume_ml = 25.0"))
+    # 12 mL passes the dry run's upper estimate (15 mL at 4 mm) but not the built L2 (10.4)
+    study.write_text(TINY.replace("volume_ml = 1.0", "volume_ml = 12.0, flow_rate_ml_per_min = 4.0"))
     assert main(["run", str(study), "--out", str(out), "--quiet"]) == 1     # a case failed
     text = capsys.readouterr().out
     assert "1 of 2 cases ok (1 from an earlier run)" in text and "failed: vp" in text

@@ -55,12 +55,12 @@ def test_default_study_file_is_the_demo():
     (("voxel_size_mm = 4.0", "voxl_size_mm = 4.0"), "model.voxl_size_mm", "unknown key"),
     (("voxel_size_mm = 4.0", "voxel_size_mm = -1.0"), "model.voxel_size_mm", "must lie in"),
     (("voxel_size_mm = 4.0", 'voxel_size_mm = "fine"'), "model.voxel_size_mm", "must be a number"),
-    (("volume_ml = 2.0", 'volume_ml = "two"'), "cases[1].treatment.volume_ml", "must be a number"),
+    (("volume_ml = 2.0", 'volume_ml = "two"'), "case 'vp'.treatment.volume_ml", "must be a number"),
     (("volume_ml = 2.0", "volume_ml = 2.0, cement = \"unobtainium\""),
-     "cases[1].treatments[0].cement", "unknown cement"),
-    (('level = "L2", volume_ml', 'level = "L4", volume_ml'), "cases[1].treatments[0].level",
+     "case 'vp'.treatments[0].cement", "unknown cement"),
+    (('level = "L2", volume_ml', 'level = "L4", volume_ml'), "case 'vp'.treatments[0].level",
      "not a vertebra of the model"),
-    (('kind = "vertebroplasty"', 'kind = "glue"'), "cases[1].treatment.kind", "must be one of"),
+    (('kind = "vertebroplasty"', 'kind = "glue"'), "case 'vp'.treatment.kind", "must be one of"),
     (('level = "L2"\nvoxel', 'level = "L2"\nlevels = ["L1", "L2"]\nvoxel'), "model.levels",
      "does not apply to kind 'vertebra_with_caps'"),
     (('name = "vp"', 'name = "intact"'), "cases[1].name", "used twice"),
@@ -93,7 +93,7 @@ def test_other_file_errors(tmp_path):
     assert err.value.key == "study.baseline"
     with pytest.raises(StudyFileError) as err:
         load_study(write(tmp_path, BASE + '\n[[cases]]\nname = "x"\nextends = "later"\n'))
-    assert err.value.key == "cases[2].extends"
+    assert err.value.key == "case 'x'.extends"
     with pytest.raises(StudyFileError) as err:
         load_study(write(tmp_path, BASE.replace("vbmd_mg_cm3 = 70.0", "vbmd_mg_cm3 = 70.0\n"
                                                 "osteoporosis_rule = true")))
@@ -101,7 +101,7 @@ def test_other_file_errors(tmp_path):
     with pytest.raises(StudyFileError) as err:
         load_study(write(tmp_path, BASE + '\n[[cases]]\nname = "m"\nconditions = '
                                           '[{kind = "metastasis", level = "L2"}]\n'))
-    assert err.value.key == "cases[2].conditions[0]" and "exactly one" in err.value.reason
+    assert err.value.key == "case 'm'.conditions[0]" and "exactly one" in err.value.reason
 
 
 def test_sweep_is_a_cartesian_product(tmp_path):

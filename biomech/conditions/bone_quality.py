@@ -65,7 +65,7 @@ class BoneDensity(Described):
     :func:`cortical_thinning_factor` and the posterior elements' ``E_factor`` by the
     pedicle ratios of PMC12452785 Table 3 (3500 / 3150 / 2800 MPa)."""
 
-    vbmd_mg_cm3: float = param(unit="mg/cm3", range=(0.0, 400.0), lo_open=True,
+    vbmd_mg_cm3: float = param(unit="mg/cm3", range=(5.0, 400.0),
                                doc="trabecular vBMD")
     law: str = param(DEFAULT_DENSITY_LAW, choices=_density_laws, doc="density-modulus law")
     cortical_thinning: bool = param(True, doc="thin the cortex with the vBMD")

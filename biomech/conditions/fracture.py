@@ -48,7 +48,7 @@ class OsteoporoticFracture(Described):
                        doc="vertebra")
     grade: int = param(range=(1, 3), doc="Genant grade")
     shape: str = param("wedge", choices=FRACTURE_SHAPES, doc="fracture shape")
-    height_loss: float | None = param(None, range=(0.0, 1.0),
+    height_loss: float | None = param(None, range=(0.2, 0.8),
                                       doc="fraction of the body height lost (within the "
                                           "grade's band)")
     damage: float | None = param(None, range=(0.0, 1.0), hi_open=True,

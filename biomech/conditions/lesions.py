@@ -74,14 +74,15 @@ class Metastasis(Described):
                        doc="vertebra")
     kind: str = param("lytic", key="lesion", choices=LESION_KINDS, doc="lesion kind")
     location: str = param("central", choices=LESION_LOCATIONS, doc="lesion centre")
-    size_mm: float | None = param(None, unit="mm", range=(0.0, 200.0), lo_open=True,
+    size_mm: float | None = param(None, unit="mm", range=(1.0, 200.0),
                                   doc="sphere diameter")
-    size_percent: float | None = param(None, unit="% of the body volume", range=(0.0, 100.0),
-                                       lo_open=True, doc="lesion volume")
+    size_percent: float | None = param(None, unit="% of the body volume", range=(0.5, 100.0),
+                                       doc="lesion volume")
     posterior_wall_destroyed: bool = param(False, doc="breach into the spinal canal")
     endplate_destroyed: str | None = param(None, choices=("superior", "inferior", "both"),
                                            doc="endplate(s) destroyed")
-    centre_mm: tuple | None = param(None, item="vec3", unit="mm", doc="explicit centre")
+    centre_mm: tuple | None = param(None, item="vec3", unit="mm", range=(-2000.0, 2000.0),
+                                    doc="explicit centre")
 
     KIND: ClassVar[str] = "metastasis"
 
@@ -193,11 +194,12 @@ class Angioma(Described):
     level: str = param(spec=lambda: Str(what="a vertebra of the model, e.g. 'L2'"),
                        doc="vertebra")
     location: str = param("central", choices=LESION_LOCATIONS, doc="lesion centre")
-    size_mm: float | None = param(None, unit="mm", range=(0.0, 200.0), lo_open=True,
+    size_mm: float | None = param(None, unit="mm", range=(1.0, 200.0),
                                   doc="sphere diameter")
-    size_percent: float | None = param(None, unit="% of the body volume", range=(0.0, 100.0),
-                                       lo_open=True, doc="lesion volume")
-    centre_mm: tuple | None = param(None, item="vec3", unit="mm", doc="explicit centre")
+    size_percent: float | None = param(None, unit="% of the body volume", range=(0.5, 100.0),
+                                       doc="lesion volume")
+    centre_mm: tuple | None = param(None, item="vec3", unit="mm", range=(-2000.0, 2000.0),
+                                    doc="explicit centre")
 
     KIND: ClassVar[str] = "angioma"
 

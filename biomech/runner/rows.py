@@ -160,6 +160,16 @@ def table_columns(rows: list, swept=()) -> list:
     return cols
 
 
+#: First characters that make a spreadsheet read a cell as a formula (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """A text cell that no spreadsheet runs as a formula: a leading = + - @ tab or CR is
+    escaped with an apostrophe (OWASP's advice; :func:`read_results_csv` removes it)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _csv_value(v):
     if v is None:
         return ""
@@ -170,17 +180,23 @@ def _csv_value(v):
         if not math.isfinite(f):
             return ""
         return str(int(v)) if isinstance(v, (int, np.integer)) else repr(f)
-    return str(v)
+    return csv_text(str(v))
 
 
 def write_results_csv(path, rows: list, columns: list) -> Path:
     path = Path(path)
     with atomic_open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(columns)
+        w.writerow([csv_text(str(c)) for c in columns])
         for r in rows:
             w.writerow([_csv_value(r.get(c)) for c in columns])
     return path
+
+
+def _uncsv_text(text):
+    if isinstance(text, str) and text.startswith("'") and text[1:].startswith(FORMULA_START):
+        return text[1:]
+    return text
 
 
 def read_results_csv(path) -> list:
@@ -190,12 +206,13 @@ def read_results_csv(path) -> list:
         for r in csv.DictReader(fh):
             row = {}
             for k, v in r.items():
+                k = _uncsv_text(k)
                 if v == "":
                     row[k] = None
                     continue
                 try:
                     row[k] = float(v)
                 except ValueError:
-                    row[k] = v
+                    row[k] = _uncsv_text(v)
             out.append(row)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError, MaterialError
-from ..io.files import sha256_path
+from ..io.files import FileReadError, sha256_path
 from ..validation import _Bad, _join, _kinded_check
 from .schema import (_COMMON_MODEL_KEYS, _KIND_KEYS, DEFAULT_VOXEL_SIZE_MM, _condition_schemas,
                      _model_schema, _treatment_schemas)
@@ -52,14 +52,22 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
             except MaterialError as exc:
                 raise _Bad(_join(key, "cap_modulus_MPa"), str(exc)) from None
         files = {}
+        whats = {"image": "CT image (a NIfTI file or a DICOM folder)",
+                 "labels": "label image", "calibration_file": "calibration log"}
         for k in ("image", "labels", "calibration_file"):
             if k in model:
-                p = Path(model[k])
-                p = p if p.is_absolute() else (base_dir / p)
-                if not p.exists():
-                    raise _Bad(_join(key, k), f"{str(p)!r} does not exist")
+                p = _input_path(model[k], base_dir, _join(key, k))
+                try:
+                    files[k] = sha256_path(p, what=whats[k],
+                                           **({"max_bytes": 16 * 2**20}
+                                              if k == "calibration_file" else {}))
+                    if k == "calibration_file" and p.is_dir():
+                        raise FileReadError(p, "a folder, not a calibration log")
+                    if k in ("image", "labels"):
+                        _check_image_kind(p, whats[k])
+                except FileReadError as exc:
+                    raise _Bad(_join(key, k), str(exc)) from None
                 out[k] = str(p.resolve())
-                files[k] = sha256_path(p)
         out["files_sha256"] = files
         if isinstance(out.get("label_map"), dict):
             from ..meshes.labels import Label
@@ -104,6 +112,40 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
     return out
 
 
+def _input_path(value: str, base_dir: Path, key: str) -> Path:
+    """An input path of a study (relative to the study file's folder), its name checked
+    before the file system sees it (no NUL, not over-long)."""
+    from ..io.files import MAX_NAME_CHARS, MAX_PATH_CHARS
+    if "\x00" in value:
+        raise _Bad(key, "a path must not contain a NUL character")
+    if len(value) > MAX_PATH_CHARS or any(len(part) > MAX_NAME_CHARS for part in value.split("/")):
+        raise _Bad(key, f"the path is too long ({len(value)} characters; at most "
+                        f"{MAX_PATH_CHARS}, {MAX_NAME_CHARS} per name)")
+    p = Path(value)
+    return p if p.is_absolute() else (base_dir / p)
+
+
+def _check_image_kind(p: Path, what: str) -> None:
+    """A CT image is a .nii/.nii.gz file or a folder of DICOM files (the 'DICM' mark at
+    byte 128 of at least one file); anything else is refused before it is read."""
+    from ..io.files import folder_files
+    if not p.is_dir():
+        if not p.name.endswith((".nii", ".nii.gz")):
+            raise FileReadError(p, f"a {what} must be a NIfTI file (.nii or .nii.gz) or a "
+                                   "folder holding one DICOM series")
+        return
+    for f in folder_files(p, what=what):
+        try:
+            with open(f, "rb") as fh:
+                head = fh.read(132)
+        except OSError:
+            continue
+        if head[128:132] == b"DICM":
+            return
+    raise FileReadError(p, f"the folder holds no DICOM file (none has the 'DICM' mark); a "
+                           f"{what} must be a NIfTI file or a folder holding one DICOM series")
+
+
 def _model_vertebrae(model: dict):
     if model["kind"] == "segment":
         return model["levels"]
@@ -112,11 +154,26 @@ def _model_vertebrae(model: dict):
     return None                      # CT: known only once the image is read
 
 
+#: Most load cases a study may ask for (each is one solve of every case).
+MAX_LOAD_CASES = 200
+
+
 def _resolve_load_cases(items) -> tuple:
     from ..loads import DEFAULT_LOAD_CASES, LoadCase, combine, standard_load_case
     if items is None:
         lcs = list(DEFAULT_LOAD_CASES)
     else:
+        if len(items) > MAX_LOAD_CASES:
+            raise _Bad("load_cases", f"{len(items)} load cases; a study takes at most "
+                                     f"{MAX_LOAD_CASES} (each is a solve of every case)")
+        names = [it if isinstance(it, str) else it.get("name") for it in items]
+        seen, dup = set(), {}
+        for n in names:                                 # linear, before building any
+            if isinstance(n, str) and n in seen:
+                dup[n] = None
+            seen.add(n if isinstance(n, str) else None)
+        if dup:
+            raise _Bad("load_cases", f"load case names must be unique, {list(dup)[:10]} repeat")
         lcs = []
         for i, item in enumerate(items):
             key = f"load_cases[{i}]"
@@ -165,8 +222,7 @@ def _study_cements(top: dict, data: dict, origin: str, base_dir: Path) -> dict:
     from ..cement import CEMENTS, cements_from_dict, load_cements
     lib = dict(CEMENTS)
     for i, f in enumerate(top.get("cement_files", [])):
-        p = Path(f)
-        p = p if p.is_absolute() else base_dir / p
+        p = _input_path(f, base_dir, f"cement_files[{i}]")
         try:
             lib.update(load_cements(p))
         except InputError as exc:
@@ -238,6 +294,13 @@ def _resolve_case(raw: dict, key: str, study_model: dict, study_analysis: dict,
         if c["kind"] in ("metastasis", "angioma") and ("size_mm" in c) == ("size_percent" in c):
             raise _Bad(ck, "give exactly one of size_mm (diameter) or size_percent (of the body "
                            "volume)")
+        if c["kind"] == "fracture" and c.get("height_loss") is not None:
+            from ..conditions.fracture import GENANT_BANDS
+            lo, hi = GENANT_BANDS[c["grade"]]
+            if not lo <= c["height_loss"] <= hi:
+                raise _Bad(_join(ck, "height_loss"),
+                           f"must lie in [{lo:g}, {hi:g}] (fraction of the body height) for "
+                           f"Genant grade {c['grade']}, got {c['height_loss']!r}")
         conditions.append(c)
     treatments = []
     for i, t in enumerate(raw.get("treatments", [])):
@@ -248,13 +311,67 @@ def _resolve_case(raw: dict, key: str, study_model: dict, study_analysis: dict,
                                            f"{vertebrae}")
         t["cement"] = _resolve_cement(t.get("cement"), _join(tk, "cement"), cements)
         try:
-            treatment_from_dict(t)                   # the plan's own checks
+            plan = treatment_from_dict(t)            # the plan's own checks
         except InputError as exc:
             raise _Bad(tk, str(exc)) from None
+        _check_plan(plan, t, tk, model, conditions)
         treatments.append(t)
     return CaseSpec(name=raw["name"], model=model, conditions=tuple(conditions),
                     treatments=tuple(treatments), load_cases=load_cases, analysis=analysis,
                     description=raw.get("description", ""), base_dir=str(base_dir))
+
+
+def body_capacity_ml(level: str, voxel_size_mm: float, height_loss: float = 0.0) -> float:
+    """An upper estimate of what the trabecular body of a parametric vertebra holds [mL]:
+    an elliptic cylinder of the level's largest endplate width and depth and its largest
+    height (less the fracture's mean height loss), shrunk by one voxel on every side (the
+    cortex and the bony endplates take at least one voxel), all of it pore space; 10 %
+    margin.  The exact check (the trabecular pore volume of the built model) runs when the
+    case is built."""
+    import math
+    from ..meshes.morphometry import vertebra_morphometry
+    m = vertebra_morphometry(level)
+    h = voxel_size_mm
+    width = max(m.superior_width, m.inferior_width) - 2 * h
+    depth = max(m.superior_depth, m.inferior_depth) - 2 * h
+    height = max(m.anterior_height, m.posterior_height) * (1.0 - height_loss) - 2 * h
+    return 1.1 * math.pi / 4 * max(width, 0.0) * max(depth, 0.0) * max(height, 0.0) / 1000.0
+
+
+def _check_plan(plan, t: dict, key: str, model: dict, conditions: list) -> None:
+    """Checks of a treatment that need the case but no model: the injection ends before
+    the cement sets, and the cement fits in the body (an upper estimate, parametric
+    models only)."""
+    from ..cement import Cement
+    cement = Cement.from_dict(t["cement"])
+    if t["kind"] == "vertebroplasty":
+        from ..treatments.vertebroplasty import injection_window
+        try:
+            injection_window(cement, plan.injection_time_min, plan.volume_ml,
+                             plan.flow_rate_ml_per_min)
+        except InputError as exc:
+            raise _Bad(_join(key, "injection_time_min"), str(exc)) from None
+        volume, what = plan.volume_ml, "volume_ml"
+    else:
+        volume, what = plan.cement_volume_ml or plan.balloon_volume_ml, (
+            "cement_volume_ml" if plan.cement_volume_ml else "balloon_volume_ml")
+    if model["kind"] == "ct":
+        return
+    from ..meshes.morphometry import LEVELS
+    if plan.level not in LEVELS:
+        return
+    loss = 0.0
+    for c in conditions:
+        if c["kind"] == "fracture" and c["level"] == plan.level:
+            from ..conditions.fracture import GENANT_DEFAULT_LOSS
+            loss = c.get("height_loss") or GENANT_DEFAULT_LOSS[c["grade"]]
+            loss = loss if c.get("shape") == "crush" else 0.5 * loss     # wedge: mean loss
+    cap = body_capacity_ml(plan.level, model.get("voxel_size_mm") or DEFAULT_VOXEL_SIZE_MM, loss)
+    if volume > cap:
+        raise _Bad(_join(key, what), f"{volume:g} mL is more than the body of {plan.level} holds "
+                                     f"at {model.get('voxel_size_mm') or DEFAULT_VOXEL_SIZE_MM:g} mm "
+                                     f"voxels (at most about {cap:.1f} mL, an upper estimate from "
+                                     f"its dimensions{' and height loss' if loss else ''})")
 
 
 def _unresolved(model: dict) -> dict:

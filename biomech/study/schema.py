@@ -2,6 +2,8 @@
 units, and the defaults a study fills in."""
 from __future__ import annotations
 
+import re
+
 from ..validation import (CASE_NAME, Anything, Bool, Either, ListOf, Mapping_, Num, Str,
                           Table, _Kinded)
 
@@ -10,6 +12,13 @@ DEFAULT_VOXEL_SIZE_MM = 2.0
 MODEL_KINDS = ("segment", "vertebra", "vertebra_with_caps", "ct")
 SOLVERS = ("amg", "direct", "matrix-free", "auto", "jacobi")
 FIELD_OUTPUTS = ("all", "first", "none")
+#: Names of spinal levels (a CT's ``ct_level``).
+SPINAL_LEVEL = re.compile(r"^(C[1-7]|T(1[0-2]|[1-9])|L[1-6]|S1)$")
+#: Most cases a study may hold after its sweeps (validation takes ~1 ms per case; split
+#: larger designs into several studies).
+MAX_STUDY_CASES = 10_000
+#: Smallest and largest relative residual a study may ask of the iterative solvers.
+RTOL_RANGE = (1e-12, 0.1)
 
 
 # ---------------------------------------------------------------------------- the schema
@@ -49,7 +58,7 @@ def _model_schema():
         "cap_thickness_mm": Num(0.5, 50.0, unit="mm"),
         "cap_margin_mm": Num(0.0, 20.0, unit="mm"),
         "bone": _bone_schema(),
-        "materials": Mapping_(Table({"E_MPa": Num(0.0, 1e6, lo_open=True, unit="MPa"),
+        "materials": Mapping_(Table({"E_MPa": Num(1e-4, 1e6, unit="MPa"),
                                      "nu": Num(-1.0, 0.5, lo_open=True, hi_open=True)}),
                               _material_names()),
         # CT
@@ -58,9 +67,11 @@ def _model_schema():
         "units": Str(("HU", "density_mg_cm3")),
         "label_map": Either(Str(("bonelab",)), Mapping_(ListOf(Str(), 2)),
                             what="'bonelab' or a table {value = [label, level]}"),
-        "ct_level": Str(what="level name of the CT vertebra"),
-        "calibration": Table({"slope_mg_cm3_per_HU": Num(0.0, lo_open=True),
-                              "intercept_mg_cm3": Num()}, required=("slope_mg_cm3_per_HU",)),
+        "ct_level": Str(pattern=SPINAL_LEVEL,
+                        what="a spinal level name C1-C7, T1-T12, L1-L6 or S1, e.g. 'L1'"),
+        "calibration": Table({"slope_mg_cm3_per_HU": Num(0.05, 5.0, unit="mg/cm3 per HU"),
+                              "intercept_mg_cm3": Num(-500.0, 500.0, unit="mg/cm3")},
+                             required=("slope_mg_cm3_per_HU",)),
         "calibration_file": Str(what="path of an Ogo internal-calibration log"),
         "law": Str(_density_laws()),
         "cap_modulus_MPa": Num(0.0, 1e5, lo_open=True, unit="MPa"),
@@ -119,7 +130,7 @@ def _case_schema():
 
 
 def _analysis_schema():
-    return Table({"solver": Str(SOLVERS), "rtol": Num(0.0, 0.1, lo_open=True),
+    return Table({"solver": Str(SOLVERS), "rtol": Num(*RTOL_RANGE),
                   "reuse_hierarchy": Bool()})
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..describe import Described, param
 from ..errors import InputError
 from ..kernels.cement_flow import cement_front, resistance_distance
 from ..meshes.labels import TRABECULAR_LABELS, Label
@@ -51,34 +52,30 @@ FLOW_LABELS = TRABECULAR_LABELS
 
 
 @dataclass(frozen=True)
-class FlowParameters:
+class FlowParameters(Described):
     """Parameters of the cement-front model (see the module docstring)."""
 
-    reference_permeability_mm2: float = 4.45e-2      # 4.45e-8 m^2, Baroud et al. 2004 (SI)
-    reference_porosity: float = 0.90                  # assumption
-    anisotropy_si_transverse: float = 2.05            # Nauman et al. 1999
-    crossover_viscosity_Pa_s: float = 20.0            # calibration constant
-    drain_attraction: float = 1.0                     # weight of theta (1: as derived)
-    heterogeneity: float = 0.0                        # random threshold amplitude [mm ref bone]
-    seed: int = 0
-    margin_mm: float = 12.0                           # crop around the body for leaks
+    reference_permeability_mm2: float = param(4.45e-2, unit="mm2", range=(0.0, 10.0), lo_open=True,
+                                              doc="SI permeability at the reference porosity "
+                                                  "(4.45e-8 m^2, Baroud et al. 2004)")
+    reference_porosity: float = param(0.90, range=(0.0, 1.0), lo_open=True, hi_open=True,
+                                      doc="porosity of the reference permeability (assumption)")
+    anisotropy_si_transverse: float = param(2.05, range=(0.1, 10.0),
+                                            doc="SI / transverse permeability (Nauman 1999)")
+    crossover_viscosity_Pa_s: float = param(20.0, unit="Pa s", range=(0.0, 1e5), lo_open=True,
+                                            doc="calibration constant")
+    drain_attraction: float = param(1.0, range=(0.0, 10.0), doc="weight of theta (1: as derived)")
+    heterogeneity: float = param(0.0, unit="mm of reference bone", range=(0.0, 50.0),
+                                 doc="random threshold amplitude")
+    seed: int = param(0, range=(0, 2**32 - 1), doc="seed of the heterogeneity")
+    margin_mm: float = param(12.0, unit="mm", range=(0.0, 100.0), doc="crop around the body for "
+                                                                     "leaks")
     label_permeability_factor: dict = field(default_factory=lambda: {
         Label.FRACTURE_ZONE: 5.0, Label.ANGIOMA: 10.0, Label.BLASTIC: 0.05})
-    lytic_permeability_factor: float = 3.0            # times k_ref (absolute)
-    min_bvtv: float = 0.02                            # porosity cap of the law
-
-    def __post_init__(self):
-        for name in ("reference_permeability_mm2", "anisotropy_si_transverse",
-                     "crossover_viscosity_Pa_s", "lytic_permeability_factor"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v > 0):
-                raise InputError(f"FlowParameters.{name} must be > 0, got {v!r}")
-        if not (0.0 < self.reference_porosity < 1.0):
-            raise InputError(f"reference_porosity must lie in (0, 1), got {self.reference_porosity!r}")
-        for name in ("drain_attraction", "heterogeneity", "margin_mm"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-                raise InputError(f"FlowParameters.{name} must be >= 0, got {v!r}")
+    lytic_permeability_factor: float = param(3.0, range=(0.0, 1000.0), lo_open=True,
+                                             doc="times k_ref (absolute)")
+    min_bvtv: float = param(0.02, range=(0.0, 0.5), lo_open=True,
+                            doc="porosity cap of the permeability law (BV/TV floor)")
 
 
 def kozeny_carman_permeability_mm2(bvtv, params: FlowParameters) -> np.ndarray:

@@ -33,6 +33,14 @@ def _cement_spec():
                   what="a cement name or a table {base = ..., E_MPa = ...}")
 
 
+#: Coordinates of an explicit point (needle tip or entry) [mm]: a model lies within a
+#: metre of its origin (CT models in scanner coordinates included).
+POINT_RANGE_MM = (-2000.0, 2000.0)
+#: Cement volume of one treatment [mL]: from a tenth of a millilitre (less is not a
+#: treatment) to 30 mL (more than a lumbar body holds).
+CEMENT_ML_RANGE = (0.1, 30.0)
+
+
 def _d(fn, name):
     return signature_default(fn, name)
 
@@ -48,16 +56,17 @@ class _Common(Described):
     cement: str | Cement = param(_d(_VP, "cement"), spec=_cement_spec,
                                  doc="library name or formulation")
     injection_time_min: float | None = param(_d(_VP, "injection_time_min"), unit="min after mixing",
-                                             range=(0.0, None),
+                                             range=(0.0, 120.0),
                                              doc="start of the injection (default: the start "
                                                  "of the cement's working window)")
     flow_rate_ml_per_min: float = param(_d(_VP, "flow_rate_ml_per_min"), unit="mL/min",
-                                        range=(0.0, None), lo_open=True, doc="injection rate")
+                                        range=(0.0, 60.0), lo_open=True, doc="injection rate")
     tip_depth: float = param(_d(_VP, "tip_depth"), range=TIP_DEPTH_RANGE,
                              doc="needle tip depth, fraction of the body depth")
-    tips_mm: tuple | None = param(_d(_VP, "tips_mm"), item="vec3s", unit="mm",
+    tips_mm: tuple | None = param(_d(_VP, "tips_mm"), item="vec3s", unit="mm", range=POINT_RANGE_MM,
                                   doc="explicit needle tips")
     entries_mm: tuple | None = param(_d(_VP, "entries_mm"), item="vec3s", unit="mm",
+                                     range=POINT_RANGE_MM,
                                      doc="explicit needle entry points")
     flow: FlowParameters | None = param(_d(_VP, "flow"), doc="cement-front model parameters")
     prophylactic: bool = param(_d(_VP, "prophylactic"),
@@ -94,7 +103,7 @@ class Vertebroplasty(_Common):
     KIND: ClassVar[str] = "vertebroplasty"
     FUNCTION: ClassVar = staticmethod(vertebroplasty)
 
-    volume_ml: float = param(_d(_VP, "volume_ml"), unit="mL", range=(0.0, 30.0), lo_open=True,
+    volume_ml: float = param(_d(_VP, "volume_ml"), unit="mL", range=CEMENT_ML_RANGE,
                              doc="cement injected")
 
 
@@ -105,10 +114,10 @@ class Kyphoplasty(_Common):
     KIND: ClassVar[str] = "kyphoplasty"
     FUNCTION: ClassVar = staticmethod(kyphoplasty)
 
-    balloon_volume_ml: float = param(_d(_KP, "balloon_volume_ml"), unit="mL", range=(0.0, 12.0),
-                                     lo_open=True, doc="inflation volume of all balloons")
+    balloon_volume_ml: float = param(_d(_KP, "balloon_volume_ml"), unit="mL", range=(0.1, 12.0),
+                                     doc="inflation volume of all balloons")
     cement_volume_ml: float | None = param(_d(_KP, "cement_volume_ml"), unit="mL",
-                                           range=(0.0, 30.0), lo_open=True,
+                                           range=CEMENT_ML_RANGE,
                                            doc="cement injected (default: fills the cavity "
                                                "and the interdigitation layer)")
     height_restoration: float = param(_d(_KP, "height_restoration"), range=(0.0, 1.0),
