@@ -398,9 +398,9 @@ def test_case_pictures_in_report_load_in_chromium(chromium, tmp_path):
     from tests.test_viz_pictures import synthetic_case, synthetic_segment
     case = synthetic_case(synthetic_segment(h=3.0))
     pics = save_case_pictures(case, tmp_path / "vp", window_size=(480, 320))
-    assert len(pics) == 3                       # cut-away, cement, fields
+    assert len(pics) == 4                       # cut-away, cement, fields, anatomy
     files = write_case_files(tmp_path / "vp", case, "vertebroplasty")
     path = write_report(tmp_path, _rows(), pictures=pics, files=list(files.values()))
     assert "vertebroplasty.vtu" in path.read_text()
-    assert_page_ok(chromium.check_page(path.as_uri()), n_images=3)
+    assert_page_ok(chromium.check_page(path.as_uri()), n_images=4)
     assert np.all([p.stat().st_size > 1000 for p in pics.values()])

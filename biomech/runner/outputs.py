@@ -148,15 +148,17 @@ def _study_pictures(result: StudyResult) -> dict:
         order = [base] + [n for n in names if n != base] if has_base else names
         for n in order[:6]:
             try:
-                fields[n] = load_case_fields(result.out_dir / CASES_FOLDER / n)
+                fields[n] = load_case_fields(result.out_dir / CASES_FOLDER / n, lc)
             except (InputError, OSError, KeyError, ValueError):
                 continue
         if len(fields) > 1:
             from ..viz.pictures import compare_fields
             attempt("compare_von_mises.png",
-                    f"von Mises stress, same section, one colour range ({lc if lc else ''} first "
-                    "load case of each case)",
-                    lambda p: compare_fields(fields, "von_mises_MPa", plane="sagittal", filename=p))
+                    "von Mises stress, sagittal section through each case's cement (the middle "
+                    "where there is none; positions on the picture), one colour range over all "
+                    f"cases, load case {lc}",
+                    lambda p: compare_fields(fields, "von_mises_MPa", plane="sagittal",
+                                             at="cement", load_case=lc, filename=p))
     return made
 
 

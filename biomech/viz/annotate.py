@@ -61,9 +61,12 @@ def _fmt(lo: float, hi: float) -> str:
     return "%.2e"
 
 
-def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=5, title_font=None):
+def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=None,
+                clipped=(None, None)):
     """A horizontal colour bar in the active (strip) renderer, title above it
-    (at ``title_font``, default: ``font`` shrunk to fit)."""
+    (at ``title_font``, default: ``font`` shrunk to fit).  ``clipped`` = (lowest value
+    below the range, highest above it) from :func:`biomech.viz.sections.clipping`: each
+    that is not None adds its colour swatch at that end of the bar and a note below."""
     lo, hi = actor.mapper.scalar_range
     width_px = 0.7 * _panel_pixels(p)[0]
     chars = max(len(fmt % lo), len(fmt % hi))
@@ -77,6 +80,26 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=5, title_font=Non
                            unconstrained_font_size=True)
     bar.SetTitle("")
     bar.SetTextPositionToPrecedeScalarBar()
+    below, above = clipped
+    bar.SetDrawAboveRangeSwatch(False)          # a swatch only where the range clips
+    bar.SetDrawBelowRangeSwatch(False)
+    notes = []
+    if above is not None:
+        bar.SetDrawAboveRangeSwatch(True)
+        bar.SetAboveRangeAnnotation(">")
+        notes.append(f"magenta > {(fmt % hi).strip()}: up to {(fmt % above).strip()}")
+    if below is not None:
+        bar.SetDrawBelowRangeSwatch(True)
+        bar.SetBelowRangeAnnotation("<")
+        notes.insert(0, f"cyan < {(fmt % lo).strip()}: down to {(fmt % below).strip()}")
+    if notes:
+        note = "; ".join(notes)
+        if CHAR_WIDTH * 0.8 * font * len(note) > 0.9 * _panel_pixels(p)[0]:     # narrow: lines
+            note = "\n".join(n.replace(": ", "\n") for n in notes)
+        size = min(int(font * 0.8), _fit(note, font, 0.9 * _panel_pixels(p)[0]))
+        t = p.add_text(note, position=(0.5, 0.0), viewport=True, color=C.TEXT_COLOUR,
+                       font_size=max(5, size))
+        t.prop.justification_horizontal = "center"
     if title_font is None:
         title_font = _fit(title, font, _panel_pixels(p)[0])
     text = p.add_text(title, position=(0.5, 0.56), viewport=True, font_size=title_font,

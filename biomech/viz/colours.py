@@ -137,3 +137,10 @@ SHORT_FIELD_TITLES = MappingProxyType({
     "stress_zz_MPa": "sigma_zz [MPa]",
     "E_MPa": "E [MPa]",
 })
+
+#: Colours of values beyond a field picture's colour range (clipped): outside every
+#: colour map used here, drawn on the section and as a swatch at the colour bar's end.
+ABOVE_RANGE_COLOUR = "#ff33cc"       # magenta: above the range
+BELOW_RANGE_COLOUR = "#33e0ff"       # cyan: below the range
+#: Labels outlined in white on field sections: the cement and a lytic lesion.
+OUTLINE_LABELS = (Label.CEMENT, Label.COMPOSITE, Label.LYTIC)

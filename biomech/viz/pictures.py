@@ -45,7 +45,7 @@ from .canvas import (_caption_weights, _finish, _font, _legend_weights, _panel_a
 from .cement_view import (LEAK_SITE_FIELD, VIEWS, _cement_entries, _cement_notes, _draw_cement,
                           _leak_components, leak_site_masks)
 from .cutaway import CUTAWAY_DIRECTION, _CUT_VIEW, _draw_model, _level_label_pad
-from .sections import (PLANES, _add_section, _bar_titles, _check_planes, _field_style,
+from .sections import (PLANES, _add_section, clipping, _bar_titles, _check_planes, _field_style,
                        _frame_section, _section, _section_scale, body_centre, field_range,
                        resolve_section_point)
 
@@ -132,8 +132,9 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
 def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
                    planes: Sequence[str] = ("sagittal", "frontal"), at=None,
                    clim: Mapping[str, tuple] | None = None,
-                   range_over="bone", outline_labels=C.CEMENT_LABELS, filename=None,
-                   window_size=(1600, 1000), title: str | None = None) -> np.ndarray:
+                   range_over="bone", outline_labels=C.OUTLINE_LABELS, filename=None,
+                   window_size=(1600, 1000), title: str | None = None,
+                   load_case: str | None = None) -> np.ndarray:
     """Fields on section planes: one column per field, one row per plane, a colour
     bar with units under each column.
 
@@ -145,6 +146,8 @@ def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
         large strains do not flatten the bone to one colour; disc values beyond
         the range show in the end colours), "all", or a list of labels
     outline_labels : labels outlined in white on the sections (default cement)
+    load_case : name of the load case the fields belong to, written on the picture
+    Values beyond the colour range take the over/under colours, marked on the bar.
     """
     fields = list(fields)
     _check_planes(planes)
@@ -179,19 +182,22 @@ def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
                 p.subplot(i, 0)
                 _side_caption(p, sections[plane].caption, caption_font)
         p.subplot(rows, j + 1)
-        _scalar_bar(p, titles[name], actor, font, fmt=_fmt(*lim), title_font=title_font)
-    if title:
+        _scalar_bar(p, titles[name], actor, font, fmt=_fmt(*lim), title_font=title_font,
+                    clipped=clipping([case.values(name)[0]], lim))
+    head = ", ".join(t for t in (title, f"load case {load_case}" if load_case else None) if t)
+    if head:
         p.subplot(0, 1)
-        _text(p, title, "upper_left", font)
+        _text(p, head, "upper_left", font)
     return _finish(p, filename)
 
 
 def compare_fields(cases: Mapping[str, CaseFields], field_name: str, *,
                    plane: str = "sagittal", at=None, clim=None, range_over="bone",
-                   outline_labels=C.CEMENT_LABELS, filename=None, window_size=None,
-                   title: str | None = None) -> np.ndarray:
+                   outline_labels=C.OUTLINE_LABELS, filename=None, window_size=None,
+                   title: str | None = None, load_case: str | None = None) -> np.ndarray:
     """One field on the same section of several cases, side by side: one camera
-    (same place, same scale), one colour range over all cases, one colour bar.
+    (same place, same scale), one colour range over all cases, one colour bar (values
+    beyond it in the over/under colours, marked on the bar).
 
     cases : {case name: CaseFields}, drawn left to right in the given order
     at : None, "cement" (each case through its own cement centroid) or (x, y, z) [mm]
@@ -221,11 +227,12 @@ def compare_fields(cases: Mapping[str, CaseFields], field_name: str, *,
         actor = _add_section(p, section, field_name, cases[k].values(field_name)[1], lim)
         captions.append(section.caption)
         _frame_section(p, plane, scale, bounds, shift_down=0.05)
-        _text(p, k, "upper_edge", font)
+        cut = section.caption.split(",")[0].split(" ", 1)[-1]          # e.g. "x = 7.0 mm"
+        _text(p, f"{k} ({cut})", "upper_edge", font)
     p.link_views(views=[p.renderers.loc_to_index((0, j + 1)) for j in range(n)])
     p.subplot(0, 0)
     if len(set(captions)) > 1:      # each case cut through its own middle / cement
-        where = "cement" if at == "cement" else "middle"
+        where = "cement (the middle where there is none)" if at == "cement" else "middle"
         captions = [f"{plane} sections through each case's {where}, "
                     + captions[0].split(", ", 1)[1]]
     row_px = window_size[1] * weights[0] / sum(weights)
@@ -233,7 +240,9 @@ def compare_fields(cases: Mapping[str, CaseFields], field_name: str, *,
     _side_caption(p, text, _fit(text.replace(", ", "\n", 1), max(8, int(font * 0.9)), row_px))
     p.subplot(1, 1)
     long, _ = _field_style(field_name)
-    _scalar_bar(p, (title + ": " if title else "") + long, actor, font, fmt=_fmt(*lim))
+    head = (title + ": " if title else "") + long + (f", load case {load_case}" if load_case else "")
+    _scalar_bar(p, head, actor, font, fmt=_fmt(*lim),
+                clipped=clipping([cases[k].values(field_name)[0] for k in names], lim))
     return _finish(p, filename)
 
 
@@ -294,9 +303,13 @@ def compare_models(models: Mapping[str, object], *, kind: str = "cutaway", cut: 
 
 
 def save_case_pictures(case: CaseFields, folder, *, prefix: str = "", leak_sites=None,
-                       window_size=DEFAULT_WINDOW) -> dict[str, Path]:
+                       window_size=DEFAULT_WINDOW, load_case: str | None = None,
+                       anatomy: bool = True) -> dict[str, Path]:
     """The standard pictures of one case into ``folder``: model cut-away, cement
-    (when the model has cement or leak) and fields; returns {caption: path}."""
+    (when the model has cement or leak), fields (sections through the cement when there
+    is cement, else the middle; ``load_case`` named on the picture) and, with
+    ``anatomy``, the smooth anatomical rendering (:func:`biomech.viz.anatomy.picture_anatomy`);
+    returns {caption: path}."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -311,10 +324,25 @@ def save_case_pictures(case: CaseFields, folder, *, prefix: str = "", leak_sites
     present = [f for f in DEFAULT_FIELDS if f in case.cell_fields or f in case.point_fields]
     if present:
         path = folder / f"{prefix}fields.png"
-        picture_fields(case, fields=present, filename=path,
+        has_cement = case.model is not None and case.model.mask(*C.CEMENT_LABELS).any()
+        lc = load_case or getattr(case, "load_case", None)
+        picture_fields(case, fields=present, filename=path, at="cement" if has_cement else None,
+                       load_case=lc,
                        window_size=(int(window_size[0] * 1.33), window_size[1]))
-        out["fields on mid-sagittal and mid-frontal sections, cement outlined in white; "
-            "colour ranges from the bone and cement elements (von Mises and strain energy "
-            "density 0 to 99th percentile, minimum principal strain 1st percentile to 0), "
-            "values beyond show in the end colours"] = path
+        where = ("sagittal and frontal sections through the cement (positions on the picture), "
+                 "cement outlined in white" if has_cement else "mid-sagittal and mid-frontal "
+                 "sections")
+        out[f"fields{' under ' + lc if lc else ''} on {where}; colour ranges from the bone and "
+            "cement elements (von Mises and strain energy density 0 to 99th percentile, minimum "
+            "principal strain 1st percentile to 0); values beyond a range show in magenta "
+            "(above) or cyan (below), marked at the ends of its colour bar"] = path
+    if anatomy and case.model is not None:
+        from .anatomy import picture_anatomy
+        path = folder / f"{prefix}anatomy.png"
+        try:
+            picture_anatomy(case.model, filename=path, window_size=window_size)
+            out["smooth anatomical rendering: bone semi-transparent, cement and leaks inside"] = path
+        except Exception as exc:                    # noqa: BLE001 - the block views are drawn
+            import logging
+            logging.getLogger(__name__).warning("anatomical rendering not drawn: %s", exc)
     return out

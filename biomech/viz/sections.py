@@ -49,15 +49,26 @@ def _section_position(model, axis: int, at) -> tuple[int, float]:
 
 
 def _cement_centre(model) -> np.ndarray | None:
+    """(3,) [mm]: along each axis, the middle of the voxel layer holding the most cement
+    (and composite).  For one bolus that is next to its centroid; for two bipedicular
+    balloons it passes through one of them, where the centroid falls between them and a
+    section there would show no cement."""
     m = model.mask(*C.CEMENT_LABELS)
     if not m.any():
         return None
-    return np.asarray(model.origin) + (np.argwhere(m).mean(0) + 0.5) * model.h
+    idx = []
+    for axis in range(3):
+        counts = m.sum(axis=tuple(a for a in range(3) if a != axis))
+        best = np.flatnonzero(counts == counts.max())
+        centroid = np.argwhere(m)[:, axis].mean()
+        idx.append(best[np.argmin(np.abs(best - centroid))])     # the fullest, nearest the centroid
+    return np.asarray(model.origin) + (np.asarray(idx, float) + 0.5) * model.h
 
 
 def resolve_section_point(model, at) -> tuple | None:
     """The point [mm] the sections pass through: None (middle of the model),
-    "cement" (centroid of cement and composite; middle when there is none) or (x, y, z)."""
+    "cement" (through the fullest cement layer along each axis, see :func:`_cement_centre`;
+    the middle when there is no cement) or (x, y, z)."""
     if at is None:
         return None
     if isinstance(at, str):
@@ -177,11 +188,14 @@ def _section(case: CaseFields, plane: str, point, outline_labels) -> _Section:
 
 
 def _add_section(p, section: _Section, name: str, where: str, clim):
-    """Draw one field of a section on the active renderer; returns the actor."""
+    """Draw one field of a section on the active renderer; returns the actor.  Values
+    above (below) the colour range take :data:`~biomech.viz.colours.ABOVE_RANGE_COLOUR`
+    (``BELOW_RANGE_COLOUR``), so clipping shows on the picture and on its bar."""
     _, cmap = _field_style(name)
     actor = p.add_mesh(section.part.copy(deep=False), scalars=name, preference=where, cmap=cmap,
                        clim=clim, show_scalar_bar=False, lighting=False,
-                       interpolate_before_map=True)
+                       interpolate_before_map=True, above_color=C.ABOVE_RANGE_COLOUR,
+                       below_color=C.BELOW_RANGE_COLOUR)
     if section.outline is not None:
         p.add_mesh(section.outline.copy(deep=False), color=C.SECTION_OUTLINE_COLOUR,
                    line_width=2, lighting=False)
@@ -216,3 +230,16 @@ def _section_scale(bounds_list, planes, aspect) -> float:
 def _frame_section(p, plane, scale, bounds, shift_down=0.0):
     spec = PLANES[plane]
     _set_camera(p.renderer, bounds, spec["towards"], spec["up"], scale, shift_down)
+
+
+def clipping(values_list: Sequence[np.ndarray], lim) -> tuple[float | None, float | None]:
+    """(lowest value below the range or None, highest value above it or None) of the
+    values drawn with colour range ``lim``."""
+    v = np.concatenate([np.asarray(x, float).ravel() for x in values_list])
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return None, None
+    lo, hi = float(v.min()), float(v.max())
+    span = max(lim[1] - lim[0], 1e-300)
+    return (lo if lo < lim[0] - 1e-6 * span else None,
+            hi if hi > lim[1] + 1e-6 * span else None)
