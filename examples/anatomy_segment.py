@@ -1,4 +1,7 @@
-"""The default study anatomy: a parametric L1-L3 segment (discs L1-L2, L2-L3)
+"""Anatomy of a parametric L1-L3 segment
+=====================================
+
+The default study anatomy: a parametric L1-L3 segment (discs L1-L2, L2-L3)
 as a labelled voxel model, with its landmarks, and the real-geometry option
 (the shipped Clouthier mean shape, L2-L3).
 

@@ -1,4 +1,7 @@
-"""A cement maker's formulation sweep (modulus x volume) against standard PMMA.
+"""Cement formulation sweep
+========================
+
+A cement maker's formulation sweep (modulus x volume) against standard PMMA.
 
 Runs examples/cement_sweep.toml: vertebroplasty of a grade-1 wedge fracture of L2 in an
 osteoporotic L1-L3 segment with standard PMMA (2, 4, 6 mL) and with the maker's

@@ -1,4 +1,7 @@
-"""A batch study on a local Dask cluster: a vBMD x cement-volume grid of vertebroplasty
+"""A study on a Dask cluster
+=========================
+
+A batch study on a local Dask cluster: a vBMD x cement-volume grid of vertebroplasty
 in an L2 body between PMMA caps, one case per task, each worker one process with one
 Numba thread, all sharing one Numba cache (``biomech warmup`` fills it first).
 

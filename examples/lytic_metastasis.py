@@ -1,4 +1,7 @@
-"""A lytic metastasis of L2 with and without destruction of the posterior wall:
+"""Lytic metastasis before and after cement
+========================================
+
+A lytic metastasis of L2 with and without destruction of the posterior wall:
 stiffness of the body, and where the cement of a vertebroplasty goes.
 
 L2 between PMMA caps (posterior elements kept, for the transpedicular needles), vBMD

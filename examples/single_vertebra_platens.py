@@ -1,4 +1,7 @@
-"""A single vertebral body compressed between platens through PMMA end caps, as in
+"""Single vertebra between platens
+===============================
+
+A single vertebral body compressed between platens through PMMA end caps, as in
 cadaver tests: axial stiffness of an L2 body against trabecular vBMD.
 
 Shows the Python API below the study layer: build the anatomy

@@ -1,4 +1,7 @@
-"""Vertebroplasty and balloon kyphoplasty on one vertebra: cement volumes and leaks.
+"""Vertebroplasty and kyphoplasty on one model
+===========================================
+
+Vertebroplasty and balloon kyphoplasty on one vertebra: cement volumes and leaks.
 
 Builds the parametric L2 (biomech.meshes), makes it osteoporotic (vBMD 70 mg/cm^3) with a
 posterior lytic metastasis that destroyed the posterior wall, then treats copies of it

@@ -1,4 +1,7 @@
-"""Validation: axial stiffness of a calibrated-CT vertebra (VerSe sub-verse004,
+"""Calibrated CT vertebra against the published stiffness
+======================================================
+
+Validation: axial stiffness of a calibrated-CT vertebra (VerSe sub-verse004,
 L2, Bonelab spineFE benchmark) against the published linear FE stiffness.
 
 Shows the CT path of biomech.meshes end to end: the calibrated density image

@@ -1,4 +1,7 @@
-"""Vertebroplasty vs balloon kyphoplasty in an osteoporotic L1-L3 segment with a
+"""Vertebroplasty against kyphoplasty in a segment
+===============================================
+
+Vertebroplasty vs balloon kyphoplasty in an osteoporotic L1-L3 segment with a
 Genant grade-2 wedge fracture of L2: stiffness of the treated level and load on the
 adjacent endplates and discs, as ratios to the untreated fracture.
 

@@ -311,8 +311,8 @@ def write_report(folder, rows: Sequence[Mapping], *, title: str = "biomech study
     methods : [(heading, text)] (:func:`biomech.viz.report_text.methods`)
     limitations : [sentence] (:func:`biomech.viz.report_text.limitations`)
     comparisons : {case: what it is compared with} (:func:`~biomech.viz.report_text.comparison_notes`)
-    warnings : further validity warnings; those found in ``rows``
-        (:func:`~biomech.viz.report_text.validity_warnings`) are always shown
+    warnings : further validity warnings (those :func:`~biomech.viz.report_text.validity_warnings`
+    finds in ``rows`` are always shown)
     load_case : load case of the compact headline table (default compression, else the first)
     """
     folder = Path(folder)
