@@ -76,24 +76,39 @@ class InternalCalibration:
         return 1e-3 * self.density_mg_cm3(hu)
 
 
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+
+
 def read_calibration_file(path) -> InternalCalibration:
     """Parse an Ogo internal-calibration log (e.g. verse004's
-    ``calibration_files/sub-verse004_0000.txt``)."""
+    ``calibration_files/sub-verse004_0000.txt``).  A file that is not a small text file,
+    a missing line or a value that is not a finite number is an InputError naming the
+    file and the line."""
+    from biomech.io.files import FileReadError, read_text_file
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"calibration file {path} does not exist")
-    text = path.read_text(errors="replace")
+    try:
+        text = read_text_file(path, what="calibration log", max_bytes=16 * 2**20)
+    except FileReadError as exc:
+        raise InputError(f"calibration file {exc}") from None
 
     def value(label, after=None):
         start = text.index(after) if after and after in text else 0
-        m = re.search(r"^\s*" + re.escape(label) + r"\s+(-?[0-9.eE+-]+)", text[start:], re.M)
+        m = re.search(r"^\s*" + re.escape(label) + r"\s+(\S+)", text[start:], re.M)
         if not m:
             raise InputError(f"calibration file {path}: no {label!r} line; is it an Ogo "
                              "internal-calibration log?")
-        return float(m.group(1))
-    energy = re.search(r"Energy \[keV\]:\s*([0-9.]+)", text)
-    return InternalCalibration(
+        token = m.group(1)
+        if not re.fullmatch(_NUMBER, token) or not math.isfinite(float(token)):
+            raise InputError(f"calibration file {path}: the {label!r} line holds {token[:40]!r}, "
+                             "not a finite number")
+        return float(token)
+    energy = re.search(r"Energy \[keV\]:\s*(" + _NUMBER + ")", text)
+    cal = InternalCalibration(
         value("HU-u/p Slope"), value("HU-u/p Y-Intercept"),
         value("HU-Material Density Slope"), value("HU-Material Density Y-Intercept"),
         value("K2HPO4"), value("Triglyceride"),
         float(energy.group(1)) if energy else float("nan"), source=str(path))
+    if cal.k2hpo4_mass_attenuation == cal.triglyceride_mass_attenuation:
+        raise InputError(f"calibration file {path}: the K2HPO4 and triglyceride mass "
+                         "attenuations are equal; the two-component model needs them to differ")
+    return cal

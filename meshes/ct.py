@@ -69,35 +69,129 @@ class CTImage:
 
 
 # ---------------------------------------------------------------------------- readers
+#: Largest image or resampling grid accepted [voxels] (a lumbar CT at 0.3 mm is ~1e8),
+#: and the bytes a voxel costs while a model is built from it (values, labels, fields).
+MAX_IMAGE_VOXELS = 600_000_000
+BYTES_PER_GRID_VOXEL = 48
+#: Physical extent an image may have along an axis [mm] (a whole torso is < 1 m).
+MAX_IMAGE_EXTENT_MM = 2000.0
+
+
+def _memory_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_voxel_budget(n_voxels: int, bytes_per_voxel: int, what: str) -> None:
+    """InputError before allocating ``n_voxels`` when they exceed MAX_IMAGE_VOXELS or
+    the memory available (the estimate and the limit in the message)."""
+    need = int(n_voxels) * int(bytes_per_voxel)
+    if n_voxels > MAX_IMAGE_VOXELS:
+        raise InputError(f"{what}: {n_voxels:,} voxels (about {need / 2**30:.1f} GiB) is more "
+                         f"than the {MAX_IMAGE_VOXELS:,} allowed; use a coarser voxel size or "
+                         "crop the image")
+    avail = _memory_bytes()
+    if avail is not None and need > 0.8 * avail:
+        raise InputError(f"{what}: needs about {need / 2**30:.1f} GiB ({n_voxels:,} voxels), "
+                         f"more than 80 % of the {avail / 2**30:.1f} GiB of memory available; "
+                         "use a coarser voxel size or crop the image")
+
+
 def read_nifti(path, *, units: str = "HU") -> CTImage:
-    """A NIfTI image (values as stored, scaled by the header slope) in LPS mm."""
+    """A NIfTI image (values as stored, scaled by the header slope) in LPS mm.
+
+    Checked before the voxels are read: a regular file; a readable header with 3 finite,
+    positive spacings, a finite affine with an orientation (qform or sform code > 0), a
+    finite scaling; at most MAX_IMAGE_VOXELS voxels that fit in memory, and for an
+    uncompressed file as many bytes as the header claims.  Every failure is an
+    InputError naming the file."""
     import nibabel as nib
+    from biomech.io.files import MAX_IMAGE_BYTES, FileReadError, check_input_file
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"NIfTI file {path} does not exist")
-    img = nib.load(str(path))
-    data = np.asarray(img.dataobj, dtype=np.float64)
+    try:
+        st = check_input_file(path, what="NIfTI file", max_bytes=MAX_IMAGE_BYTES)
+    except FileReadError as exc:
+        raise InputError(str(exc)) from None
+    if st.st_size == 0:
+        raise InputError(f"{path}: the NIfTI file is empty")
+    try:
+        img = nib.load(str(path))
+        hdr = img.header
+        shape = tuple(int(n) for n in img.shape)
+        zooms = tuple(float(z) for z in hdr.get_zooms()[:3])
+        affine = np.asarray(img.affine, float)
+        slope, inter = hdr.get_slope_inter()
+        xyzt = hdr.get_xyzt_units()[0]
+        codes = (int(hdr["qform_code"]), int(hdr["sform_code"])) if "qform_code" in hdr else (1, 1)
+        raw = (0.0, 0.0)
+        if "scl_slope" in hdr:                 # the loaded header's scaling is reset: read the file's
+            from nibabel.openers import ImageOpener
+            with ImageOpener(str(path)) as fh:
+                on_disk = type(hdr).from_fileobj(fh)
+            raw = (float(on_disk["scl_slope"]), float(on_disk["scl_inter"]))
+    except Exception as exc:                   # nibabel: ImageFileError, HeaderDataError, ...
+        raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__}: "
+                         f"{str(exc)[:200]})") from None
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(f"{path}: a CT image must be 3-D, the header says shape {shape}")
+    if len(zooms) < 3 or not all(np.isfinite(z) and z > 0 for z in zooms):
+        raise InputError(f"{path}: voxel spacing must be 3 finite numbers > 0, got {zooms}")
+    if not np.all(np.isfinite(affine)):
+        raise InputError(f"{path}: the affine (orientation) holds NaN or infinite values")
+    if max(codes) <= 0:
+        raise InputError(f"{path}: the image has no orientation (qform_code and sform_code are "
+                         "0), so it cannot be aligned with labels or loads; write it with an "
+                         "affine (e.g. nibabel.Nifti1Image(data, affine))")
+    # nibabel writes NaN, NaN for "no scaling" and then ignores any non-finite pair: refuse
+    # a scaling that is half NaN or infinite instead of reading unscaled values silently
+    if np.any(np.isinf(raw)) or np.isnan(raw[0]) != np.isnan(raw[1]) or any(
+            v is not None and not np.isfinite(v) for v in (slope, inter)):
+        raise InputError(f"{path}: the header's scaling (scl_slope, scl_inter) = {raw}; both "
+                         "must be finite numbers (or both NaN for unscaled values)")
+    scale = {"meter": 1000.0, "micron": 1e-3}.get(xyzt, 1.0)
+    extent = np.array(shape[:3]) * np.array(zooms) * scale
+    if np.any(extent > MAX_IMAGE_EXTENT_MM):
+        raise InputError(f"{path}: the image is {np.round(extent, 1).tolist()} mm across (spacing "
+                         f"{zooms} in {xyzt or 'unknown units'}); at most {MAX_IMAGE_EXTENT_MM:g} mm "
+                         "per axis is accepted: check the units in the header (xyzt_units)")
+    n = int(np.prod(shape, dtype=np.int64))
+    check_voxel_budget(n, 8 + BYTES_PER_GRID_VOXEL, f"{path}")
+    if not path.name.endswith(".gz"):
+        need = int(hdr.get_data_offset()) + n * int(np.dtype(hdr.get_data_dtype()).itemsize)
+        if need > st.st_size:
+            raise InputError(f"{path}: the header claims {shape} voxels ({need:,} bytes) but the "
+                             f"file holds {st.st_size:,} bytes (truncated?)")
+    try:
+        data = np.asarray(img.dataobj, dtype=np.float64)
+    except Exception as exc:                   # truncated gzip, EOF, bad data
+        raise InputError(f"{path}: the voxel data cannot be read ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}); is the file truncated?") from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
-    zooms = img.header.get_zooms()[:3]
-    if any(z <= 0 for z in zooms):
-        raise InputError(f"{path}: non-positive voxel spacing {zooms}")
-    xyzt = img.header.get_xyzt_units()[0]
-    affine = _RAS_TO_LPS @ img.affine
-    if xyzt == "meter":
+    affine = _RAS_TO_LPS @ affine
+    if scale != 1.0:
         affine = affine.copy()
-        affine[:3] *= 1000.0
-    elif xyzt == "micron":
-        affine = affine.copy()
-        affine[:3] *= 1e-3
+        affine[:3] *= scale
     return CTImage(data, affine, units, str(path))
 
 
 def read_dicom_series(folder, *, units: str = "HU") -> CTImage:
     """A DICOM CT series (one folder, one series) in HU and LPS mm."""
     import pydicom
+    from biomech.io.files import FileReadError, folder_files
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    try:
+        files = folder_files(folder, what="DICOM folder") if folder.is_dir() else []
+    except FileReadError as exc:
+        raise InputError(str(exc)) from None
     if not files:
         raise InputError(f"no DICOM files in {folder}")
     slices = []
@@ -108,15 +202,42 @@ def read_dicom_series(folder, *, units: str = "HU") -> CTImage:
             log.info("skipping %s: %s", f, exc)
             continue
         if "ImagePositionPatient" in ds and "PixelData" in ds:
-            slices.append(ds)
+            slices.append((f, ds))
     if not slices:
         raise InputError(f"{folder} holds no DICOM image slices")
+    for f, ds in slices:
+        for tag in ("ImageOrientationPatient", "PixelSpacing", "Rows", "Columns"):
+            if tag not in ds:
+                raise InputError(f"{f}: the DICOM slice has no {tag}; a CT series needs it to "
+                                 "place its voxels")
+        try:
+            iop_ = np.asarray(ds.ImageOrientationPatient, float)
+            ps_ = np.asarray(ds.PixelSpacing, float)
+            ipp_ = np.asarray(ds.ImagePositionPatient, float)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{f}: unreadable geometry tags ({exc})") from None
+        if iop_.shape != (6,) or ps_.shape != (2,) or ipp_.shape != (3,) or not (
+                np.all(np.isfinite(iop_)) and np.all(np.isfinite(ipp_)) and np.all(ps_ > 0)
+                and np.all(np.isfinite(ps_))):
+            raise InputError(f"{f}: ImageOrientationPatient (6 numbers), ImagePositionPatient "
+                             f"(3) and PixelSpacing (2 numbers > 0) are required, got "
+                             f"{iop_.tolist()}, {ipp_.tolist()}, {ps_.tolist()}")
+    sizes = {(int(ds.Rows), int(ds.Columns)) for _, ds in slices}
+    if len(sizes) > 1:
+        raise InputError(f"{folder}: the slices have different sizes {sorted(sizes)}; give one "
+                         "series per folder")
+    rows_, cols_ = sizes.pop()
+    check_voxel_budget(rows_ * cols_ * len(slices), 8 + BYTES_PER_GRID_VOXEL, str(folder))
+    slices = [ds for _, ds in slices]
     uids = {getattr(s, "SeriesInstanceUID", None) for s in slices}
     if len(uids) > 1:
         raise InputError(f"{folder} holds {len(uids)} series; give one series per folder")
     iop = np.asarray(slices[0].ImageOrientationPatient, float)
     row, col = iop[:3], iop[3:]
     normal = np.cross(row, col)
+    if not np.isclose(np.linalg.norm(normal), 1.0, atol=1e-3):
+        raise InputError(f"{folder}: ImageOrientationPatient {iop.tolist()} is not two "
+                         "orthogonal unit vectors")
     slices.sort(key=lambda s: float(np.dot(normal, np.asarray(s.ImagePositionPatient, float))))
     pos = np.array([np.asarray(s.ImagePositionPatient, float) for s in slices])
     steps = np.diff(pos @ normal)
@@ -179,7 +300,13 @@ def grid_for_image(image: CTImage, h: float | None = None) -> Grid:
     corners = np.array([[i, j, k] for i in (0, n[0] - 1) for j in (0, n[1] - 1) for k in (0, n[2] - 1)], float)
     w = corners @ np.asarray(image.affine)[:3, :3].T + np.asarray(image.affine)[:3, 3]
     lo, hi = w.min(axis=0), w.max(axis=0)
+    if np.any(hi - lo > MAX_IMAGE_EXTENT_MM):
+        raise InputError(f"{image.source or 'CT image'}: the image is "
+                         f"{np.round(hi - lo, 1).tolist()} mm across; at most "
+                         f"{MAX_IMAGE_EXTENT_MM:g} mm per axis is accepted (check its units)")
     shape = tuple(int(np.floor((hi[d] - lo[d]) / h + 1e-6)) + 1 for d in range(3))
+    check_voxel_budget(int(np.prod(shape, dtype=np.int64)), BYTES_PER_GRID_VOXEL,
+                       f"{image.source or 'CT image'} at {h:g} mm voxels")
     return Grid(lo - 0.5 * h, h, shape)
 
 

@@ -179,6 +179,22 @@ def voxelise_vertebra_surface(surface: TriSurface, origin, h: float, shape, *,
     return labels, f_c, f_e, lost, split_y
 
 
+#: Peak bytes per grid voxel while a surface is voxelised (fields, fine blocks, labels;
+#: 67 B measured for a 400 mm box at 1 mm), rounded up.
+SURFACE_BYTES_PER_VOXEL = 72
+
+
+def _check_one_vertebra(surface: TriSurface) -> None:
+    """A vertebra is one closed piece: disjoint pieces are refused with their volumes
+    (self-intersection is not looked for: no cheap test)."""
+    parts = surface.components()
+    if len(parts) > 1:
+        vols = [abs(p.signed_volume()) for p in parts]
+        raise InputError(f"{surface.source or 'surface'}: {len(parts)} disjoint pieces (volumes "
+                         f"{[round(v, 1) for v in vols[:5]]} mm^3); one vertebra is one closed "
+                         "surface: pick one with TriSurface.components()")
+
+
 def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "L2",
                           axes="auto", body_surface: TriSurface | None = None,
                           cortical_thickness: float = 0.4, endplate_thickness: float = 0.35,
@@ -192,6 +208,7 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
     t0 = time.perf_counter()
     if not isinstance(surface, TriSurface):
         raise InputError("surface must be a TriSurface (see biomech.meshes.surface.read_surface)")
+    _check_one_vertebra(surface)
     h = float(h)
     if not 0.1 <= h <= 5.0:
         raise InputError(f"voxel size h must lie in [0.1, 5] mm, got {h}")
@@ -204,6 +221,10 @@ def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "
     lo = np.floor(surf.vertices.min(axis=0) / h) * h - 2 * h
     hi = np.ceil(surf.vertices.max(axis=0) / h) * h + 2 * h
     shape = tuple(int(round(v)) for v in (hi - lo) / h)
+    from .ct import check_voxel_budget
+    check_voxel_budget(int(np.prod(shape, dtype=np.int64)), SURFACE_BYTES_PER_VOXEL,
+                       f"{surface.source or 'surface'} ({np.round(hi - lo, 1).tolist()} mm) at "
+                       f"{h:g} mm voxels")
     labels, f, fe, lost, split_y = voxelise_vertebra_surface(
         surf, lo, h, shape, body_surface=bsurf, cortical_thickness=cortical_thickness,
         endplate_thickness=endplate_thickness)

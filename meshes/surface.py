@@ -192,18 +192,32 @@ def read_surface(path, *, units: str = "auto", weld_tol_mm: float = 1e-6,
     returned in mm.  repair : weld and check (:meth:`TriSurface.repaired`)."""
     import meshio
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"surface file {path} does not exist")
+    _check_surface_file(path)
     try:
         m = meshio.read(str(path))
+    except SystemExit:                 # meshio exits on some empty or truncated files
+        raise MeshError(f"cannot read surface {path}: the file is empty, truncated or not a "
+                        f"{path.suffix or 'surface'} file") from None
     except Exception as exc:
-        raise MeshError(f"cannot read surface {path}: {exc}") from exc
-    tris = [c.data for c in m.cells if c.type == "triangle"]
-    quads = [c.data for c in m.cells if c.type == "quad"]
+        raise MeshError(f"cannot read surface {path}: {type(exc).__name__}: "
+                        f"{str(exc)[:200]}") from None
+    try:
+        cells = [(c.type, np.asarray(c.data)) for c in m.cells]
+        points = np.asarray(m.points, float)
+    except (TypeError, ValueError) as exc:
+        raise MeshError(f"cannot read surface {path}: {exc}") from None
+    if points.ndim != 2 or points.shape[1] < 3:
+        raise MeshError(f"{path}: points must be 3-D, got shape {points.shape}")
+    for t, d in cells:
+        if t in ("triangle", "quad") and d.size and (d.min() < 0 or d.max() >= len(points)):
+            raise MeshError(f"{path}: {t} cells refer to points outside [0, {len(points) - 1}] "
+                            "(truncated file?)")
+    tris = [d for t, d in cells if t == "triangle"]
+    quads = [d for t, d in cells if t == "quad"]
     faces = list(tris) + [q[:, [0, 1, 2]] for q in quads] + [q[:, [0, 2, 3]] for q in quads]
     if not faces:
-        raise MeshError(f"{path} holds no triangles (cell types: {[c.type for c in m.cells]})")
-    s = TriSurface(np.asarray(m.points, float)[:, :3], np.concatenate(faces), str(path))
+        raise MeshError(f"{path} holds no triangles (cell types: {[t for t, _ in cells]})")
+    s = TriSurface(points[:, :3], np.concatenate(faces), str(path))
     return _finish(s, units, weld_tol_mm, repair)
 
 
@@ -211,11 +225,8 @@ def read_surface_csv(vertices_csv, faces_csv, *, units: str = "auto", one_based:
                      weld_tol_mm: float = 1e-6, repair: bool = True) -> TriSurface:
     """A surface from two CSV files: 'x,y,z' rows and 'i,j,k' rows (0- or
     1-based; 'auto' takes 1-based when no index is 0)."""
-    for p in (vertices_csv, faces_csv):
-        if not Path(p).is_file():
-            raise InputError(f"CSV file {p} does not exist")
-    v = np.loadtxt(vertices_csv, delimiter=",", ndmin=2)
-    f = np.loadtxt(faces_csv, delimiter=",", dtype=np.int64, ndmin=2)
+    v = _read_csv_table(vertices_csv, float, "vertices (x,y,z rows)")
+    f = _read_csv_table(faces_csv, np.int64, "faces (i,j,k rows)")
     if one_based == "auto":
         one_based = f.min() >= 1
     if one_based:
@@ -224,11 +235,52 @@ def read_surface_csv(vertices_csv, faces_csv, *, units: str = "auto", one_based:
     return _finish(s, units, weld_tol_mm, repair)
 
 
+#: Largest surface file read [bytes].
+MAX_SURFACE_BYTES = 1 << 30
+#: A surface must lie within this distance of the origin [mm] (farther, float rounding
+#: spoils volumes and inside tests; move it closer first).
+MAX_SURFACE_OFFSET_MM = 1e5
+
+
+def _check_surface_file(path: Path) -> None:
+    from biomech.io.files import FileReadError, check_input_file
+    try:
+        st = check_input_file(path, what="surface file", max_bytes=MAX_SURFACE_BYTES)
+    except FileReadError as exc:
+        raise InputError(str(exc)) from None
+    if st.st_size == 0:
+        raise MeshError(f"{path}: the surface file is empty")
+
+
+def _read_csv_table(path, dtype, what: str) -> np.ndarray:
+    """A CSV table of 3 columns; every failure a MeshError naming the file."""
+    path = Path(path)
+    _check_surface_file(path)
+    try:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t = np.loadtxt(path, delimiter=",", dtype=dtype, ndmin=2)
+    except (ValueError, UnicodeDecodeError, OverflowError, IndexError) as exc:
+        raise MeshError(f"{path}: cannot read the {what}: {str(exc)[:200]}") from None
+    if t.ndim != 2 or t.shape[1] != 3 or len(t) == 0:
+        raise MeshError(f"{path}: the {what} must be rows of 3 numbers, got shape {t.shape}")
+    if dtype is float and not np.all(np.isfinite(t)):
+        raise MeshError(f"{path}: the {what} hold NaN or infinite values")
+    return t
+
+
 def _finish(s, units, weld_tol_mm, repair):
     scale = _scale_for_units(float(s.extent.max()), units, s.source)
     if scale != 1.0:
         s = TriSurface(s.vertices * scale, s.faces, s.source)
-    return s.repaired(weld_tol_mm) if repair else s
+    if float(np.abs(s.vertices).max()) > MAX_SURFACE_OFFSET_MM:
+        raise MeshError(f"{s.source}: the surface lies {float(np.abs(s.vertices).max()):.3g} mm "
+                        f"from the origin; at most {MAX_SURFACE_OFFSET_MM:g} mm is accepted "
+                        "(move it near the origin first)")
+    if not repair:
+        return s
+    return s.repaired(weld_tol_mm)
 
 
 # ---------------------------------------------------------------------------- voxelisation
