@@ -155,9 +155,18 @@ def main(argv=None) -> int:
         sys.stderr.write(f"biomech {args.command}: {exc}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write(f"biomech {args.command}: interrupted; finished cases are kept, "
-                         "run the same command again to complete the rest\n")
+        sys.stderr.write(f"\nbiomech {args.command}: interrupted; no new case was started, "
+                         "finished cases are kept, run the same command again to complete "
+                         "the rest\n")
         return 130
+    except OSError as exc:                   # a file system refusal biomech did not foresee
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        sys.stderr.write(f"biomech {args.command}: {exc.strerror or exc}{where}\n")
+        return 2
+    except MemoryError:
+        sys.stderr.write(f"biomech {args.command}: out of memory; use a larger voxel size "
+                         "(--voxel-size) or fewer workers (--workers)\n")
+        return 2
 
 
 def _command_line(args) -> str:
@@ -201,6 +210,8 @@ def _run(args) -> int:
     if args.no_pictures:
         study = study.with_outputs(pictures=False)
     if args.dry_run:
+        from .runner.executors import check_memory
+        check_memory(study.cases)
         status = case_status(study, args.out)
         print(f"study {study.name!r}: {len(study.cases)} cases, baseline {study.baseline!r}, "
               f"load cases {[lc['name'] for lc in study.cases[0].load_cases]}")

@@ -95,9 +95,13 @@ def _tmp_name(path: Path) -> Path:
 
 
 def _refuse_link(path: Path) -> None:
+    """A symbolic link where a result goes is replaced, never followed (``os.replace``
+    renames over the link itself); said in the log."""
     if path.is_symlink():
-        raise OutputError(path, "is a symbolic link; biomech does not write through links "
-                                "(remove it; a result file is never a link)")
+        import logging
+        logging.getLogger(__name__).warning("%s was a symbolic link; it is replaced by the "
+                                            "result file (links are never written through)",
+                                            path)
 
 
 @contextlib.contextmanager
@@ -107,8 +111,7 @@ def atomic_path(path):
 
     Safe against planted links: the temporary name is fresh and created exclusively
     (``O_EXCL | O_NOFOLLOW``) before the writer opens it, and a symbolic link at
-    ``path`` is refused (``os.replace`` would replace the link, not follow it, but a
-    link there means someone else owns the name).  An OSError (disk full, read-only)
+    ``path`` is replaced by the file, not followed (``os.replace``).  An OSError (disk full, read-only)
     becomes :class:`OutputError` and leaves no temporary file."""
     path = Path(path)
     _refuse_link(path)

@@ -71,28 +71,99 @@ def available_memory_bytes() -> int | None:
         return None
 
 
+def estimate_solid_voxels(model: dict) -> int | None:
+    """Solid voxels of a case's model estimated from its dimensions, without building it
+    [count]: per vertebra 2.5 elliptic cylinders of its body (body, posterior elements,
+    discs, caps), over h^3.  None for CT models (known once the image is read)."""
+    import math
+    from ..meshes.morphometry import LEVELS, vertebra_morphometry
+    levels = model.get("levels") or ([model["level"]] if model.get("level") else [])
+    h = model.get("voxel_size_mm")
+    if model.get("kind") == "ct" or not h or not levels:
+        return None
+    mm3 = 0.0
+    for lv in levels:
+        if lv not in LEVELS:
+            return None
+        m = vertebra_morphometry(lv)
+        mm3 += 2.5 * math.pi / 4 * max(m.superior_width, m.inferior_width) * \
+            max(m.superior_depth, m.inferior_depth) * max(m.anterior_height, m.posterior_height)
+    return int(mm3 / h ** 3)
+
+
+def check_memory(todo) -> None:
+    """InputError before anything is built when one case needs more than 80 % of the
+    memory available (estimate from :func:`estimate_solid_voxels`)."""
+    memory = available_memory_bytes()
+    if memory is None:
+        return
+    for spec in todo:
+        n = estimate_solid_voxels(spec.model)
+        if n is not None and CASE_BYTES_PER_VOXEL * n > 0.8 * memory:
+            need = CASE_BYTES_PER_VOXEL * n
+            raise InputError(f"case {spec.name!r}: its model needs about {need / 2**30:.1f} GiB "
+                             f"(~{n:,} solid voxels at {spec.model['voxel_size_mm']:g} mm, "
+                             f"{CASE_BYTES_PER_VOXEL // 1000} kB each), more than 80 % of the "
+                             f"{memory / 2**30:.1f} GiB available; use a larger voxel size")
+
+
 def choose_local_executor(todo, workers: int | None = None) -> tuple:
     """("processes", n) when n >= 2 local worker processes fit, else ("inprocess", None).
 
     n = the smallest of: the cases to run, the available cores (or ``workers``), and
-    80 % of the available memory over the estimated peak of one case (the solid
-    voxels of the first case's geometry x CASE_BYTES_PER_VOXEL).  One worker per core
-    with one Numba thread each ran the 24-case study 1.8x faster than one process
-    with two threads; results are the same bits (the kernels do not depend on the
-    thread count).
+    80 % of the available memory over the estimated peak of one case (the solid voxels
+    of the largest case estimated from its dimensions, :func:`estimate_solid_voxels`, x
+    CASE_BYTES_PER_VOXEL; nothing is built to decide).  One worker per core with one
+    Numba thread each ran the 24-case study 1.8x faster than one process with two
+    threads.  The kernels do not depend on the thread count, but workers run BLAS and
+    OpenMP with one thread while this process keeps its own settings, so results agree
+    to rounding (about 1e-13 relative), not always to the bit.
     """
     n = min(len(todo), workers or available_cores())
     if n >= 2:
         memory = available_memory_bytes()
         if memory is not None:
-            model = build_geometry(todo[0].model)
-            per_case = CASE_BYTES_PER_VOXEL * int(np.count_nonzero(model.labels))
+            est = [estimate_solid_voxels(s.model) for s in todo]
+            if any(e is None for e in est):
+                model = build_geometry(todo[0].model)          # CT: read the image once
+                est = [int(np.count_nonzero(model.labels))]
+            per_case = CASE_BYTES_PER_VOXEL * max(est)
             n = min(n, int(0.8 * memory // max(per_case, 1)))
     if n >= 2:
         log.info("executor auto: %d local worker processes", n)
         return "processes", n
     log.info("executor auto: in this process")
     return "inprocess", None
+
+
+def warm_cache(progress: bool = False) -> None:
+    """Compile the kernels once in this process before workers start (they then load them
+    from the shared Numba cache instead of each compiling them); said on the progress
+    output.  Skipped when the cache already holds them."""
+    from ..kernels import cache_dir
+    cdir = cache_dir()
+    n_cached = 0
+    if os.path.isdir(cdir):
+        for _, _, files in os.walk(cdir):
+            n_cached += sum(f.endswith(".nbi") for f in files)
+    if n_cached >= MIN_CACHED_KERNELS:
+        return
+    import sys
+    import time
+    from .warmup import warmup_kernels
+    msg = f"compiling kernels into the Numba cache {cdir} before starting workers (once)"
+    log.info(msg)
+    if progress:
+        sys.stderr.write(msg + " ...\n")
+        sys.stderr.flush()
+    t0 = time.perf_counter()
+    warmup_kernels()
+    if progress:
+        sys.stderr.write(f"kernels compiled in {time.perf_counter() - t0:.0f} s\n")
+
+
+#: A warm cache holds at least this many compiled kernel index files (.nbi).
+MIN_CACHED_KERNELS = 20
 
 
 def _execute(todo, out, outputs, executor, workers, scheduler, client, batch_size):
@@ -132,29 +203,107 @@ def worker_environment(threads: int) -> dict:
             "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or cache_dir()}
 
 
+def _worker_init() -> None:
+    """Start of a worker process: die with the parent (Linux: PR_SET_PDEATHSIG SIGKILL;
+    elsewhere a thread that exits when the parent is gone) and leave Ctrl-C to the parent
+    (which stops the run and ends the workers)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    try:
+        import ctypes
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)                # PR_SET_PDEATHSIG
+        if os.getppid() != parent:                   # the parent died before prctl
+            os._exit(1)
+        return
+    except (OSError, AttributeError):
+        pass
+    import threading
+    import time
+
+    def watch():
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+#: How often a batch whose worker process died is run again (then recorded failed).
+WORKER_RETRIES = 1
+
+
 def _execute_processes(batches, out, outputs, workers):
+    """Batches on local worker processes.  A worker that dies (killed, out of memory)
+    breaks the pool: the batches not finished are run again in a fresh pool, each at most
+    WORKER_RETRIES more times, so a lost worker costs only its own case.  Ctrl-C stops
+    new work at once: queued batches are cancelled, running workers are ended and
+    KeyboardInterrupt goes up (their half-written case folders are removed by the next
+    run)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
     n = workers or min(len(batches), os.cpu_count() or 1)
     threads = max(1, (os.cpu_count() or 1) // n)
+    lost = {i: 0 for i in range(len(batches))}
+    rounds = [[list(range(len(batches)))]]       # first: one shared pool for every batch
     with _environment(**worker_environment(threads)):
-        pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn"))
-        futures = {pool.submit(run_cases_task, [s.to_dict() for s in b], str(out), outputs,
-                               threads): b for b in batches}
+        while rounds:
+            groups = rounds.pop(0)
+            pools = [ProcessPoolExecutor(max_workers=min(n, len(g)),
+                                         mp_context=mp.get_context("spawn"),
+                                         initializer=_worker_init) for g in groups]
+            futures = {pool.submit(run_cases_task, [s.to_dict() for s in batches[i]], str(out),
+                                   outputs, threads): i for pool, g in zip(pools, groups) for i in g}
+            broken = []
+            try:
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    try:
+                        for d in fut.result():
+                            yield CaseOutcome(**d)
+                    except BrokenProcessPool:
+                        broken.append(i)
+                    except Exception as exc:              # noqa: BLE001
+                        for spec in batches[i]:
+                            yield record_failure(spec, out, f"{type(exc).__name__}: {exc}")
+            except BaseException:                     # Ctrl-C, generator closed: stop now
+                for pool in pools:
+                    _kill_pool(pool)
+                raise
+            for pool in pools:
+                pool.shutdown(wait=True, cancel_futures=True)
+            pending = []
+            # a broken shared pool fails every batch in it: the retries run each batch in
+            # a pool of its own (n at a time), so a second death names the batch that dies
+            for i in broken:
+                lost[i] += 1
+                if lost[i] > WORKER_RETRIES and len(groups[0]) == 1:
+                    for spec in batches[i]:
+                        yield record_failure(spec, out, f"the worker process died "
+                                                        f"{lost[i]} times running this case")
+                else:
+                    log.warning("a worker process died; running %s again",
+                                [s.name for s in batches[i]])
+                    pending.append(i)
+            rounds += [[[i] for i in pending[k:k + n]] for k in range(0, len(pending), n)]
+
+
+def _kill_pool(pool) -> None:
+    """End a process pool at once: cancel what is queued, kill the workers, reap them."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
         try:
-            for fut in as_completed(futures):
-                try:
-                    for d in fut.result():
-                        yield CaseOutcome(**d)
-                except BrokenProcessPool as exc:
-                    for spec in futures[fut]:
-                        yield record_failure(spec, out, f"the worker process died: {exc}")
-                except Exception as exc:              # noqa: BLE001
-                    for spec in futures[fut]:
-                        yield record_failure(spec, out, f"{type(exc).__name__}: {exc}")
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            p.kill()
+        except (OSError, ValueError, AttributeError):
+            pass
+    for p in procs:
+        try:
+            p.join(timeout=5)
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def dask_local_cluster(workers: int | None = None, **kwargs):

@@ -74,7 +74,8 @@ def _write_pvd(result: StudyResult):
     if not found:
         return None
     path = result.out_dir / "cases.pvd"
-    write_pvd(path, found)
+    with atomic_path(path) as tmp:           # never through a link planted at cases.pvd
+        write_pvd(tmp, found)
     return path.name
 
 

@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.files import OutputError, check_output_folder
 from ..study import Study
 from .casefiles import CASES_FOLDER, CaseOutcome, _read_record, load_case_fields
-from .executors import DEFAULT_EXECUTOR, EXECUTORS, _execute, choose_local_executor
+from .executors import (DEFAULT_EXECUTOR, EXECUTORS, _execute, check_memory,
+                        choose_local_executor, warm_cache)
 from .lock import RunLock
 from .outputs import (RESULTS_CSV, _save_study_copy, _study_pictures, _write_pvd, _write_report,
                       _write_summary)
@@ -112,10 +114,12 @@ def run_study(study: Study, out_dir, *, executor: str = DEFAULT_EXECUTOR, worker
         raise InputError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise InputError(f"workers must be a whole number >= 1, got {workers!r}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_folder(out_dir)
     t0 = time.perf_counter()
     with RunLock(out):
+        if (out / CASES_FOLDER).is_symlink():
+            raise OutputError(out / CASES_FOLDER, "is a symbolic link; biomech writes case "
+                                                  "folders only inside the output folder")
         (out / CASES_FOLDER).mkdir(exist_ok=True)
         for leftover in (out / CASES_FOLDER).glob(".tmp-*"):
             shutil.rmtree(leftover, ignore_errors=True)     # a killed run's half-written case
@@ -135,8 +139,11 @@ def run_study(study: Study, out_dir, *, executor: str = DEFAULT_EXECUTOR, worker
                 todo.append(spec)
         if outcomes:
             log.info("%d case(s) already finished, %d to run", len(outcomes), len(todo))
+        check_memory(todo)
         if executor == "auto":
             executor, workers = choose_local_executor(todo, workers)
+        if executor in ("processes", "dask") and todo:
+            warm_cache(progress)
         bar = _Progress(len(todo), progress, study.name)
         try:
             for o in _execute(todo, out, study.outputs, executor, workers, scheduler, client,
