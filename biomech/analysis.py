@@ -30,6 +30,7 @@ from .loads import DEFAULT_LOAD_CASES, LoadCase
 from .materials import element_properties
 from .fem.mesh import VoxelMesh
 from .metrics import level_metrics, vertebrae_cranial_first
+from .segment_metrics import motion_segment_metrics
 from .fem.regions import column_surface_nodes
 from .fem.problem import StaticProblem
 from .fem.recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
@@ -100,15 +101,23 @@ class SegmentAnalysis:
     focus_level : the vertebra whose headline metrics (stiffness, adjacent
                   endplates and discs) are reported; default: the treated level
                   recorded in the model, else the middle vertebra.
+    soft_tissue : :class:`~biomech.materials.soft_tissue.SoftTissueParameters` of the
+                  annulus fibres, ligaments and facet contact (:mod:`biomech.soft_tissue`);
+                  None: the defaults on models with two or more vertebrae; False: none.
+                  With fibres the annulus voxels take the ground-substance modulus unless
+                  the registry changes the annulus.  Tension-only and contact springs make
+                  each load case an active-set iteration of a few linear solves.
     """
 
     def __init__(self, model: VoxelModel, *, registry=None, solver: str = "amg",
                  rtol: float = 1e-6, focus_level: str | None = None,
-                 reuse_hierarchy: bool = False):
+                 reuse_hierarchy: bool = False, soft_tissue=None):
         t0 = time.perf_counter()
         self.model = model
         self.solid = mechanical_mask(model)
         self.mesh = VoxelMesh.from_mask(self.solid, model.h, model.origin)
+        params = _soft_tissue_parameters(model, soft_tissue)
+        registry = _registry_with_ground_substance(registry, params)
         E, nu = element_properties(model, registry)
         ijk = tuple(self.mesh.voxel_ijk.T)
         self.E = E[ijk]
@@ -132,6 +141,12 @@ class SegmentAnalysis:
         self.problem = StaticProblem(self.mesh, self.E, self.nu, bbar=True)
         self.problem.fix(self.fixed_nodes, "xyz")
         self.problem.add_rigid_plate("superior", self.plate_nodes)
+        self.soft_tissue = None
+        if params is not None:
+            from .soft_tissue import SoftTissue
+            self.soft_tissue = SoftTissue(model, self.mesh, params)
+            for springs in self.soft_tissue.springs:
+                self.problem.add_springs(springs)
         self.reference_point = self.problem.plate("superior").reference_point
         self.solver = solver
         self.rtol = rtol
@@ -167,30 +182,81 @@ class SegmentAnalysis:
             self._unit[k] = sol
         return self._unit[k]
 
+    def follower_forces(self, magnitude_N: float = 1.0) -> np.ndarray:
+        """(n_nodes, 3) nodal forces [N] of a compressive follower load: across every
+        motion segment a pair of forces of ``magnitude_N`` along the line joining the two
+        body centroids, each spread evenly over the nodes of its vertebral body (so its
+        resultant passes through the body centroid and the pair loads the segment
+        without a moment, as a cable through the centres of rotation does in vitro)."""
+        from .segment_metrics import body_nodes
+        f = np.zeros((self.mesh.n_nodes, 3))
+        levels = vertebrae_cranial_first(self.model)
+        pts = self.mesh.points
+        for upper, lower in zip(levels[:-1], levels[1:]):
+            nu_, nl = body_nodes(self, upper), body_nodes(self, lower)
+            d = pts[nl].mean(axis=0) - pts[nu_].mean(axis=0)
+            d /= np.linalg.norm(d)
+            f[nu_] += magnitude_N * d / nu_.size            # upper pushed towards lower
+            f[nl] -= magnitude_N * d / nl.size              # and lower towards upper
+        return f
+
+    def _follower_solution(self):
+        if "follower" not in self._unit:
+            self.problem.clear_loads()
+            self.problem.set_plate_load("superior", force=np.zeros(3), moment=np.zeros(3))
+            self.problem.add_nodal_forces(np.arange(self.mesh.n_nodes), self.follower_forces(1.0))
+            self._unit["follower"] = self.problem.solve(self.solver, rtol=self.rtol,
+                                                        reuse_hierarchy=self.reuse_hierarchy)
+            self.problem.clear_loads()
+        return self._unit["follower"]
+
     def run(self, load_cases=DEFAULT_LOAD_CASES, *, fields: bool = True) -> list:
-        """Solve every load case (superposed from unit solves); returns
-        [LoadCaseResult]."""
+        """Solve every load case; returns [LoadCaseResult].  Linear models superpose
+        unit solves (one per load direction, one for the follower load); with
+        tension-only or contact springs each load case is solved on its own (an
+        active-set iteration of a few linear solves that keep one solver set-up)."""
         out = []
         for lc in load_cases:
             if not isinstance(lc, LoadCase):
                 raise InputError(f"load cases must be LoadCase objects, got {type(lc).__name__}")
+            if self.problem.nonlinear:
+                out.append(self._solve_directly(lc, fields))
+                continue
             vec = lc.vector
             u = np.zeros(self.mesh.n_dofs)
             plate_u = np.zeros(6)
-            for k in np.flatnonzero(vec):
-                sol = self.unit_solution(int(k))
-                s = vec[k] / _UNIT_SIZE[k]
+            sols = [(self.unit_solution(int(k)), vec[k] / _UNIT_SIZE[k]) for k in np.flatnonzero(vec)]
+            if lc.follower_N:
+                sols.append((self._follower_solution(), lc.follower_N))
+            for sol, s in sols:
                 u += s * sol.u_flat
                 p = sol.plates["superior"]
                 plate_u += s * np.concatenate([p.displacement, p.rotation])
             out.append(self._result(lc, u, plate_u, fields))
         return out
 
-    def _result(self, lc, u_flat, plate_u, want_fields):
+    def _solve_directly(self, lc, fields):
+        t0 = time.perf_counter()
+        self.problem.clear_loads()
+        self.problem.set_plate_load("superior", force=np.asarray(lc.force_N),
+                                    moment=np.asarray(lc.moment_Nmm))
+        if lc.follower_N:
+            self.problem.add_nodal_forces(np.arange(self.mesh.n_nodes),
+                                          self.follower_forces(lc.follower_N))
+        sol = self.problem.solve(self.solver, rtol=self.rtol, reuse_hierarchy=self.reuse_hierarchy)
+        self.problem.clear_loads()
+        self.timings[f"solve_{lc.name}_s"] = time.perf_counter() - t0
+        self.timings[f"solve_{lc.name}_linear_solves"] = sol.info.active_set_iterations
+        p = sol.plates["superior"]
+        return self._result(lc, sol.u_flat, np.concatenate([p.displacement, p.rotation]), fields,
+                            solution=sol)
+
+    def _result(self, lc, u_flat, plate_u, want_fields, solution=None):
         eps = self.problem.strain_of(u_flat)[:, 0]
         sig = stress_from_strain(eps[:, None], self.problem.lam, self.problem.mu)[:, 0]
         metrics = {"load_case": lc.name, "dofs": self.mesh.n_dofs}
         metrics.update(level_metrics(self, lc, u_flat.reshape(-1, 3), plate_u, eps, sig))
+        metrics.update(motion_segment_metrics(self, lc, u_flat.reshape(-1, 3), solution))
         cf = {}
         if want_fields:
             cf = {"label": self.labels.astype(np.int32), "E_MPa": self.E,
@@ -207,3 +273,31 @@ def _default_focus(model):
         return treated[0]
     levels = vertebrae_cranial_first(model)
     return levels[len(levels) // 2] if levels else None
+
+
+def _soft_tissue_parameters(model, soft_tissue):
+    """The soft-tissue parameters the analysis uses (None: none)."""
+    from .materials.soft_tissue import SoftTissueParameters
+    if soft_tissue is False:
+        return None
+    if soft_tissue is None or soft_tissue is True:
+        return SoftTissueParameters() if len(vertebrae_cranial_first(model)) >= 2 else None
+    if not isinstance(soft_tissue, SoftTissueParameters):
+        raise InputError("soft_tissue must be None, True, False or SoftTissueParameters, got "
+                         f"{type(soft_tissue).__name__}")
+    return soft_tissue
+
+
+def _registry_with_ground_substance(registry, params):
+    """With explicit fibres the annulus voxels carry the ground substance only (unless
+    the registry already changes the annulus)."""
+    from .materials import default_registry
+    if params is None or not params.fibres:
+        return registry
+    reg = registry if registry is not None else default_registry()
+    if reg["annulus"] == default_registry()["annulus"]:
+        reg = reg.override("annulus", E_MPa=params.ground_substance_E_MPa,
+                           nu=params.ground_substance_nu,
+                           source="annulus ground substance with explicit fibres: Purcell et al., "
+                                  "Int J Spine Surg 15:302, 2021, Table 1")
+    return reg

@@ -79,7 +79,7 @@ def test_bad_kyphoplasty_requests(model):
     with pytest.raises(InputError, match="exceeds what L2 can hold"):
         kyphoplasty(model, "L2", balloon_volume_ml=3.0, cement_volume_ml=25.0,
                     flow_rate_ml_per_min=5.0)
-    with pytest.raises(InputError, match=r"kyphoplasty: balloon_volume_ml must lie in \(0, 12\] mL"):
+    with pytest.raises(InputError, match=r"kyphoplasty: balloon_volume_ml must lie in \[0.1, 12\] mL"):
         kyphoplasty(model, "L2", balloon_volume_ml=17.0, approach="bipedicular")
     with pytest.raises(InputError, match="per balloon"):
         kyphoplasty(model, "L2", balloon_volume_ml=7.0, approach="unipedicular")

@@ -126,8 +126,8 @@ def test_fields_and_composite_modulus(model):
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(volume_ml=25.0), "exceeds what L2 can hold"),
-    (dict(volume_ml=100.0), r"vertebroplasty: volume_ml must lie in \(0, 30\] mL, got 100"),
-    (dict(volume_ml=-1.0), r"volume_ml must lie in \(0, 30\] mL, got -1"),
+    (dict(volume_ml=100.0), r"vertebroplasty: volume_ml must lie in \[0.1, 30\] mL, got 100"),
+    (dict(volume_ml=-1.0), r"volume_ml must lie in \[0.1, 30\] mL, got -1"),
     (dict(cement="superglue"), "unknown cement 'superglue'"),
     (dict(tips_mm=[(32.0, 60.0, 20.0)], approach="unipedicular"), "not in the trabecular bone"),
     (dict(tips_mm=[(32.0, 22.0, 31.5)], approach="unipedicular"), "endplate"),

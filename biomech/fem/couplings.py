@@ -165,18 +165,24 @@ def update_active(s: SpringSet, u: np.ndarray, tol_mm: float) -> np.ndarray:
 
 
 def active_set(solve_linear, springs: list, *, max_iterations: int = 30, tol_mm: float = 1e-7,
-               start: list | None = None):
+               start: list | None = None, inexact: bool = False):
     """Active-set iteration for tension-only and contact springs.
 
-    solve_linear(active) -> u (n_nodes, 3) [mm] solves with the given active masks.
-    Returns (u, active, iterations, converged).  Converged when no spring changes state;
-    each step is one linear solve (the caller keeps the solver set-up)."""
+    solve_linear(active[, final]) -> u (n_nodes, 3) [mm] solves with the given active
+    masks.  Returns (u, active, iterations, converged).  Converged when no spring changes
+    state; each step is one linear solve (the caller keeps the solver set-up).  With
+    ``inexact`` the steps solve loosely (``final=False``) until the set stops changing,
+    then once more accurately (``final=True``), and that solve's set is checked again."""
     active = [initial_active(s) for s in springs] if start is None else [a.copy() for a in start]
     u = None
+    final = not inexact
     for it in range(1, max_iterations + 1):
-        u = solve_linear(active)
+        u = solve_linear(active, final) if inexact else solve_linear(active)
         new = [update_active(s, u, tol_mm) for s in springs]
         if all(np.array_equal(a, b) for a, b in zip(active, new)):
-            return u, active, it, True
+            if final:
+                return u, active, it, True
+            final = True                   # settled on loose solves: confirm accurately
+            continue
         active = new
     return u, active, max_iterations, False

@@ -38,3 +38,16 @@ def node_indices(mesh: VoxelMesh, node_ijk: np.ndarray) -> np.ndarray:
     if not np.array_equal(flat_mesh[idx], flat):
         raise MeshError("a support or load surface lies outside the mechanical mesh")
     return np.unique(idx)
+
+
+def node_index_map(mesh: VoxelMesh, node_ijk: np.ndarray) -> np.ndarray:
+    """(n,) mesh node numbers of grid nodes (n, 3), in their order (not unique); -1 for a
+    grid node that is not in the mechanical mesh."""
+    node_ijk = np.asarray(node_ijk, dtype=np.int64).reshape(-1, 3)
+    nx, ny, nz = mesh.grid_shape
+    flat_mesh = (mesh.node_ijk[:, 0] * (ny + 1) + mesh.node_ijk[:, 1]) * (nz + 1) + mesh.node_ijk[:, 2]
+    flat = (node_ijk[:, 0] * (ny + 1) + node_ijk[:, 1]) * (nz + 1) + node_ijk[:, 2]
+    idx = np.clip(np.searchsorted(flat_mesh, flat), 0, max(flat_mesh.size - 1, 0))
+    found = flat_mesh.size > 0
+    ok = found & (flat_mesh[idx] == flat) if found else np.zeros(len(flat), bool)
+    return np.where(ok, idx, -1)
