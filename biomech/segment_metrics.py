@@ -28,10 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Rotation [deg] above which a motion segment leaves small-strain validity: rotations
-#: of a few degrees keep sin(theta) within 0.1 % of theta at 5 deg (0.13 %); in vitro
-#: lumbar motion segments move 1-8 deg at 7.5 N m (Heuer 2007, Dreischarf 2014).
-SMALL_ROTATION_LIMIT_DEG = 5.0
+from .validity import SMALL_ROTATION_LIMIT_DEG  # noqa: E402  (defined once there)
 
 
 def rigid_fit(points: np.ndarray, u: np.ndarray):

@@ -16,7 +16,7 @@ that the mean tilt of its vertebrae is zero.
 Overlaps: a voxel claimed by two vertebrae is given to a body over posterior
 elements; where posterior elements of two levels meet (articular processes
 under strong lordosis) the voxel becomes VOID, so adjacent levels never fuse
-(no facet contact is modelled).  Discs fill only voxels no bone claimed.
+(facet contact acts across the gap: :mod:`biomech.soft_tissue`).  Discs fill only voxels no bone claimed.
 """
 from __future__ import annotations
 

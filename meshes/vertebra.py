@@ -34,8 +34,9 @@ Geometry (every rule is a modelling choice documented here):
   7 x 10 mm to the table tip-to-tip width), superior articular processes (lateral,
   reaching ``facet_reach`` above the superior rim) and inferior articular
   processes (medial, reaching ``facet_reach`` below the inferior rim), so the
-  processes of adjacent levels interleave with a gap (no facet contact is
-  modelled).  The vertebral canal (ellipse of table width and depth behind the
+  processes of adjacent levels interleave with a gap (the facet joint: its contact
+  is a coupling across the gap, :mod:`biomech.meshes.attachments` and
+  :mod:`biomech.soft_tissue`).  The vertebral canal (ellipse of table width and depth behind the
   posterior wall) is void.
 """
 from __future__ import annotations

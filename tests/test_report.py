@@ -322,9 +322,9 @@ def test_report_leads_with_headline_table_methods_limitations_and_warnings(tmp_p
     assert head.count("<tr>") == 3                                  # header + 2 cases (compression)
     for section in ("Methods", "Limitations", "Metrics", "Validity warnings"):
         assert f">{section}</h2>" in text
-    assert "No spinal ligaments" in text and "Purcell 2021" in text and "12,000 MPa" in text
+    assert "tension-only" in text and "Purcell 2021" in text and "12,000 MPa" in text
     assert "yield strains of human vertebral trabecular bone" in text   # bone_at_risk defined
-    assert "Segment rotation 15.6-15.6 deg" in text and "Nucleus in tension" in text
+    assert "Motion-segment rotation 15.6-15.6 deg" in text and "Nucleus in tension" in text
     assert text.index("Validity warnings</h2>") < text.index("Results</h2>")
 
 
