@@ -32,6 +32,9 @@ FACET_IN_VITRO = {"flexion": (46.1, 41.3), "extension": (51.5, 39.0),
                   "axial_rotation_left (same side)": (31.3, 33.4),
                   "axial_rotation_left (opposite side)": (70.3, 43.2),
                   "compression": (45.5, 40.4)}
+#: Axial stiffness of a lumbar motion segment [N/mm] (1.4 +- 0.48 kN/mm), mean and SD (PMC4844119, Table 3,
+#: via benchmarks/segment_reference.py).
+AXIAL_STIFFNESS_IN_VITRO = (1400.0, 480.0)
 #: Adjacent intradiscal pressure change when the augmented body is made rigid (Baroud et
 #: al., Eur Spine J 12:421, 2003: +19 %) and with realistic cement stiffening alone
 #: (Rohlmann et al., Eur Spine J 15:1255, 2006: +2.4 %).
@@ -119,6 +122,11 @@ def table(out: dict) -> str:
     rows.append(f"{'IDP 500 N compression [MPa]':44s} {idp[0]:8.3f} {idp[1]:8.3f}   "
                 f"{'1.5 F / A = ' + f'{rule[0]:.3f} / {rule[1]:.3f}':>22s}  ratio "
                 f"{idp[0] / rule[0]:.2f} / {idp[1] / rule[1]:.2f} (one-size factor: up to 44 % off)")
+    line("axial stiffness, 500 N compression [N/mm]",
+         [c[f"{s}_axial_stiffness_N_per_mm"] for s in ("L1-L2", "L2-L3")], AXIAL_STIFFNESS_IN_VITRO)
+    line("axial stiffness, no soft tissue [N/mm]",
+         [nost["compression"][f"{s}_axial_stiffness_N_per_mm"] for s in ("L1-L2", "L2-L3")],
+         AXIAL_STIFFNESS_IN_VITRO)
     for n, key in (("flexion", "flexion"), ("extension", "extension"), ("compression", "compression")):
         f = [it[key][f"{s}_facet_force_left_N"] + it[key][f"{s}_facet_force_right_N"]
              for s in ("L1-L2", "L2-L3")]

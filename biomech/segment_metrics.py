@@ -8,6 +8,8 @@ Per motion segment ``{S}`` (e.g. ``L1-L2``: upper over lower vertebra):
   fit to the displacements of each body's nodes (small rotations).  Signs follow the load
   conventions of :mod:`biomech.loads`: +x flexion, -x extension, -y right lateral bending,
   +y left, +z left axial rotation.
+* ``{S}_axial_stiffness_N_per_mm``: axial force / approach of the two body centroids
+  [N/mm] (compression load cases without moments, else NaN).
 * ``{S}_rotation_deg``: the same rotation about the axis of the applied moment (the range
   of motion that in vitro tests report); NaN without a moment.
 * ``{S}_facet_force_left_N`` / ``_right_N``: compressive force [N] of each facet joint
@@ -63,10 +65,11 @@ def motion_segment_metrics(analysis, load_case, u: np.ndarray, solution=None) ->
     from .metrics import vertebrae_cranial_first
     levels = vertebrae_cranial_first(analysis.model)
     points = analysis.mesh.points
-    theta = {}
+    theta, shift = {}, {}
     for lv in levels:
         nodes = body_nodes(analysis, lv)
-        theta[lv] = rigid_fit(points[nodes], u[nodes])[1]
+        shift[lv], theta[lv] = rigid_fit(points[nodes], u[nodes])
+    axial = load_case.axial_force_N
     moment = np.asarray(load_case.moment_Nmm, float)
     axis = moment / np.linalg.norm(moment) if np.any(moment) else None
     out = {}
@@ -76,6 +79,9 @@ def motion_segment_metrics(analysis, load_case, u: np.ndarray, solution=None) ->
         rel = np.degrees(theta[upper] - theta[lower])
         for k, name in enumerate("xyz"):
             out[f"{seg}_rotation_{name}_deg"] = float(rel[k])
+        dz = float(shift[upper][2] - shift[lower][2])      # approach of the body centroids
+        out[f"{seg}_axial_stiffness_N_per_mm"] = (axial / -dz if axial and not np.any(moment)
+                                                  and dz < 0 else np.nan)
         if axis is not None:
             out[f"{seg}_rotation_deg"] = float(rel @ axis)
             worst = max(worst, abs(out[f"{seg}_rotation_deg"]))

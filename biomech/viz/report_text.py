@@ -81,8 +81,9 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
         "compares the segment with in vitro data: flexion, axial rotation and the disc pressure "
         "agree, extension and lateral bending move about twice the in vitro range because the "
         "parametric articular processes overlap too little (facet areas below the published "
-        "1-2 cm^2), and the adjacent disc pressure rises about 1 % when the treated body is made "
-        "rigid (published models: +2.4 % for cement stiffening, +19 % for a rigid pillar).",
+        "1-2 cm^2), the discs are about 2-3 times too compliant in axial compression, and the "
+        "adjacent disc pressure rises about 1 % when the treated body is made rigid (published "
+        "models: +2.4 % for cement stiffening, +19 % for a rigid pillar).",
         "The nucleus is a near-incompressible linear solid (not a pressurised fluid); the "
         "annulus ground substance is isotropic, its collagen fibres explicit.",
         "Linear elasticity, small strain and small rotation: no large-rotation geometry, no "
