@@ -1,6 +1,6 @@
-"""What software ran: versions of the installed distributions, Python, the platform
-and the biomech source revision.  One report for summary.json, report.html and
-``biomech info``."""
+"""What software ran (versions of the installed distributions, Python, the platform
+and the biomech source revision: one report for summary.json, report.html and
+``biomech info``) and what the machine offers (memory)."""
 from __future__ import annotations
 
 import platform
@@ -59,3 +59,20 @@ def source_revision() -> str | None:
 
 __all__ = ["VERSIONED_PACKAGES", "INFO_PACKAGES", "installed_versions", "package_versions",
            "source_revision"]
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to new processes [bytes] (Linux MemAvailable; psutil elsewhere;
+    None when unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import psutil
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        return None

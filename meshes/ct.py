@@ -77,17 +77,6 @@ BYTES_PER_GRID_VOXEL = 48
 MAX_IMAGE_EXTENT_MM = 2000.0
 
 
-def _memory_bytes() -> int | None:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def check_voxel_budget(n_voxels: int, bytes_per_voxel: int, what: str) -> None:
     """InputError before allocating ``n_voxels`` when they exceed MAX_IMAGE_VOXELS or
     the memory available (the estimate and the limit in the message)."""
@@ -96,7 +85,8 @@ def check_voxel_budget(n_voxels: int, bytes_per_voxel: int, what: str) -> None:
         raise InputError(f"{what}: {n_voxels:,} voxels (about {need / 2**30:.1f} GiB) is more "
                          f"than the {MAX_IMAGE_VOXELS:,} allowed; use a coarser voxel size or "
                          "crop the image")
-    avail = _memory_bytes()
+    from biomech.environment import available_memory_bytes
+    avail = available_memory_bytes()
     if avail is not None and need > 0.8 * avail:
         raise InputError(f"{what}: needs about {need / 2**30:.1f} GiB ({n_voxels:,} voxels), "
                          f"more than 80 % of the {avail / 2**30:.1f} GiB of memory available; "
@@ -112,12 +102,9 @@ def read_nifti(path, *, units: str = "HU") -> CTImage:
     uncompressed file as many bytes as the header claims.  Every failure is an
     InputError naming the file."""
     import nibabel as nib
-    from biomech.io.files import MAX_IMAGE_BYTES, FileReadError, check_input_file
+    from biomech.io.files import MAX_IMAGE_BYTES, check_input_file
     path = Path(path)
-    try:
-        st = check_input_file(path, what="NIfTI file", max_bytes=MAX_IMAGE_BYTES)
-    except FileReadError as exc:
-        raise InputError(str(exc)) from None
+    st = check_input_file(path, what="NIfTI file", max_bytes=MAX_IMAGE_BYTES)   # InputError
     if st.st_size == 0:
         raise InputError(f"{path}: the NIfTI file is empty")
     try:

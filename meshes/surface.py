@@ -243,11 +243,8 @@ MAX_SURFACE_OFFSET_MM = 1e5
 
 
 def _check_surface_file(path: Path) -> None:
-    from biomech.io.files import FileReadError, check_input_file
-    try:
-        st = check_input_file(path, what="surface file", max_bytes=MAX_SURFACE_BYTES)
-    except FileReadError as exc:
-        raise InputError(str(exc)) from None
+    from biomech.io.files import check_input_file
+    st = check_input_file(path, what="surface file", max_bytes=MAX_SURFACE_BYTES)  # InputError
     if st.st_size == 0:
         raise MeshError(f"{path}: the surface file is empty")
 

@@ -11,6 +11,7 @@ import uuid
 
 import numpy as np
 
+from ..environment import available_memory_bytes  # noqa: F401  (re-exported)
 from ..errors import InputError
 from ..study import CaseSpec
 from .casefiles import CaseOutcome, record_failure, run_case
@@ -52,23 +53,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
-
-
-def available_memory_bytes() -> int | None:
-    """Memory available to new processes [bytes] (Linux MemAvailable; psutil elsewhere;
-    None when unknown)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import psutil
-        return int(psutil.virtual_memory().available)
-    except ImportError:
-        return None
 
 
 def estimate_solid_voxels(model: dict) -> int | None:
