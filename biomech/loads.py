@@ -11,8 +11,12 @@ compression is -z force; flexion (bending forward) is +x moment (the top tilts
 anteriorly, towards -y); extension -x; lateral bending to the right is -y moment
 (the top tilts towards +x); axial rotation to the left is +z moment.
 
-Defaults: 500 N compression and 7.5 N m moments (Li & Lewis 2010; BMC MSD 2022,
-s12891-022-05522-3; see ../shared/MATERIALS.md).
+Defaults: 500 N compression and 7.5 N m pure moments, the in vitro protocol of spinal
+testing (pure moments without preload: Wilke, Wenger & Claes, Eur Spine J 7:148, 1998;
+7.5 N m as in Heuer et al. 2007 and the in vitro data of benchmarks/segment_validation.py;
+Li & Lewis 2010; BMC MSD 2022, s12891-022-05522-3; see ../shared/MATERIALS.md), so every
+default load case can be compared with a published range of motion.  A follower load
+(``follower_N``) adds the compressive preload of standing (about 500 N, Wilke 1999).
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ PARAM_COLUMNS = ("model", "voxel_size_mm", "vbmd_mg_cm3", "condition", "treatmen
                  "treated_level", "focus_level", "approach", "cement", "cement_E_MPa",
                  "injection_time_min", "viscosity_start_Pa_s", "viscosity_end_Pa_s")
 #: Numeric columns that are not outcomes (no _ratio column).
-NO_RATIO = {"dofs", "time_s", "solve_time_s"}
+NO_RATIO = {"dofs", "time_s", "solve_time_s", "small_strain_valid"}   # flags: no ratio
 #: Treatment metrics of an untreated case (nothing injected, nothing leaked).
 _UNTREATED = {"injected_ml": 0.0, "cement_volume_ml": 0.0, "fill_fraction": 0.0,
               "leak_volume_ml": 0.0, "cavity_ml": 0.0, "height_restored_mm": 0.0}
