@@ -41,6 +41,7 @@ from biomech.errors import InputError, MeshError
 
 from .labels import Label
 from .morphometry import DiscMorphometry, contiguous_levels, disc_name
+from .self_intersection import intersecting_triangle_pairs
 from .partial_volume import conserve_shell_volume, supersampling
 from .surface import SurfaceDistance, TriSurface, inside_mask
 from .voxel_model import NO_LEVEL, VoxelModel
@@ -185,14 +186,22 @@ SURFACE_BYTES_PER_VOXEL = 72
 
 
 def _check_one_vertebra(surface: TriSurface) -> None:
-    """A vertebra is one closed piece: disjoint pieces are refused with their volumes
-    (self-intersection is not looked for: no cheap test)."""
+    """A vertebra is one closed piece that does not pass through itself: disjoint pieces
+    are refused with their volumes, self-intersecting surfaces with the number of
+    crossing triangle pairs and where the first one lies (:mod:`.self_intersection`)."""
     parts = surface.components()
     if len(parts) > 1:
         vols = [abs(p.signed_volume()) for p in parts]
         raise InputError(f"{surface.source or 'surface'}: {len(parts)} disjoint pieces (volumes "
                          f"{[round(v, 1) for v in vols[:5]]} mm^3); one vertebra is one closed "
                          "surface: pick one with TriSurface.components()")
+    crossing = intersecting_triangle_pairs(surface.vertices, surface.faces)
+    if len(crossing):
+        where = surface.vertices[surface.faces[crossing[0, 0]]].mean(axis=0)
+        raise InputError(f"{surface.source or 'surface'}: the surface passes through itself "
+                         f"({len(crossing)} crossing triangle pairs, the first near "
+                         f"{np.round(where, 1).tolist()} mm): its inside is not defined; repair "
+                         "it (e.g. in MeshLab or with PyMeshFix) before voxelising")
 
 
 def vertebra_from_surface(surface: TriSurface, h: float = 1.0, *, level: str = "L2",

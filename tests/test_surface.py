@@ -166,3 +166,42 @@ def test_auto_axes_finds_posterior(shared_data):
     l3 = sorted(s.components(), key=lambda c: -c.vertices[:, 2].mean())[1]
     R = RV.auto_axes(l3)
     assert R[1] @ np.array([-1.0, 0.0, 0.0]) > 0.95
+
+
+def _uv_sphere(radius=10.0, n=16, push_cap=0.0):
+    """A closed UV sphere (n latitude bands, 2n longitudes; outward normals); with
+    ``push_cap`` the vertices above z = 0.4 R move down by push_cap * R (a fold)."""
+    th = np.linspace(0, np.pi, n + 1)[1:-1]
+    ph = np.linspace(0, 2 * np.pi, 2 * n, endpoint=False)
+    T, P = np.meshgrid(th, ph, indexing="ij")
+    v = np.stack([np.sin(T) * np.cos(P), np.sin(T) * np.sin(P), np.cos(T)], -1).reshape(-1, 3)
+    v = np.vstack([[0, 0, 1], v, [0, 0, -1]]) * radius
+    m = 2 * n
+    idx = lambda i, j: 1 + i * m + (j % m)          # noqa: E731
+    faces = [[0, idx(0, j), idx(0, j + 1)] for j in range(m)]
+    for i in range(n - 2):
+        for j in range(m):
+            faces += [[idx(i, j), idx(i + 1, j), idx(i + 1, j + 1)],
+                      [idx(i, j), idx(i + 1, j + 1), idx(i, j + 1)]]
+    last = len(v) - 1
+    faces += [[last, idx(n - 2, j + 1), idx(n - 2, j)] for j in range(m)]
+    if push_cap:
+        cap = v[:, 2] > 0.4 * radius
+        v[cap, 2] -= push_cap * radius
+    return TriSurface(v, np.array(faces), source="sphere")
+
+
+def test_self_intersecting_surfaces_are_refused():
+    """A closed sphere has no crossing triangles; pushing its top cap down through the
+    bottom (by 1.6 R) makes the surface pass through itself: refused before voxelising,
+    with the number of crossing pairs; the shipped Clouthier vertebrae have none."""
+    from biomech.meshes.self_intersection import intersecting_triangle_pairs
+    ok = _uv_sphere()
+    assert ok.is_closed() and len(intersecting_triangle_pairs(ok.vertices, ok.faces)) == 0
+    folded = _uv_sphere(push_cap=1.6)
+    pairs = intersecting_triangle_pairs(folded.vertices, folded.faces)
+    assert len(pairs) >= 4
+    with pytest.raises(InputError, match="passes through itself.*crossing triangle pairs"):
+        RV.vertebra_from_surface(folded, 2.0, axes=None)
+    for s in RV.clouthier_mean_lumbar().values():
+        assert len(intersecting_triangle_pairs(s.vertices, s.faces)) == 0
