@@ -218,3 +218,38 @@ def test_biomech_errors_exit_2_without_traceback_from_the_command_line(tmp_path)
     assert r.returncode == 2 and "character device" in r.stderr
     assert "Traceback" not in r.stderr
     assert issubclass(OutputError, BiomechError)
+
+
+def test_ctrl_c_on_biomech_run_exits_130_without_a_traceback_and_starts_nothing_new(tmp_path):
+    """End to end, as a terminal does it: SIGINT to the whole process group of
+    ``biomech run`` once the first case has finished.  The command returns within
+    seconds (no hang), exits 130, prints no traceback, and the cases finished at the
+    interrupt are all that exist a few seconds later (queued cases do not start)."""
+    cases = "\n".join(f"[[cases]]\nname = \"c{i}\"" for i in range(12))
+    study = tmp_path / "s.toml"
+    study.write_text('load_cases = ["compression"]\n[model]\nkind = "vertebra_with_caps"\n'
+                     'voxel_size_mm = 3.0\n[outputs]\npictures = false\nvti = false\n'
+                     'fields = "none"\nreport = false\n' + cases + "\n")
+    out = tmp_path / "out"
+    exe = Path(sys.executable).with_name("biomech")
+    proc = subprocess.Popen([str(exe), "run", str(study), "--out", str(out), "--executor",
+                             "processes", "--workers", "2", "-q"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        done = lambda: list((out / "cases").glob("c*/case.json")) if (out / "cases").exists() else []  # noqa: E731
+        while time.time() < deadline and not done() and proc.poll() is None:
+            time.sleep(0.2)
+        assert done(), "no case finished"
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.time()
+        _, err = proc.communicate(timeout=60)
+        assert time.time() - t0 < 30
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        n_at_stop = len(done())
+        time.sleep(3)
+        assert len(done()) == n_at_stop < 12
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
