@@ -11,7 +11,7 @@ from .canvas import CHAR_WIDTH, _panel_pixels
 #: Named text anchors (normalized viewport position, horizontal justification).
 _ANCHORS = {"upper_left": ((0.02, 0.95), "left"), "upper_edge": ((0.5, 0.95), "center"),
             "lower_left": ((0.02, 0.02), "left"), "lower_edge": ((0.5, 0.02), "center"),
-            "upper_right": ((0.98, 0.95), "right")}
+            "upper_right": ((0.98, 0.95), "right"), "lower_right": ((0.98, 0.02), "right")}
 
 
 def _side_caption(p, text: str, font: int):

@@ -24,6 +24,23 @@ VIEWS = {
     "oblique": ((1.0, -1.0, 0.7), (0.0, 0.0, 1.0), "oblique"),
 }
 
+#: Anatomical names of the world axes (x left-right: +x patient left; y +posterior;
+#: z +cranial), for orientation marks.
+_AXIS_NAMES = (("R", "L"), ("A", "P"), ("I", "S"))
+#: The notes that explain the orientation marks (short: the legend fits its longest line).
+ORIENTATION_NOTES = ["A anterior, P posterior", "R/L patient right/left"]
+
+
+def orientation_marks(direction, up) -> tuple[str, str]:
+    """(left-edge mark, right-edge mark) of a view: the anatomical direction that points
+    to the left and to the right of the screen, radiology letters ('A', 'P', 'R', 'L',
+    'S', 'I')."""
+    _, right, _ = _screen_axes(direction, up)
+    k = int(np.argmax(np.abs(right)))
+    neg, pos = _AXIS_NAMES[k]
+    return (neg, pos) if right[k] > 0 else (pos, neg)
+
+
 def _cement_entries(shown) -> list:
     entries = [[C.label_display_name(l), C.label_colour(l)] for l in sorted(shown)]
     return entries + [["bone (ghosted)", C.GHOST_BONE],
@@ -127,10 +144,15 @@ def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None)
         p.add_mesh(disc, color=C.label_colour(Label.ANNULUS), opacity=0.35, culling="front",
                    show_scalar_bar=False)
     shown = set()
+    # a kyphoplasty bolus (bulk cement) lies inside its interdigitation layer (composite):
+    # the layer is then drawn translucent so the bolus shows as the solid region it is
+    bolus = bool((model.labels == Label.CEMENT).any())
     for lab in (*C.CEMENT_LABELS, *C.LEAK_LABELS):
         s = labelled_surface(model, keep=[int(lab)])
         if s is not None:
-            p.add_mesh(s, color=C.label_colour(lab), ambient=0.55, diffuse=0.5, specular=0.0)
+            see_through = bolus and lab == Label.COMPOSITE
+            p.add_mesh(s, color=C.label_colour(lab), ambient=0.55, diffuse=0.5, specular=0.0,
+                       opacity=0.4 if see_through else 1.0)
             shown.add(int(lab))
     if sites:
         o = np.asarray(model.origin)
@@ -151,6 +173,9 @@ def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None)
                            show_points=False, always_visible=True)
     if caption_font:
         _text(p, caption_text, "upper_left", caption_font)
+        lo, hi = orientation_marks(direction, up)
+        _text(p, lo, "lower_left", caption_font)
+        _text(p, hi, "lower_right", caption_font)
     _set_camera(p.renderer, bounds, direction, up,
                 _parallel_scale(bounds, direction, up, aspect, margin=1.16), shift_down=0.04)
     return shown

@@ -42,7 +42,7 @@ from .annotate import _fit, _fmt, _legend_panel, _scalar_bar, _side_caption, _te
 from .camera import _fit_view, _model_bounds, _parallel_scale, _set_camera, _union, case_bounds
 from .canvas import (_caption_weights, _finish, _font, _legend_weights, _panel_aspect, _plotter,
                      caption_column_px)
-from .cement_view import (LEAK_SITE_FIELD, VIEWS, _cement_entries, _cement_notes, _draw_cement,
+from .cement_view import (LEAK_SITE_FIELD, ORIENTATION_NOTES, VIEWS, _cement_entries, _cement_notes, _draw_cement,
                           _leak_components, leak_site_masks)
 from .cutaway import CUTAWAY_DIRECTION, _CUT_VIEW, _draw_model, _level_label_pad
 from .sections import (PLANES, _add_section, clipping, _bar_titles, _check_planes, _field_style,
@@ -115,6 +115,7 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
     present = {int(v) for v in np.unique(model.labels)} & {int(l) for l in
                                                            (*C.CEMENT_LABELS, *C.LEAK_LABELS)}
     entries, notes = _cement_entries(present), _cement_notes(model, sites)
+    notes = notes + ORIENTATION_NOTES
     weights = _legend_weights(window_size, n, [e[0] for e in entries] + notes, font)
     p = _plotter(window_size, shape=(1, n + 1), col_weights=weights, border=False)
     b = _model_bounds(model) if bounds is None else np.asarray(bounds, float)
