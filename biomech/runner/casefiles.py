@@ -109,7 +109,8 @@ def write_case_folder(solved: SolvedCase, folder: Path, outputs: dict) -> dict:
     if chosen and outputs.get("pictures"):
         try:
             from ..viz.pictures import save_case_pictures
-            pics = save_case_pictures(solved.case_fields(0), folder / PICTURES_FOLDER)
+            pics = save_case_pictures(solved.case_fields(0), folder / PICTURES_FOLDER,
+                                      load_case=solved.results[0].load_case.name)
             files["pictures"] = {cap: f"{PICTURES_FOLDER}/{Path(p).name}" for cap, p in pics.items()}
         except Exception as exc:                   # noqa: BLE001 - pictures never fail a case
             msg = f"pictures not drawn: {type(exc).__name__}: {exc}"

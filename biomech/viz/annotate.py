@@ -68,6 +68,10 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=Non
     below the range, highest above it) from :func:`biomech.viz.sections.clipping`: each
     that is not None adds its colour swatch at that end of the bar and a note below."""
     lo, hi = actor.mapper.scalar_range
+    below, above = clipped
+    has_note = below is not None or above is not None
+    # with a clipping note the bar moves up and the note takes the strip's lower third
+    bar_y, bar_h, title_y = (0.36, 0.3, 0.7) if has_note else (0.06, 0.4, 0.56)
     width_px = 0.7 * _panel_pixels(p)[0]
     chars = max(len(fmt % lo), len(fmt % hi))
     label_font = max(8, int(font * 1.15))
@@ -76,11 +80,10 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=Non
     bar = p.add_scalar_bar(title=f"{title} #{id(actor)}", mapper=actor.mapper, vertical=False,
                            n_labels=n_labels, fmt=fmt, color=C.TEXT_COLOUR,
                            title_font_size=font, label_font_size=label_font,
-                           position_x=0.15, position_y=0.06, width=0.7, height=0.4,
+                           position_x=0.15, position_y=bar_y, width=0.7, height=bar_h,
                            unconstrained_font_size=True)
     bar.SetTitle("")
     bar.SetTextPositionToPrecedeScalarBar()
-    below, above = clipped
     bar.SetDrawAboveRangeSwatch(False)          # a swatch only where the range clips
     bar.SetDrawBelowRangeSwatch(False)
     notes = []
@@ -96,13 +99,15 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=Non
         note = "; ".join(notes)
         if CHAR_WIDTH * 0.8 * font * len(note) > 0.9 * _panel_pixels(p)[0]:     # narrow: lines
             note = "\n".join(n.replace(": ", "\n") for n in notes)
-        size = min(int(font * 0.8), _fit(note, font, 0.9 * _panel_pixels(p)[0]))
+        lines = note.count("\n") + 1
+        fit_height = int(0.2 * _panel_pixels(p)[1] / (1.4 * lines))     # below the tick labels
+        size = min(int(font * 0.8), _fit(note, font, 0.9 * _panel_pixels(p)[0]), fit_height)
         t = p.add_text(note, position=(0.5, 0.0), viewport=True, color=C.TEXT_COLOUR,
                        font_size=max(5, size))
         t.prop.justification_horizontal = "center"
     if title_font is None:
         title_font = _fit(title, font, _panel_pixels(p)[0])
-    text = p.add_text(title, position=(0.5, 0.56), viewport=True, font_size=title_font,
+    text = p.add_text(title, position=(0.5, title_y), viewport=True, font_size=title_font,
                       color=C.TEXT_COLOUR)
     text.prop.justification_horizontal = "center"
     return bar
