@@ -117,8 +117,15 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
     entries, notes = _cement_entries(present), _cement_notes(model, sites)
     notes = notes + ORIENTATION_NOTES
     weights = _legend_weights(window_size, n, [e[0] for e in entries] + notes, font)
-    p = _plotter(window_size, shape=(1, n + 1), col_weights=weights, border=False)
     b = _model_bounds(model) if bounds is None else np.asarray(bounds, float)
+    if window_size == DEFAULT_WINDOW:
+        # as tall as the widest view needs (wide models left tall panels half empty)
+        panel_w = window_size[0] * weights[0] / sum(weights)
+        widest = max(_view_aspect(b, v) for v in views)
+        height = int(np.clip(1.25 * panel_w / widest + 0.12 * window_size[1], 0.55 * window_size[1],
+                             window_size[1]))
+        window_size = (window_size[0], height)
+    p = _plotter(window_size, shape=(1, n + 1), col_weights=weights, border=False)
     aspect = _panel_aspect(window_size, (1, n + 1), None, weights)
     panel_px = window_size[0] * weights[0] / sum(weights)
     caption_font = min(_fit(VIEWS[v][2], font, panel_px) for v in views)
@@ -128,6 +135,16 @@ def picture_cement(model, *, views: Sequence[str] = ("lateral", "ap"), leak_site
     p.subplot(0, n)
     _legend_panel(p, entries, font, heading=title or "cement", notes=notes)
     return _finish(p, filename)
+
+
+def _view_aspect(bounds, view: str) -> float:
+    """Width / height on screen of the box ``bounds`` (2, 3) [mm] seen in ``view``."""
+    from .camera import _screen_axes
+    direction, up, _ = VIEWS[view]
+    _, right, true_up = _screen_axes(direction, up)
+    corners = np.array([[bounds[i, 0], bounds[j, 1], bounds[k, 2]]
+                        for i in (0, 1) for j in (0, 1) for k in (0, 1)])
+    return float(np.ptp(corners @ right) / max(np.ptp(corners @ true_up), 1e-9))
 
 
 def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
