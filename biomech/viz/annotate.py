@@ -71,7 +71,7 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=Non
     below, above = clipped
     has_note = below is not None or above is not None
     # with a clipping note the bar moves up and the note takes the strip's lower third
-    bar_y, bar_h, title_y = (0.36, 0.3, 0.7) if has_note else (0.06, 0.4, 0.56)
+    bar_y, bar_h, title_y = (0.36, 0.26, 0.76) if has_note else (0.06, 0.4, 0.56)
     width_px = 0.7 * _panel_pixels(p)[0]
     chars = max(len(fmt % lo), len(fmt % hi))
     label_font = max(8, int(font * 1.15))
