@@ -154,6 +154,7 @@ class SegmentAnalysis:
         self.focus_level = focus_level or _default_focus(model)
         self._unit = {}
         self._body_surfaces = {}
+        self._body_nodes = {}
         self.timings = {"build_s": time.perf_counter() - t0}
 
     def body_surfaces(self, level: str):
@@ -164,6 +165,14 @@ class SegmentAnalysis:
             self._body_surfaces[level] = (body, column_surface_nodes(self.mesh, body, "superior"),
                                           column_surface_nodes(self.mesh, body, "inferior"))
         return self._body_surfaces[level]
+
+    def body_nodes(self, level: str) -> np.ndarray:
+        """(n,) mesh nodes of the vertebral body of ``level`` (all corners of its elements),
+        computed once per model."""
+        if level not in self._body_nodes:
+            body = self.body_surfaces(level)[0]
+            self._body_nodes[level] = np.unique(self.mesh.cells[body[tuple(self.mesh.voxel_ijk.T)]])
+        return self._body_nodes[level]
 
     @property
     def n_dofs(self) -> int:
@@ -188,12 +197,11 @@ class SegmentAnalysis:
         body centroids, each spread evenly over the nodes of its vertebral body (so its
         resultant passes through the body centroid and the pair loads the segment
         without a moment, as a cable through the centres of rotation does in vitro)."""
-        from .segment_metrics import body_nodes
         f = np.zeros((self.mesh.n_nodes, 3))
         levels = vertebrae_cranial_first(self.model)
         pts = self.mesh.points
         for upper, lower in zip(levels[:-1], levels[1:]):
-            nu_, nl = body_nodes(self, upper), body_nodes(self, lower)
+            nu_, nl = self.body_nodes(upper), self.body_nodes(lower)
             d = pts[nl].mean(axis=0) - pts[nu_].mean(axis=0)
             d /= np.linalg.norm(d)
             f[nu_] += magnitude_N * d / nu_.size            # upper pushed towards lower

@@ -49,16 +49,6 @@ def rigid_fit(points: np.ndarray, u: np.ndarray):
     return sol[:3], sol[3:]
 
 
-def body_nodes(analysis, level: str) -> np.ndarray:
-    """Mesh nodes of the vertebral body of ``level`` (cached on the analysis)."""
-    cache = analysis.__dict__.setdefault("_body_nodes", {})
-    if level not in cache:
-        body, _, _ = analysis.body_surfaces(level)
-        elements = body[tuple(analysis.mesh.voxel_ijk.T)]
-        cache[level] = np.unique(analysis.mesh.cells[elements])
-    return cache[level]
-
-
 def motion_segment_metrics(analysis, load_case, u: np.ndarray, solution=None) -> dict:
     """Metrics of every motion segment for displacement u (n_nodes, 3) [mm];
     ``solution`` (a :class:`~biomech.fem.problem.Solution`) gives the spring forces."""
@@ -67,7 +57,7 @@ def motion_segment_metrics(analysis, load_case, u: np.ndarray, solution=None) ->
     points = analysis.mesh.points
     theta, shift = {}, {}
     for lv in levels:
-        nodes = body_nodes(analysis, lv)
+        nodes = analysis.body_nodes(lv)
         shift[lv], theta[lv] = rigid_fit(points[nodes], u[nodes])
     axial = load_case.axial_force_N
     moment = np.asarray(load_case.moment_Nmm, float)

@@ -16,6 +16,12 @@ from biomech.errors import InputError
 
 
 # ---------------------------------------------------------------------------- calibration
+#: Accepted phantom calibration slope [mg/cm^3 per HU] and intercept [mg/cm^3] (the study
+#: schema reads them from here).
+SLOPE_RANGE_MG_CM3_PER_HU = (0.05, 5.0)
+INTERCEPT_RANGE_MG_CM3 = (-500.0, 500.0)
+
+
 @dataclass(frozen=True)
 class LinearCalibration:
     """Phantom calibration: rho_eq [mg/cm^3] = slope * HU + intercept.
@@ -30,11 +36,13 @@ class LinearCalibration:
     source: str = ""
 
     def __post_init__(self):
-        if not (math.isfinite(self.slope_mg_cm3_per_HU) and 0.05 <= self.slope_mg_cm3_per_HU <= 5.0):
-            raise InputError(f"calibration slope must lie in [0.05, 5] mg/cm^3 per HU, got "
+        lo, hi = SLOPE_RANGE_MG_CM3_PER_HU
+        if not (math.isfinite(self.slope_mg_cm3_per_HU) and lo <= self.slope_mg_cm3_per_HU <= hi):
+            raise InputError(f"calibration slope must lie in [{lo:g}, {hi:g}] mg/cm^3 per HU, got "
                              f"{self.slope_mg_cm3_per_HU!r} (a slope in g/cm^3 per HU?)")
-        if not (math.isfinite(self.intercept_mg_cm3) and abs(self.intercept_mg_cm3) <= 500.0):
-            raise InputError(f"calibration intercept must lie in [-500, 500] mg/cm^3, got "
+        lo, hi = INTERCEPT_RANGE_MG_CM3
+        if not (math.isfinite(self.intercept_mg_cm3) and lo <= self.intercept_mg_cm3 <= hi):
+            raise InputError(f"calibration intercept must lie in [{lo:g}, {hi:g}] mg/cm^3, got "
                              f"{self.intercept_mg_cm3!r}")
 
     def density_mg_cm3(self, hu) -> np.ndarray:

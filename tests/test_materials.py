@@ -6,7 +6,7 @@ import pytest
 
 from biomech.errors import MaterialError
 from biomech.materials import (DEFAULT_DENSITY_LAW, LABEL_MATERIAL, TISSUE_MINERAL_DENSITY_G_CM3,
-                               composite_modulus, default_registry, density_law,
+                               composite_modulus, default_registry, get_law,
                                element_properties, modulus_from_qct, qct_to_measure)
 from biomech.materials import DENSITY_LAWS
 from biomech.meshes.labels import Label
@@ -66,7 +66,7 @@ def test_density_laws_take_qct_density_through_the_documented_conversion():
         assert np.all(np.diff(modulus_from_qct(name, rho)) > 0)     # stiffer with density
     assert default_registry().density_law_name == DEFAULT_DENSITY_LAW
     with pytest.raises(MaterialError, match="unknown density-modulus law"):
-        density_law("nope")
+        get_law("nope")
 
 
 def test_partial_volume_shell_is_voigt_mixing():

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..describe import Described, param
 from ..errors import InputError
-from ..materials import DEFAULT_DENSITY_LAW, TISSUE_MINERAL_DENSITY_G_CM3, density_law
+from ..materials import DEFAULT_DENSITY_LAW, TISSUE_MINERAL_DENSITY_G_CM3, get_law
 from ..meshes.labels import Label
 from ..validation import ListOf, Str
 from .anatomy import TRABECULAR_TISSUE
@@ -78,8 +78,7 @@ class BoneDensity(Described):
         return f"vBMD {self.vbmd_mg_cm3:g} mg/cm3"
 
     def apply(self, model):
-        v = self.vbmd_mg_cm3                       # range checked when made (validate)
-        density_law(self.law)
+        v = self.vbmd_mg_cm3                       # vBMD and law checked when made (validate)
         sel, names = _levels_mask(model, self.levels)
         trab = sel & np.isin(model.labels, [int(l) for l in TRABECULAR_TISSUE + (Label.COMPACTED,)])
         shell = sel & np.isin(model.labels, [Label.CORTICAL, Label.ENDPLATE])
@@ -162,7 +161,7 @@ class BoneFromCT:
     def apply(self, model):
         from ..meshes.calibration import LinearCalibration
         calibration = LinearCalibration(self.slope_mg_cm3_per_HU, self.intercept_mg_cm3)
-        density_law(self.law)
+        get_law(self.law)
         if self.hu is None:
             if "ct_HU" not in model.fields:
                 raise InputError("BoneFromCT needs hu=(nx, ny, nz) array or a model field 'ct_HU'")

@@ -320,7 +320,7 @@ class CondensedSolver(_Solver):
         ``M^-1 = [I -X; 0 I] diag(V, S^-1) [I 0; -X^T I]`` (symmetric positive definite;
         X and S are not solved again, so a changed operator costs no extra set-up)."""
         from .multigrid import CSROperator
-        if getattr(self, "_base", None) is None or self._base[0] is not A_base:
+        if self._base is None or self._base[0] is not A_base:
             self._base = (A_base, CSROperator(A_base))
         self.op = SumOperator(self._base[1], sp.csr_matrix(C))
 

@@ -12,7 +12,7 @@ module                 responsibility
 """
 from .density_laws import (DEFAULT_DENSITY_LAW, DENSITY_LAWS, MIN_MODULUS_MPA,  # noqa: F401
                            TISSUE_MINERAL_DENSITY_G_CM3, VERSE004_LAW, DensityModulusLaw,
-                           density_law, get_law, modulus_from_qct, qct_to_measure)
+                           get_law, modulus_from_qct, qct_to_measure)
 from .mixtures import composite_modulus, partial_volume_modulus, shell_modulus  # noqa: F401
 from .properties import (BONE_MODULUS_RULES, DENSITY_MAPPED_LABELS,  # noqa: F401
                          MIN_DENSITY_G_CM3, SHELL_LABELS, TRABECULAR_LAW_LABELS,

@@ -108,9 +108,6 @@ def get_law(name) -> DensityModulusLaw:
     return DENSITY_LAWS[name]
 
 
-#: Alias of :func:`get_law` (the name the conditions use).
-density_law = get_law
-
 
 # ---------------------------------------------------------------------------- conversions
 # One registry of density-modulus laws: DENSITY_LAWS above (each law states

@@ -18,7 +18,7 @@ from typing import Mapping
 
 from ..errors import MaterialError
 from ..meshes.labels import Label
-from .density_laws import DEFAULT_DENSITY_LAW, density_law
+from .density_laws import DEFAULT_DENSITY_LAW, get_law
 
 # ----------------------------------------------------------------------------- materials
 
@@ -156,7 +156,7 @@ class MaterialRegistry(Mapping):
             if not isinstance(m, Material):
                 raise MaterialError(f"registry entries must be Material, got {type(m).__name__}")
             mats[m.name] = m
-        density_law(density_law_name)
+        get_law(density_law_name)
         self._materials = MappingProxyType(mats)
         self.density_law_name = density_law_name
 

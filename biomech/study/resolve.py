@@ -45,12 +45,6 @@ def _resolve_model(model: dict, key: str, base_dir: Path) -> dict:
             if k in model:
                 out[k] = model[k]
         out.setdefault("units", "HU")
-        if "cap_modulus_MPa" in out:                # the registry's PMMA range, one wording
-            from ..materials import default_registry
-            try:
-                default_registry().override("pmma_cap", E_MPa=out["cap_modulus_MPa"])
-            except MaterialError as exc:
-                raise _Bad(_join(key, "cap_modulus_MPa"), str(exc)) from None
         files = {}
         whats = {"image": "CT image (a NIfTI file or a DICOM folder)",
                  "labels": "label image", "calibration_file": "calibration log"}

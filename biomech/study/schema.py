@@ -48,6 +48,8 @@ def _bone_schema():
 
 
 def _model_schema():
+    from ..materials import default_registry
+    from ..meshes.calibration import INTERCEPT_RANGE_MG_CM3, SLOPE_RANGE_MG_CM3_PER_HU
     fields = {
         "kind": Str(MODEL_KINDS),
         "levels": ListOf(Str(_vertebra_names()), min_len=1),
@@ -69,12 +71,14 @@ def _model_schema():
                             what="'bonelab' or a table {value = [label, level]}"),
         "ct_level": Str(pattern=SPINAL_LEVEL,
                         what="a spinal level name C1-C7, T1-T12, L1-L6 or S1, e.g. 'L1'"),
-        "calibration": Table({"slope_mg_cm3_per_HU": Num(0.05, 5.0, unit="mg/cm3 per HU"),
-                              "intercept_mg_cm3": Num(-500.0, 500.0, unit="mg/cm3")},
+        "calibration": Table({"slope_mg_cm3_per_HU": Num(*SLOPE_RANGE_MG_CM3_PER_HU,
+                                                         unit="mg/cm3 per HU"),
+                              "intercept_mg_cm3": Num(*INTERCEPT_RANGE_MG_CM3, unit="mg/cm3")},
                              required=("slope_mg_cm3_per_HU",)),
         "calibration_file": Str(what="path of an Ogo internal-calibration log"),
         "law": Str(_density_laws()),
-        "cap_modulus_MPa": Num(0.0, 1e5, lo_open=True, unit="MPa"),
+        # the registry's accepted PMMA range (the cap is PMMA)
+        "cap_modulus_MPa": Num(*default_registry()["pmma_cap"].E_range_MPa, unit="MPa"),
     }
     return Table(fields, what="the model")
 

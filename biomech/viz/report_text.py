@@ -12,10 +12,11 @@ from __future__ import annotations
 import math
 from typing import Iterable, Mapping, Sequence
 
+# the validity limits and their reasoning live in biomech.validity
+from ..validity import NUCLEUS_TENSION_LIMIT_MPA  # noqa: F401  (re-exported)
+from ..validity import SMALL_ROTATION_LIMIT_DEG as ROTATION_LIMIT_DEG
+
 # ---------------------------------------------------------------------------- validity
-# The limits and their reasoning: biomech.validity.
-from ..validity import NUCLEUS_TENSION_LIMIT_MPA  # noqa: E402,F401
-from ..validity import SMALL_ROTATION_LIMIT_DEG as ROTATION_LIMIT_DEG  # noqa: E402
 
 
 def validity_warnings(rows: Sequence[Mapping]) -> list[str]:
