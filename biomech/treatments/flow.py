@@ -103,9 +103,32 @@ class FlowDomain:
         return float(self.capacity[self.interior].sum())
 
 
-def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
-                 bulk_cavity=None) -> FlowDomain:
-    """Flow arrays of the treated level ``geo`` (a VertebraGeometry).
+@dataclass
+class DomainBase:
+    """What does not change between random realisations of one injection problem: the
+    crop ``box``, labels, compartments, outside sites, BV/TV and the mean permeability."""
+
+    box: tuple
+    h: float
+    labels: np.ndarray        # uint8 labels in the box
+    interior: np.ndarray      # bool, trabecular compartment of the level (+ cavity)
+    site: np.ndarray          # int8: -1 impassable, 0 body, > 0 outside site
+    out_site: np.ndarray      # int8: site code of every outside voxel (0 elsewhere)
+    bvtv: np.ndarray          # [-]
+    permeability_mm2: np.ndarray   # mean SI permeability [mm^2] (label factors applied)
+    cavity: np.ndarray | None      # bool, bulk cavity (kyphoplasty) or None
+
+    def index(self, ijk_model) -> np.ndarray:
+        """(n, 3) model-grid indices -> box indices (rows outside the box dropped)."""
+        off = np.array([s.start for s in self.box])
+        ijk = np.asarray(ijk_model, dtype=np.int64).reshape(-1, 3) - off
+        ok = ((ijk >= 0) & (ijk < np.array(self.labels.shape))).all(axis=1)
+        return ijk[ok]
+
+
+def domain_base(model, geo, params: FlowParameters, *, extra_impassable=None,
+                bulk_cavity=None) -> DomainBase:
+    """The fixed arrays of the treated level ``geo`` (a VertebraGeometry).
 
     extra_impassable : bool mask (model grid) of voxels cement may not enter;
     bulk_cavity : bool mask of a kyphoplasty cavity (passable, capacity h^3)."""
@@ -115,7 +138,7 @@ def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
     lo = np.maximum(lo, 0)
     hi = np.minimum(hi, model.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
-    lab = model.labels[box]
+    lab = np.asarray(model.labels[box])
     in_level = model.level[box] == geo.level_index
     interior = in_level & np.isin(lab, [int(l) for l in FLOW_LABELS])
     if bulk_cavity is not None:
@@ -129,7 +152,6 @@ def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
     if extra_impassable is not None:
         site[extra_impassable[box]] = -1
     site[interior] = 0
-
     bv = np.asarray(model.fields["bvtv"])[box] if "bvtv" in model.fields else np.full(lab.shape, 0.10)
     k = kozeny_carman_permeability_mm2(bv, params)
     if "permeability_mm2" in model.fields:
@@ -138,27 +160,63 @@ def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
     for labv, fac in params.label_permeability_factor.items():
         k = np.where(lab == labv, k * fac, k)
     k = np.where(lab == Label.LYTIC, params.lytic_permeability_factor * params.reference_permeability_mm2, k)
+    return DomainBase(box, float(h), lab, interior, site, out_site.astype(np.int8), bv,
+                      np.where(interior, k, 0.0),
+                      None if bulk_cavity is None else np.asarray(bulk_cavity[box]))
+
+
+def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_factor=None,
+                    channels=(), outside_factor=None, seed_offset: int = 0) -> FlowDomain:
+    """Resistance, capacity and threshold arrays of one realisation.
+
+    permeability_factor : (box shape) multiplier of the interior permeability (a random
+    field; None = 1); channels : :class:`~biomech.treatments.leak_routes.Channel` list
+    (tubes: added permeability inside the body, gateways through bone they cross);
+    outside_factor : {site code: factor} replacing :data:`OUTSIDE_PERMEABILITY_FACTOR`."""
+    h = base.h
+    interior = base.interior
+    site = base.site.copy()
+    k = base.permeability_mm2 if permeability_factor is None else \
+        base.permeability_mm2 * permeability_factor
     kref = params.reference_permeability_mm2
-    resist = np.zeros(lab.shape + (3,))
-    rz = h * kref / k
-    resist[..., 0] = np.where(interior, rz * params.anisotropy_si_transverse, 0.0)
+    capacity = np.zeros(site.shape)
+    capacity[interior] = h ** 3 * (1.0 - np.clip(base.bvtv[interior], 0.0, 1.0))
+    if base.cavity is not None:
+        capacity[base.cavity] = h ** 3
+    gate_k = np.zeros(site.shape)
+    k = k.copy()
+    for ch in channels:
+        ijk = base.index(ch.ijk)
+        if ijk.size == 0:
+            continue
+        idx = tuple(ijk.T)
+        k_tube = ch.permeability_mm2(h)
+        inside = interior[idx]
+        ii = tuple(a[inside] for a in idx)
+        k[ii] = k[ii] + k_tube
+        gates = (site[idx] == -1) & ~inside
+        gi = tuple(a[gates] for a in idx)
+        site[gi] = ch.site
+        gate_k[gi] = np.maximum(gate_k[gi], k_tube)
+        capacity[gi] = np.minimum(h ** 3, ch.volume_per_voxel_mm3(h))
+    resist = np.zeros(site.shape + (3,))
+    rz = np.where(interior, h * kref / np.where(interior, k, 1.0), 0.0)
+    resist[..., 0] = rz * params.anisotropy_si_transverse
     resist[..., 1] = resist[..., 0]
-    resist[..., 2] = np.where(interior, rz, 0.0)
-    if bulk_cavity is not None:
-        cav = bulk_cavity[box]
-        resist[cav] = 0.0
+    resist[..., 2] = rz
+    if base.cavity is not None:
+        resist[base.cavity] = 0.0
     outside = site > 0
-    for code, fac in OUTSIDE_PERMEABILITY_FACTOR.items():
-        sel = outside & (out_site == code)
+    factors = OUTSIDE_PERMEABILITY_FACTOR if outside_factor is None else outside_factor
+    gate = gate_k > 0
+    for code, fac in factors.items():
+        sel = outside & (base.out_site == code) & ~gate
         resist[sel] = h / fac
-    capacity = np.zeros(lab.shape)
-    capacity[interior] = h ** 3 * (1.0 - np.clip(bv[interior], 0.0, 1.0))
-    if bulk_cavity is not None:
-        capacity[bulk_cavity[box]] = h ** 3
-    capacity[outside] = h ** 3
+    resist[gate] = (h * kref / gate_k[gate])[:, None]
+    capacity[outside & ~gate] = h ** 3
 
     # theta: resistance of the marrow's path to the nearest breach
-    threshold = np.zeros(lab.shape)
+    threshold = np.zeros(site.shape)
     drains = interior & face_neighbours(outside)
     if params.drain_attraction > 0 and drains.any():
         seeds = np.flatnonzero(drains.ravel()).astype(np.int64)
@@ -169,10 +227,18 @@ def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
         threshold = params.drain_attraction * np.where(finite, dist, fill)
         threshold[~interior] = 0.0
     if params.heterogeneity > 0:
-        rng = np.random.default_rng(params.seed)
-        threshold = threshold + np.where(interior, params.heterogeneity * h * rng.random(lab.shape), 0.0)
-    return FlowDomain(box, site, capacity, np.ascontiguousarray(resist),
+        rng = np.random.default_rng(params.seed + seed_offset)
+        threshold = threshold + np.where(interior, params.heterogeneity * h * rng.random(site.shape), 0.0)
+    return FlowDomain(base.box, site, capacity, np.ascontiguousarray(resist),
                       np.ascontiguousarray(threshold), interior, np.where(interior, k, 0.0))
+
+
+def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,
+                 bulk_cavity=None, channels=()) -> FlowDomain:
+    """Flow arrays of the treated level ``geo`` (a VertebraGeometry) with mean properties:
+    :func:`domain_base` then :func:`assemble_domain` (``channels``: needle tracks, veins)."""
+    return assemble_domain(domain_base(model, geo, params, extra_impassable=extra_impassable,
+                                       bulk_cavity=bulk_cavity), params, channels=channels)
 
 
 @dataclass
