@@ -40,6 +40,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from scipy import ndimage
@@ -105,12 +106,18 @@ def gaussian_field(rng, shape, h: float, correlation_length_mm: float) -> np.nda
     sig = correlation_length_mm / (2.0 * h)
     if sig < 0.3:
         return z
-    g = ndimage.gaussian_filter(z, sig, mode="wrap")
-    r = int(4 * sig + 1)
+    g = ndimage.gaussian_filter(z, sig, mode="wrap", truncate=3.0)
+    return g / math.sqrt(_kernel_square_sum(round(sig, 9)))
+
+
+@lru_cache(maxsize=32)
+def _kernel_square_sum(sig: float) -> float:
+    """Sum of squares of the 3-D Gaussian filter of ``gaussian_field`` (its noise variance)."""
+    r = int(3 * sig + 1)
     d = np.zeros((2 * r + 1,) * 3)
     d[r, r, r] = 1.0
-    ker = ndimage.gaussian_filter(d, sig, mode="constant")
-    return g / math.sqrt(float((ker ** 2).sum()))
+    ker = ndimage.gaussian_filter(d, sig, mode="constant", truncate=3.0)
+    return float((ker ** 2).sum())
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:

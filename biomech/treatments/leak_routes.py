@@ -125,17 +125,13 @@ def body_surface_point(model, geo, angle_rad: float, z_mm: float) -> np.ndarray:
     d = np.array([math.sin(angle_rad) * geo.left_sign, -math.cos(angle_rad), 0.0])
     p0 = np.array([geo.centroid_mm[0], geo.centroid_mm[1], z_mm])
     o = np.asarray(model.origin, float)
-    step = 0.25 * model.h
-    r = 0.0
-    last_in = 0.0
     rmax = float(np.linalg.norm(geo.hi_mm - geo.lo_mm))
-    while r < rmax:
-        ijk = np.floor((p0 + r * d - o) / model.h).astype(int)
-        if (ijk < 0).any() or (ijk >= np.array(model.shape)).any():
-            break
-        if geo.body[tuple(ijk)]:
-            last_in = r
-        r += step
+    r = np.arange(0.0, rmax, 0.25 * model.h)
+    ijk = np.floor((p0 + r[:, None] * d - o) / model.h).astype(int)
+    ok = ((ijk >= 0) & (ijk < np.array(model.shape))).all(axis=1)
+    inside = np.zeros(len(r), bool)
+    inside[ok] = geo.body[tuple(ijk[ok].T)]
+    last_in = float(r[np.flatnonzero(inside)[-1]]) if inside.any() else 0.0
     return p0 + last_in * d
 
 

@@ -187,7 +187,7 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
                    cement_library=None) -> TreatmentResult:
     """Inject ``volume_ml`` of ``cement`` into vertebra ``level`` and return the treated model.
 
-    approach : "bipedicular" | "unipedicular" | "parapedicular" | "extrapedicular" ("lateral"),
+    approach : "bipedicular" | "unipedicular" | "parapedicular" | "extrapedicular" | "lateral" (lumbar),
     ``side`` for the one-needle approaches; tips at ``tip_depth`` of the body depth behind the
     anterior wall unless ``tips_mm`` (and ``entries_mm``) are given.  ``injection_time_min``
     [min after mixing] defaults to the start of the cement's working window;
