@@ -104,9 +104,11 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
             "the voxel size" + (" (2 mm is a quick look; 1 mm resolves the shell better)."
                                 if voxel_size_mm >= 2 else "."))
     if not leak_constants_calibrated:
-        out.append("Cement spread and leakage: the pressure-driven front uses permeability and "
-                   "viscosity laws whose constants are not calibrated to injection experiments; "
-                   "leak volumes are trends between cases, not predictions.")
+        out.append("Cement spread and leakage: leak probabilities come from seeded random "
+                   "realisations of bone permeability, veins and needle-track gap; the trends "
+                   "(viscosity, injection time, volume, breaches) follow bench experiments, but "
+                   "the vein sizes and outside permeabilities are assumptions, so probabilities "
+                   "compare cases rather than predict a patient's risk.")
     out.append("Cement is linear elastic, fully bonded to bone; no curing heat, shrinkage or "
                "bone-cement interface failure.")
     return out
@@ -141,9 +143,21 @@ GLOSSARY = {
     "cement_volume_ml": "Cement inside the vertebral body [mL] (augmentation), leaks excluded.",
     "fill_fraction": "Cement volume / trabecular volume of the treated body [-].",
     "injected_ml": "Cement volume injected [mL] (inside + leaked).",
-    "leak_volume_ml": "Cement that left the body [mL], total and by site: spinal canal "
-    "(posterior wall), disc (through an endplate), venous (basivertebral foramen), "
-    "paravertebral (through the side wall).",
+    "leak_volume_ml": "Cement that left the body in the mean-property fill [mL], total and "
+    "by site: spinal canal (posterior wall), disc (through an endplate), venous "
+    "(basivertebral foramen), paravertebral (through the side wall), needle track "
+    "(backflow along a needle).",
+    "leak_probability": "Probability of a CT-detectable cement leak (at least 0.005 mL at a "
+    "site) over the seeded random realisations of bone permeability, veins and needle-track "
+    "gap [-]; ``_ci_low``/``_ci_high``: its Wilson 95 % interval; ``_<site>``: of a leak at "
+    "that site (spinal canal, disc, venous, paravertebral, needle track). Several treated "
+    "levels: 1 - prod(1 - p).",
+    "expected_leak_volume_ml": "Mean leaked cement volume over the realisations [mL].",
+    "peak_injection_pressure_MPa": "Peak injection pressure over the injection [MPa]: "
+    "Hagen-Poiseuille in the cannula plus spherical Darcy flow in the bone, at the cement's "
+    "viscosity at that time (mean over the realisations; ``_p95`` their 95th percentile).",
+    "fill_fraction_sd": "Standard deviation of the fill fraction over the realisations [-].",
+    "leak_realisations": "Number of random realisations behind the leak probabilities.",
     "cavity_ml": "Kyphoplasty balloon cavity volume [mL].",
     "height_restored_mm": "Kyphoplasty: anterior height regained [mm].",
     "_ratio": "Any column ending in ``_ratio``: value / the baseline case's value in the same "
@@ -173,6 +187,10 @@ def define(column: str) -> str | None:
             cands.append(k[: -len("_mean")] + "_p95")
         if k.startswith("leak_volume_ml_"):
             cands.append("leak_volume_ml")
+        if k.startswith("leak_probability_"):
+            cands.append("leak_probability")
+        if k.startswith("peak_injection_pressure_MPa"):
+            cands.append("peak_injection_pressure_MPa")
         if k.startswith("endplate_stress"):
             cands.append("endplate_stress_MPa_p95")
     for k in cands:
