@@ -140,14 +140,15 @@ def test_volume_flow_rate_and_needle_position(coarse):
 def test_posterior_wall_breach_opens_the_canal_route(coarse):
     """Metastatic series: posterior-wall destruction is the risk factor for canal leaks
     (World J Surg Oncol 2022: canal 15.9 % of metastatic VP levels).  Intact wall: no canal
-    leak in any realisation; destroyed wall: canal leaks in 5-60 % of realisations, and more
-    leaks overall."""
+    leak in any realisation; destroyed wall, tip near the lesion: canal leaks in at least
+    15.9 % of realisations (the clinical rate over all metastatic levels, most of which
+    have an intact wall), and more leaks overall."""
     intact = apply_condition(coarse, Metastasis("L2", "lytic", "posterior", size_mm=18))
     broken = apply_condition(coarse, Metastasis("L2", "lytic", "posterior", size_mm=18,
                                                 posterior_wall_destroyed=True))
     a, b = risk(intact, tip_depth=0.5), risk(broken, tip_depth=0.5)
     assert a.p_site["spinal_canal"] == 0.0
-    assert 0.05 <= b.p_site["spinal_canal"] <= 0.6
+    assert b.p_site["spinal_canal"] >= 0.159
     assert b.p_any > a.p_any
 
 

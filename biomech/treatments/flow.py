@@ -74,6 +74,9 @@ class FlowParameters(Described):
         Label.FRACTURE_ZONE: 5.0, Label.ANGIOMA: 10.0, Label.BLASTIC: 0.05})
     lytic_permeability_factor: float = param(3.0, range=(0.0, 1000.0), lo_open=True,
                                              doc="times k_ref (absolute)")
+    breach_mouth_factor: float = param(1.0, range=(0.0, 100.0), lo_open=True,
+                                       doc="permeability of a breach's mouth / reference "
+                                           "(assumption)")
     min_bvtv: float = param(0.02, range=(0.0, 0.5), lo_open=True,
                             doc="porosity cap of the permeability law (BV/TV floor)")
 
@@ -117,6 +120,7 @@ class DomainBase:
     bvtv: np.ndarray          # [-]
     permeability_mm2: np.ndarray   # mean SI permeability [mm^2] (label factors applied)
     cavity: np.ndarray | None      # bool, bulk cavity (kyphoplasty) or None
+    sealed: np.ndarray        # bool, bone that closes channels through it (compacted bone)
 
     def index(self, ijk_model) -> np.ndarray:
         """(n, 3) model-grid indices -> box indices (rows outside the box dropped)."""
@@ -162,7 +166,8 @@ def domain_base(model, geo, params: FlowParameters, *, extra_impassable=None,
     k = np.where(lab == Label.LYTIC, params.lytic_permeability_factor * params.reference_permeability_mm2, k)
     return DomainBase(box, float(h), lab, interior, site, out_site.astype(np.int8), bv,
                       np.where(interior, k, 0.0),
-                      None if bulk_cavity is None else np.asarray(bulk_cavity[box]))
+                      None if bulk_cavity is None else np.asarray(bulk_cavity[box]),
+                      lab == Label.COMPACTED)
 
 
 def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_factor=None,
@@ -191,10 +196,10 @@ def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_fa
             continue
         idx = tuple(ijk.T)
         k_tube = ch.permeability_mm2(h)
-        inside = interior[idx]
+        inside = interior[idx] & ~base.sealed[idx]
         ii = tuple(a[inside] for a in idx)
         k[ii] = k[ii] + k_tube
-        gates = (site[idx] == -1) & ~inside
+        gates = (site[idx] == -1) & ~interior[idx]
         gi = tuple(a[gates] for a in idx)
         site[gi] = ch.site
         gate_k[gi] = np.maximum(gate_k[gi], k_tube)
@@ -214,10 +219,15 @@ def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_fa
         resist[sel] = h / fac
     resist[gate] = (h * kref / gate_k[gate])[:, None]
     capacity[outside & ~gate] = h ** 3
+    # the mouth of an open breach (outside voxels touching the body compartment): the hole
+    # in the cortex or endplate, filled with haematoma and fracture debris, passes cement
+    # like the reference bone (factor 1, assumption); the tissue factors apply beyond it
+    drains = interior & face_neighbours(outside)
+    mouth = outside & ~gate & face_neighbours(interior)
+    resist[mouth] = np.minimum(resist[mouth], h * params.breach_mouth_factor ** -1)
 
     # theta: resistance of the marrow's path to the nearest breach
     threshold = np.zeros(site.shape)
-    drains = interior & face_neighbours(outside)
     if params.drain_attraction > 0 and drains.any():
         seeds = np.flatnonzero(drains.ravel()).astype(np.int64)
         cost = 0.5 * resist.reshape(-1, 3)[seeds].min(axis=1)

@@ -24,6 +24,11 @@ What varies between realisations (each a documented input of :class:`LeakRiskPar
   Yoshizawa 1977) (*check*).  Venous drainage outside the body (the conductance of the
   plexus a leak enters): log-normal factor, CoV 0.5 (assumption), on the venous and
   paravertebral outside permeabilities.
+* **Endplate cracks** of a fractured level (``meta["fractures"][level]``, its ``mode``
+  says which endplate collapsed): a Poisson number (mean 1 per collapsed endplate) of
+  cracks at random places of the middle 70 % of the body, aperture log-normal (median
+  0.5 mm, CoV 0.3), 5 mm wide (assumptions: endplate fractures are part of most osteoporotic
+  compression fractures; the aperture and width are of the order seen on CT) (*check*).
 * **Needle-track gap**: log-normal, median 0.05 mm, CoV 0.5 (assumption: a cannula pushed
   through bone leaves a gap of the order of the trabecular debris, tens of micrometres).
 
@@ -49,7 +54,7 @@ from ..describe import Described, param
 from ..meshes.labels import LEAK_SITE_NAMES, LeakSite
 from .flow import DomainBase, FlowParameters, assemble_domain, inject
 from .injection_pressure import Cannula, PressureHistory, pressure_history
-from .leak_routes import basivertebral_vein, needle_track, paravertebral_vein
+from .leak_routes import basivertebral_vein, endplate_crack, needle_track, paravertebral_vein
 from .leakage import OUTSIDE_PERMEABILITY_FACTOR
 
 log = logging.getLogger(__name__)
@@ -81,6 +86,11 @@ class LeakRiskParameters(Described):
     vein_radius_cov: float = param(0.3, range=(0.0, 3.0), doc="CoV of vein radii")
     venous_drainage_cov: float = param(0.5, range=(0.0, 3.0),
                                        doc="CoV of the outside venous conductance")
+    endplate_cracks_mean: float = param(1.0, range=(0.0, 20.0),
+                                        doc="mean number of cracks per collapsed endplate of "
+                                            "a fractured level (assumption)")
+    endplate_crack_aperture_mm: float = param(0.5, unit="mm", range=(0.0, 5.0),
+                                              doc="median crack aperture (assumption)")
     needle_gap_mm: float = param(0.05, unit="mm", range=(0.0, 1.0),
                                  doc="median gap between needle and bone")
     needle_gap_cov: float = param(0.5, range=(0.0, 3.0), doc="CoV of the needle gap")
@@ -202,6 +212,18 @@ def realisation_inputs(rng, base: DomainBase, model, geo, needles, flow: FlowPar
         channels.append(paravertebral_vein(
             model, geo, float(lognormal(rng, risk.paravertebral_radius_mm, risk.vein_radius_cov)),
             ang, z))
+    frac = (model.meta.get("fractures") or {}).get(geo.level)
+    if frac is not None and risk.endplate_crack_aperture_mm > 0:
+        mode = str(frac.get("mode", "superior"))
+        plates = {"superior": (True,), "inferior": (False,)}.get(mode, (True, False))
+        for sup in plates:
+            for _ in range(int(rng.poisson(risk.endplate_cracks_mean))):
+                x = geo.centroid_mm[0] + float(rng.uniform(-0.35, 0.35)) * geo.width_mm
+                y = geo.centroid_mm[1] + float(rng.uniform(-0.35, 0.35)) * geo.depth_mm
+                ch = endplate_crack(model, geo, x, y, sup, float(lognormal(
+                    rng, risk.endplate_crack_aperture_mm, risk.vein_radius_cov)))
+                if ch is not None:
+                    channels.append(ch)
     drain = float(lognormal(rng, 1.0, risk.venous_drainage_cov, mean_one=True))
     outside = dict(OUTSIDE_PERMEABILITY_FACTOR)
     for code in (LeakSite.VENOUS, LeakSite.PARAVERTEBRAL):

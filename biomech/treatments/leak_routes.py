@@ -24,6 +24,9 @@ Routes (``kind``)
 * ``paravertebral`` -- a vein through an anterolateral vascular foramen of the cortex into
   the anterior external plexus and segmental veins, site ``paravertebral`` (the Yeom 2003
   type S leak route).
+* ``endplate_crack`` -- a crack through the collapsed endplate of a fractured body into the
+  disc (site ``disc``; Yeom 2003 type C through an endplate): a slit, G = w delta^3 / 12,
+  A = w delta.
 """
 from __future__ import annotations
 
@@ -145,3 +148,31 @@ def paravertebral_vein(model, geo, radius_mm: float, angle_rad: float, z_mm: flo
     g, a = tube(radius_mm)
     return Channel(line_voxels(model, s - length_mm * u, s + 2.0 * u), g, a,
                    int(LeakSite.PARAVERTEBRAL), "paravertebral")
+
+
+def slit(aperture_mm: float, length_mm: float) -> tuple[float, float]:
+    """(G [mm^4], A [mm^2]) of a crack: parallel plates ``aperture_mm`` apart,
+    ``length_mm`` wide (G = w delta^3 / 12)."""
+    return length_mm * aperture_mm ** 3 / 12.0, length_mm * aperture_mm
+
+
+def endplate_crack(model, geo, x_mm: float, y_mm: float, superior: bool, aperture_mm: float,
+                   length_mm: float = 5.0) -> Channel | None:
+    """A crack through the bony endplate of a fractured body into the disc at (x, y) [mm]:
+    from 3 voxels inside the body through the endplate to 2 voxels into the disc (site
+    ``disc``); None where the column (x, y) misses the body."""
+    h = model.h
+    ij = np.floor((np.array([x_mm, y_mm]) - np.asarray(model.origin[:2])) / h).astype(int)
+    if (ij < 0).any() or (ij >= np.array(model.shape[:2])).any():
+        return None
+    ks = np.flatnonzero(geo.body[ij[0], ij[1]])
+    if ks.size < 4:
+        return None
+    if superior:
+        kk = np.arange(ks[-1] - 3, ks[-1] + 3)
+    else:
+        kk = np.arange(ks[0] + 3, ks[0] - 3, -1)
+    kk = kk[(kk >= 0) & (kk < model.shape[2])]
+    ijk = np.stack([np.full(kk.size, ij[0]), np.full(kk.size, ij[1]), kk], axis=1).astype(np.int64)
+    g, a = slit(aperture_mm, length_mm)
+    return Channel(ijk, g, a, int(LeakSite.DISC), "endplate_crack")
