@@ -25,8 +25,20 @@ The front invades the voxel with the smallest ``S * D_c + theta``:
   grows as a compact bolus (the stability argument of Bohner et al. 2003 and Trivedi et
   al., Biomech Model Mechanobiol 2023, where the marrow viscosity separates "high" from
   "low" viscosity cements).  ``crossover_viscosity_Pa_s`` (default 20 Pa s) is the
-  cement viscosity at which both terms weigh the same per millimetre: a calibration
-  constant of this model, not a literature value (*calibrate against leak data*).
+  cement viscosity at which both terms weigh the same per millimetre: a constant of this
+  model, not a literature value.  It was not fitted; checked against independent data it
+  gives, with the library cement curves, an expected leak of high- vs low-viscosity PMMA
+  at 3.5 min of 0.30 (Habib et al., Int J Spine Surg 4:26, 2010, bench rig: 1.5 / 4.0 g =
+  0.375) and, over the virtual cohort of ``benchmarks/leakage_validation.py``, a
+  low-viscosity odds ratio of about 1.8 (Zhan et al. 2017, clinical: 3.32); see
+  tests/test_leak_risk.py.
+* Breaches: an outside voxel touching the body compartment (the mouth of a cortical or
+  endplate defect, filled with haematoma and debris) passes cement like the reference bone
+  (``breach_mouth_factor`` 1, assumption); the tissue factors of
+  :data:`~biomech.treatments.leakage.OUTSIDE_PERMEABILITY_FACTOR` apply beyond it.
+* Sub-voxel routes (needle tracks, veins, endplate cracks) are
+  :class:`~biomech.treatments.leak_routes.Channel` objects added per realisation
+  (:mod:`biomech.treatments.leak_risk`).
 * ``heterogeneity`` adds a seeded uniform random threshold (in mm of reference bone) for
   irregular fronts; default 0 (deterministic, symmetric).
 """
