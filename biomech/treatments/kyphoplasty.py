@@ -282,9 +282,10 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
               "compacted_thickness_mm": float(t_shell), "height_restored_mm": restored_mm,
               "injection_time_min": t0, "needles": [(nd.entry_mm, nd.tip_mm) for nd in needles],
               "prophylactic": bool(prophylactic)}
-    new = add_treatment_record(new, record)
     risk = cavity_leak_risk(work, geo, needles, cem, t0, flow_rate_ml_per_min, cavity, vol,
                             body_ml, params, leak_risk or LeakRiskParameters(), cannula)
+    record["leak_exits"] = list(risk.exits) if risk is not None else []
+    new = add_treatment_record(new, record)
     return TreatmentResult(
         model=new, kind="kyphoplasty", level=level, approach=approach, needles=needles, cement=cem,
         injection_time_min=t0, flow_rate_ml_per_min=float(flow_rate_ml_per_min),

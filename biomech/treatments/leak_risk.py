@@ -52,6 +52,7 @@ from scipy import ndimage
 
 from ..describe import Described, param
 from ..meshes.labels import LEAK_SITE_NAMES, LeakSite
+from ..meshes.neighbours import face_neighbours
 from .flow import DomainBase, FlowParameters, assemble_domain, inject
 from .injection_pressure import Cannula, PressureHistory, pressure_history
 from .leak_routes import basivertebral_vein, endplate_crack, needle_track, paravertebral_vein
@@ -172,6 +173,7 @@ class LeakRisk:
     peak_pressure_MPa_p95: float
     leaked_ml: np.ndarray = field(repr=False)       # (n,) per realisation
     pressure: PressureHistory | None = field(default=None, repr=False)   # first realisation
+    exits: list = field(default_factory=list)       # where leaks leave the body, see leak_exits
 
     def summary(self) -> dict:
         """Flat metrics (names carry their units)."""
@@ -250,6 +252,8 @@ def assess_leak_risk(base: DomainBase, model, geo, needles, cement, t0_min: floa
     peaks = np.zeros(n)
     first_pressure = None
     h3 = base.h ** 3
+    exit_sets = []                                   # per realisation: {(site, flat index)}
+    near_body = face_neighbours(base.interior)
     for r in range(n):
         kf, channels, outside = realisation_inputs(rng, base, model, geo, needles, flow, risk)
         dom = assemble_domain(base, flow, permeability_factor=kf, channels=channels,
@@ -264,6 +268,10 @@ def assess_leak_risk(base: DomainBase, model, geo, needles, cement, t0_min: floa
         fills[r] = placed / body_volume_ml
         off = np.array([s.start for s in base.box])
         loc = tuple((res.ijk - off).T)
+        out = (res.site > 0) & near_body[loc]
+        flat = np.ravel_multi_index(tuple(a[out] for a in loc), base.labels.shape)
+        exit_sets.append(set(zip(res.site[out].tolist(), flat.tolist()))
+                         if leaked[r].sum() >= risk.detection_ml else set())
         kk = dom.permeability_mm2[loc]
         ph = pressure_history(cement, t0_min + prefilled_mm3 / 1000.0 / flow_rate_ml_per_min,
                               flow_rate_ml_per_min, len(needles), np.full(len(kk), h3), kk,
@@ -281,7 +289,50 @@ def assess_leak_risk(base: DomainBase, model, geo, needles, cement, t0_min: floa
                     p_site, ci_site, float(tot.mean()),
                     {s: float(leaked[:, j].mean()) for j, s in enumerate(SITES)},
                     float(fills.mean()), float(fills.std(ddof=1)) if n > 1 else 0.0,
-                    float(peaks.mean()), float(np.quantile(peaks, 0.95)), tot, first_pressure)
+                    float(peaks.mean()), float(np.quantile(peaks, 0.95)), tot, first_pressure,
+                    leak_exits(exit_sets, base, model))
+
+
+#: Exits reported per treatment (most probable first).
+MAX_EXITS = 8
+
+
+def leak_exits(exit_sets, base: DomainBase, model) -> list:
+    """Where leaks leave the body: the outside voxels next to the body that leaked cement
+    entered, grouped per site into 26-connected clusters over all realisations.  Returns
+    [{"site": name, "centre_mm": (x, y, z), "probability": fraction of the realisations
+    with a detected leak leaving through the cluster}], most probable first (at most
+    MAX_EXITS)."""
+    n = len(exit_sets)
+    if n == 0:
+        return []
+    shape = base.labels.shape
+    off = np.array([s.start for s in base.box])
+    out = []
+    for code, name in LEAK_SITE_NAMES.items():
+        count = np.zeros(int(np.prod(shape)), np.int64)
+        for es in exit_sets:
+            idx = [f for c, f in es if c == code]
+            if idx:
+                count[np.asarray(idx)] += 1
+        if not count.any():
+            continue
+        lab, nc = ndimage.label(count.reshape(shape) > 0, structure=np.ones((3, 3, 3), bool))
+        lab = lab.ravel()
+        hits = np.zeros(nc + 1, np.int64)
+        for es in exit_sets:
+            cl = {int(lab[f]) for c, f in es if c == code}
+            for c_ in cl:
+                hits[c_] += 1
+        for c_ in range(1, nc + 1):
+            vox = np.flatnonzero(lab == c_)
+            w = count[vox].astype(float)
+            ijk = np.stack(np.unravel_index(vox, shape), 1) + off
+            centre = np.asarray(model.origin) + ((ijk + 0.5) * model.h * w[:, None]).sum(0) / w.sum()
+            out.append({"site": name, "centre_mm": tuple(float(v) for v in centre),
+                        "probability": float(hits[c_]) / n})
+    out.sort(key=lambda e: -e["probability"])
+    return out[:MAX_EXITS]
 
 
 def combine(risks) -> dict:
