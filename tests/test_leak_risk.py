@@ -197,3 +197,30 @@ def test_results_rows_carry_the_leak_columns(coarse):
     two = treatment_metrics([res, res])
     assert two["leak_probability"] == pytest.approx(1 - (1 - k.p_any) ** 2)
     assert two["leak_probability_ci_low"] is None
+
+
+def test_breach_place_sets_the_site_and_crack_size_the_disc_risk(coarse):
+    """Where the breach is decides where cement goes (Yeom et al., J Bone Joint Surg Br
+    85:83, 2003: leak types by route): a lesion that destroyed the superior endplate leaks
+    into the disc, one that destroyed the posterior wall into the canal; in a fractured body
+    wider endplate cracks (aperture 0.2 -> 1.0 mm, conductance ~ aperture^3) raise the disc
+    leak probability."""
+    from biomech.conditions import OsteoporoticFracture
+    ep = apply_condition(coarse, Metastasis("L2", "lytic", "central", size_mm=18,
+                                            endplate_destroyed="superior"))
+    k = risk(ep, tip_depth=0.5)
+    assert k.p_site["disc"] > 0.3 and k.p_site["spinal_canal"] == 0.0
+    fr = apply_condition(coarse, OsteoporoticFracture("L2", 2, "biconcave"))
+    thin = risk(fr, leak_risk=LeakRiskParameters(realisations=64, endplate_crack_aperture_mm=0.2))
+    wide = risk(fr, leak_risk=LeakRiskParameters(realisations=64, endplate_crack_aperture_mm=1.0))
+    assert wide.p_site["disc"] > thin.p_site["disc"] + 0.1
+
+
+def test_injection_pressure_is_an_output_rising_as_the_cement_thickens(coarse):
+    res = vertebroplasty(coarse, "L2", volume_ml=4.0, injection_time_min=4.0,
+                         leak_risk=LeakRiskParameters(realisations=0))
+    p = res.pressure
+    assert p.time_min[0] == pytest.approx(4.0) and p.time_min[-1] == pytest.approx(8.0)
+    assert np.all(np.diff(p.total_MPa) >= 0)
+    assert res.peak_injection_pressure_MPa == pytest.approx(p.total_MPa[-1])
+    assert res.summary()["peak_injection_pressure_MPa"] == res.peak_injection_pressure_MPa

@@ -72,26 +72,29 @@ class PressureHistory:
         return float(self.cannula_MPa[i] / self.total_MPa[i])
 
 
-def pressure_history(cement, t0_min, flow_rate_ml_per_min, n_needles, fill_bulk_mm3,
-                     fill_permeability_mm2, cannula: Cannula | None = None,
+def pressure_history(cement, t0_min, flow_rate_ml_per_min, n_needles, fill_cement_mm3,
+                     fill_bulk_mm3, fill_permeability_mm2, cannula: Cannula | None = None,
                      n: int = 33) -> PressureHistory:
     """Pressure during the injection.
 
-    fill_bulk_mm3 (m,) : bulk volume of bone reached by the front (voxels filled, h^3 each)
-    in fill order; fill_permeability_mm2 (m,) : their permeability [mm^2] (0 for voxels
-    outside the body, which do not count in the harmonic mean)."""
+    In fill order, per voxel reached by the front: fill_cement_mm3 (m,) cement it took (the
+    injection clock), fill_bulk_mm3 (m,) its bulk volume (the front radius),
+    fill_permeability_mm2 (m,) its permeability [mm^2] (0 for voxels outside the body, which
+    do not count in the harmonic mean)."""
     cannula = cannula or Cannula()
     q = flow_rate_ml_per_min * 1000.0 / 60.0 / max(n_needles, 1)       # [mm^3/s] per needle
     vols = np.asarray(fill_bulk_mm3, float)
     k = np.asarray(fill_permeability_mm2, float)
     bulk_cum = np.cumsum(vols)
+    cem_cum = np.cumsum(np.asarray(fill_cement_mm3, float))
     inside = k > 0
     inv_cum = np.cumsum(np.where(inside, vols / np.where(inside, k, 1.0), 0.0))
     vol_in_cum = np.cumsum(np.where(inside, vols, 0.0))
     frac = np.linspace(0.0, 1.0, n)
     idx = np.minimum((frac * (len(vols) - 1)).astype(int), max(len(vols) - 1, 0)) if len(vols) \
         else np.zeros(n, int)
-    injected_ml = frac * (bulk_cum[-1] if len(vols) else 0.0) / 1000.0
+    injected_ml = (cem_cum[idx] if len(vols) else np.zeros(n)) / 1000.0
+    injected_ml = np.where(frac == 0.0, 0.0, injected_ml)
     t = t0_min + injected_ml / flow_rate_ml_per_min if len(vols) else np.full(n, t0_min)
     mu = np.asarray(cement.viscosity(t), float)
     if len(vols):

@@ -274,7 +274,8 @@ def assess_leak_risk(base: DomainBase, model, geo, needles, cement, t0_min: floa
                          if leaked[r].sum() >= risk.detection_ml else set())
         kk = dom.permeability_mm2[loc]
         ph = pressure_history(cement, t0_min + prefilled_mm3 / 1000.0 / flow_rate_ml_per_min,
-                              flow_rate_ml_per_min, len(needles), np.full(len(kk), h3), kk,
+                              flow_rate_ml_per_min, len(needles), res.volume_mm3,
+                              np.full(len(kk), h3), kk,
                               cannula)
         peaks[r] = ph.peak_MPa
         if first_pressure is None:

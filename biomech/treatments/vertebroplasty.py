@@ -232,7 +232,7 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
     leaks = leak_volumes_ml(res.site, res.volume_mm3)
     body_ml = float(geo.body.sum()) * model.h ** 3 / 1000.0
     off = np.array([sl.start for sl in domain.box])
-    press = pressure_history(cem, t0, flow_rate_ml_per_min, len(needles),
+    press = pressure_history(cem, t0, flow_rate_ml_per_min, len(needles), res.volume_mm3,
                              np.full(len(res.ijk), model.h ** 3),
                              domain.permeability_mm2[tuple((res.ijk - off).T)], cannula)
     risk_res = assess_leak_risk(base, model, geo, needles, cem, t0, flow_rate_ml_per_min, vol,
