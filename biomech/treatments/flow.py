@@ -182,77 +182,130 @@ def domain_base(model, geo, params: FlowParameters, *, extra_impassable=None,
                       lab == Label.COMPACTED)
 
 
+@dataclass
+class _Static:
+    """Arrays of a DomainBase that do not change between realisations (flat indices)."""
+
+    interior_idx: np.ndarray      # flat indices of the body compartment
+    capacity: np.ndarray          # capacity without channels [mm^3]
+    outside_idx: dict             # site code -> flat indices of outside voxels (mouths excluded)
+    mouth_idx: np.ndarray         # outside voxels touching the body compartment
+    drains: np.ndarray            # bool: interior voxels touching an outside voxel
+
+
+def _static(base: DomainBase) -> _Static:
+    st = getattr(base, "_static_cache", None)
+    if st is not None:
+        return st
+    h = base.h
+    interior = base.interior
+    capacity = np.zeros(base.site.shape)
+    capacity[interior] = h ** 3 * (1.0 - np.clip(base.bvtv[interior], 0.0, 1.0))
+    if base.cavity is not None:
+        capacity[base.cavity] = h ** 3
+    outside = base.site > 0
+    capacity[outside] = h ** 3
+    mouth = outside & face_neighbours(interior)
+    out_idx = {int(c): np.flatnonzero((outside & ~mouth & (base.out_site == c)).ravel())
+               for c in np.unique(base.out_site[outside])}
+    st = _Static(np.flatnonzero(interior.ravel()), capacity, out_idx,
+                 np.flatnonzero(mouth.ravel()), interior & face_neighbours(outside))
+    base._static_cache = st
+    return st
+
+
 def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_factor=None,
                     channels=(), outside_factor=None, seed_offset: int = 0) -> FlowDomain:
     """Resistance, capacity and threshold arrays of one realisation.
 
     permeability_factor : (box shape) multiplier of the interior permeability (a random
     field; None = 1); channels : :class:`~biomech.treatments.leak_routes.Channel` list
-    (tubes: added permeability inside the body, gateways through bone they cross);
-    outside_factor : {site code: factor} replacing :data:`OUTSIDE_PERMEABILITY_FACTOR`."""
+    (tubes: added permeability inside the body, gateways through bone they cross; bone
+    compacted by a kyphoplasty balloon closes the channels through it: the tamp crushes
+    the trabeculae, vessels and cracks around the cavity into a dense shell -- the usual
+    explanation of kyphoplasty's lower leak rate, e.g. Zhan 2017);
+    outside_factor : {site code: factor} replacing :data:`OUTSIDE_PERMEABILITY_FACTOR`.
+
+    Outside the body a voxel of site code c resists ``h / factor[c]``; the mouth of a
+    breach (an outside voxel touching the body compartment) at most ``h /
+    breach_mouth_factor``; a channel's gateway ``h k_ref / (G / h^2)``."""
     h = base.h
+    st = _static(base)
     interior = base.interior
-    site = base.site.copy()
-    k = base.permeability_mm2 if permeability_factor is None else \
-        base.permeability_mm2 * permeability_factor
+    shape = base.site.shape
     kref = params.reference_permeability_mm2
-    capacity = np.zeros(site.shape)
-    capacity[interior] = h ** 3 * (1.0 - np.clip(base.bvtv[interior], 0.0, 1.0))
-    if base.cavity is not None:
-        capacity[base.cavity] = h ** 3
-    gate_k = np.zeros(site.shape)
-    k = k.copy()
+    ii = st.interior_idx
+    k = np.zeros(int(np.prod(shape)))
+    k[ii] = base.permeability_mm2.ravel()[ii]
+    if permeability_factor is not None:
+        k[ii] *= np.asarray(permeability_factor).ravel()[ii]
+    site = base.site.copy()
+    sflat = site.ravel()
+    capacity = st.capacity.copy()
+    cflat = capacity.ravel()
+    gate_k = {}
+    sealed = base.sealed.ravel()
+    iflat = interior.ravel()
     for ch in channels:
         ijk = base.index(ch.ijk)
         if ijk.size == 0:
             continue
-        idx = tuple(ijk.T)
+        f = np.ravel_multi_index(tuple(ijk.T), shape)
         k_tube = ch.permeability_mm2(h)
-        inside = interior[idx] & ~base.sealed[idx]
-        ii = tuple(a[inside] for a in idx)
-        k[ii] = k[ii] + k_tube
-        gates = (site[idx] == -1) & ~interior[idx]
-        gi = tuple(a[gates] for a in idx)
-        site[gi] = ch.site
-        gate_k[gi] = np.maximum(gate_k[gi], k_tube)
-        capacity[gi] = np.minimum(h ** 3, ch.volume_per_voxel_mm3(h))
-    resist = np.zeros(site.shape + (3,))
-    rz = np.where(interior, h * kref / np.where(interior, k, 1.0), 0.0)
-    resist[..., 0] = rz * params.anisotropy_si_transverse
-    resist[..., 1] = resist[..., 0]
-    resist[..., 2] = rz
+        ins = f[iflat[f] & ~sealed[f]]
+        k[ins] += k_tube
+        gates = f[(sflat[f] == -1) & ~iflat[f]]
+        sflat[gates] = ch.site
+        for g in gates.tolist():
+            gate_k[g] = max(gate_k.get(g, 0.0), k_tube)
+        cflat[gates] = min(h ** 3, ch.volume_per_voxel_mm3(h))
+    resist = np.zeros((int(np.prod(shape)), 3))
+    rz = h * kref / k[ii]
+    resist[ii, 0] = rz * params.anisotropy_si_transverse
+    resist[ii, 1] = resist[ii, 0]
+    resist[ii, 2] = rz
     if base.cavity is not None:
-        resist[base.cavity] = 0.0
-    outside = site > 0
+        resist[np.flatnonzero(base.cavity.ravel())] = 0.0
     factors = OUTSIDE_PERMEABILITY_FACTOR if outside_factor is None else outside_factor
-    gate = gate_k > 0
-    for code, fac in factors.items():
-        sel = outside & (base.out_site == code) & ~gate
-        resist[sel] = h / fac
-    resist[gate] = (h * kref / gate_k[gate])[:, None]
-    capacity[outside & ~gate] = h ** 3
-    # the mouth of an open breach (outside voxels touching the body compartment): the hole
-    # in the cortex or endplate, filled with haematoma and fracture debris, passes cement
-    # like the reference bone (factor 1, assumption); the tissue factors apply beyond it
-    drains = interior & face_neighbours(outside)
-    mouth = outside & ~gate & face_neighbours(interior)
-    resist[mouth] = np.minimum(resist[mouth], h * params.breach_mouth_factor ** -1)
+    mouth_r = h / params.breach_mouth_factor
+    for code, idx in st.outside_idx.items():
+        if code in factors:
+            resist[idx] = h / factors[code]
+    mi = st.mouth_idx
+    if mi.size:
+        codes = base.out_site.ravel()[mi]
+        r_m = np.array([h / factors[int(c)] if int(c) in factors else 0.0 for c in codes])
+        resist[mi] = np.minimum(r_m, mouth_r)[:, None]
+    drains = st.drains
+    if gate_k:
+        gi = np.fromiter(gate_k.keys(), np.int64, len(gate_k))
+        resist[gi] = (h * kref / np.fromiter(gate_k.values(), float, len(gate_k)))[:, None]
+        drains = drains.copy()
+        g3 = np.stack(np.unravel_index(gi, shape), 1)
+        for ax in range(3):
+            for step in (-1, 1):
+                nb = g3.copy()
+                nb[:, ax] += step
+                nb = nb[(nb[:, ax] >= 0) & (nb[:, ax] < shape[ax])]
+                t = tuple(nb.T)
+                drains[t] |= interior[t]
+    resist = resist.reshape(shape + (3,))
 
     # theta: resistance of the marrow's path to the nearest breach
-    threshold = np.zeros(site.shape)
+    threshold = np.zeros(shape)
     if params.drain_attraction > 0 and drains.any():
         seeds = np.flatnonzero(drains.ravel()).astype(np.int64)
         cost = 0.5 * resist.reshape(-1, 3)[seeds].min(axis=1)
-        dist = resistance_distance(interior, np.ascontiguousarray(resist), seeds, cost)
+        dist = resistance_distance(interior, resist, seeds, cost)
         finite = np.isfinite(dist)
         fill = dist[finite].max() if finite.any() else 0.0
         threshold = params.drain_attraction * np.where(finite, dist, fill)
         threshold[~interior] = 0.0
     if params.heterogeneity > 0:
         rng = np.random.default_rng(params.seed + seed_offset)
-        threshold = threshold + np.where(interior, params.heterogeneity * h * rng.random(site.shape), 0.0)
-    return FlowDomain(base.box, site, capacity, np.ascontiguousarray(resist),
-                      np.ascontiguousarray(threshold), interior, np.where(interior, k, 0.0))
+        threshold = threshold + np.where(interior, params.heterogeneity * h * rng.random(shape), 0.0)
+    return FlowDomain(base.box, site, capacity, resist, np.ascontiguousarray(threshold),
+                      interior, k.reshape(shape))
 
 
 def build_domain(model, geo, params: FlowParameters, *, extra_impassable=None,

@@ -195,8 +195,13 @@ def realisation_inputs(rng, base: DomainBase, model, geo, needles, flow: FlowPar
     bv = float(np.median(base.bvtv[base.interior])) if base.interior.any() else 0.1
     cov_k = abs(kc_slope(bv, flow)) * risk.bvtv_cov_within
     s_in = math.sqrt(math.log1p(cov_k * cov_k))
-    field_ = np.exp(s_in * gaussian_field(rng, base.labels.shape, base.h, risk.correlation_length_mm)
-                    - 0.5 * s_in * s_in)
+    # the field matters in the body compartment only: drawn on its bounding box
+    nz = np.nonzero(base.interior)
+    sub = tuple(slice(int(a.min()), int(a.max()) + 1) for a in nz) if nz[0].size else \
+        tuple(slice(0, n) for n in base.labels.shape)
+    field_ = np.ones(base.labels.shape)
+    field_[sub] = np.exp(s_in * gaussian_field(rng, field_[sub].shape, base.h,
+                                               risk.correlation_length_mm) - 0.5 * s_in * s_in)
     field_ *= float(lognormal(rng, 1.0, risk.permeability_cov_between, mean_one=True))
     channels = [needle_track(model, nd, float(lognormal(rng, risk.needle_gap_mm, risk.needle_gap_cov)))
                 for nd in needles] if risk.needle_gap_mm > 0 else []
