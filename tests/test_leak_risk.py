@@ -224,3 +224,18 @@ def test_injection_pressure_is_an_output_rising_as_the_cement_thickens(coarse):
     assert np.all(np.diff(p.total_MPa) >= 0)
     assert res.peak_injection_pressure_MPa == pytest.approx(p.total_MPa[-1])
     assert res.summary()["peak_injection_pressure_MPa"] == res.peak_injection_pressure_MPa
+
+
+def test_study_plans_set_the_realisations_and_reject_bad_keys(coarse):
+    from biomech.treatments import treatment_from_dict
+    plan = treatment_from_dict({"kind": "vertebroplasty", "level": "L2", "volume_ml": 3.0,
+                                "leak_risk": {"realisations": 5, "seed": 3},
+                                "cannula": {"inner_diameter_mm": 2.5}})
+    res = plan.apply(coarse)
+    assert res.leak_risk.realisations == 5 and len(res.leak_risk.leaked_ml) == 5
+    with pytest.raises(InputError, match="realisations must lie in"):
+        treatment_from_dict({"kind": "vertebroplasty", "level": "L2",
+                             "leak_risk": {"realisations": -1}})
+    with pytest.raises(InputError, match="unknown key 'realisatons'"):
+        treatment_from_dict({"kind": "kyphoplasty", "level": "L2",
+                             "leak_risk": {"realisatons": 5}})
