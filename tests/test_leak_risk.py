@@ -194,6 +194,10 @@ def test_results_rows_carry_the_leak_columns(coarse):
     assert row["leak_probability_paravertebral"] == k.p_site["paravertebral"]
     assert row["expected_leak_volume_ml"] == pytest.approx(k.expected_leak_ml)
     assert row["peak_injection_pressure_MPa"] == pytest.approx(k.peak_pressure_MPa_mean)
+    off = vertebroplasty(coarse, "L2", volume_ml=4.0, leak_risk=LeakRiskParameters(realisations=0))
+    row0 = treatment_metrics([off])
+    assert row0["leak_probability"] is None and row0["expected_leak_volume_ml"] is None
+    assert row0["peak_injection_pressure_MPa"] == pytest.approx(off.peak_injection_pressure_MPa)
     two = treatment_metrics([res, res])
     assert two["leak_probability"] == pytest.approx(1 - (1 - k.p_any) ** 2)
     assert two["leak_probability_ci_low"] is None

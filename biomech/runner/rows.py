@@ -75,8 +75,12 @@ def treatment_metrics(treated) -> dict:
     out.update(combine(risks))
     if len(treated) == 1 and risks[0] is not None:
         out["leak_probability_ci_low"], out["leak_probability_ci_high"] = risks[0].ci_any
-    elif any(r is not None for r in risks):
+    elif treated:
+        # several levels: no single interval; a treatment without realisations: not assessed
         out["leak_probability_ci_low"] = out["leak_probability_ci_high"] = None
+    if treated and any(r is None for r in risks):
+        for k in [k for k in out if k.startswith("leak_probability")] + ["expected_leak_volume_ml"]:
+            out[k] = None
     for r in treated:
         out["peak_injection_pressure_MPa"] = max(out["peak_injection_pressure_MPa"],
                                                  float(r.summary().get("peak_injection_pressure_MPa", 0.0)))
