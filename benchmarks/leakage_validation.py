@@ -12,7 +12,8 @@ of the order of the share of cortical disruption in the VP series of Zhan 2017);
 PMMA for vertebroplasty (uni- or bipedicular at random), a bipedicular 3 mL-balloon
 kyphoplasty with its default cement fill, and -- on the same bones without the fracture -- a
 lytic metastasis (10-30 % of the body; posterior wall destroyed in 30 %, those posterior,
-the others posterior or central) treated with 2.5-5 mL through two needles whose tips lie in the lesion (6 mm either side of its centre).  Each subject's probability comes from ``--realisations``
+the others posterior or central) treated with 2.5-5 mL through two needles whose tips lie in the lesion (6 mm either side of its centre; where
+such a trajectory would cross the canal, the default bipedicular plan at mid-depth).  Each subject's probability comes from ``--realisations``
 realisations of :mod:`biomech.treatments.leak_risk`; a rate is the mean over subjects.
 
 Nothing here is tuned to the clinical numbers: the model's inputs are the cited or stated
@@ -55,6 +56,7 @@ def cohort(n_subjects: int = 24, realisations: int = 16, h: float = 2.0, seed: i
     """Run the cohort; returns {metric: model value} and the per-subject records."""
     from biomech.conditions import (BoneDensity, Metastasis, OsteoporoticFracture,
                                     apply_conditions, vertebra_geometry)
+    from biomech.errors import InputError
     from biomech.meshes.segment import build_segment
     from biomech.treatments import kyphoplasty, vertebroplasty
     from biomech.treatments.leak_risk import LeakRiskParameters
@@ -84,8 +86,11 @@ def cohort(n_subjects: int = 24, realisations: int = 16, h: float = 2.0, seed: i
         c = np.asarray(met.meta["lesions"][-1]["centre_mm"], float)   # the needles into the lesion
         ls = vertebra_geometry(met, "L2").left_sign
         tips = [tuple(c + [ls * 6.0, -3.0, 0.0]), tuple(c + [-ls * 6.0, -3.0, 0.0])]
-        mv = vertebroplasty(met, "L2", tips_mm=tips, volume_ml=float(rng.uniform(2.5, 5.0)),
-                            leak_risk=risk).leak_risk
+        vol_m = float(rng.uniform(2.5, 5.0))
+        try:
+            mv = vertebroplasty(met, "L2", tips_mm=tips, volume_ml=vol_m, leak_risk=risk).leak_risk
+        except InputError:          # a trajectory to the lesion would cross the canal
+            mv = vertebroplasty(met, "L2", tip_depth=0.5, volume_ml=vol_m, leak_risk=risk).leak_risk
         recs.append({"vbmd": vbmd, "grade": grade, "shape": shape, "breach": breach,
                      "volume_ml": vol, "approach": approach, "wall_destroyed": wall,
                      "vp": vp.p_any, "vp_hv": hv.p_any, "kp": kp.p_any, "met": mv.p_any,
@@ -101,6 +106,10 @@ def cohort(n_subjects: int = 24, realisations: int = 16, h: float = 2.0, seed: i
            "or_cortical_disruption": (odds(m("vp", lambda r: r["breach"])) /
                                       odds(m("vp", lambda r: not r["breach"])))
            if with_b and without else float("nan"),
+           "vp_any_with_disruption": m("vp", lambda r: r["breach"]) if with_b else float("nan"),
+           "vp_any_without_disruption": m("vp", lambda r: not r["breach"]) if without
+           else float("nan"),
+           "vp_hv_any": m("vp_hv"),
            "or_low_viscosity": odds(m("vp")) / odds(m("vp_hv")),
            "rr_high_viscosity": m("vp_hv") / max(m("vp"), 1e-9),
            "vp_peak_pressure_MPa": m("vp_peak_MPa"), "vp_expected_leak_ml": m("vp_expected_ml")}
@@ -129,8 +138,12 @@ def markdown(res: dict) -> str:
     for arm, name in (("vp", "VP, OVCF"), ("kp", "KP, OVCF"), ("met", "VP, lytic metastasis")):
         lines.append(f"| {name} | " + " | ".join(
             f"{100 * mt[f'{arm}_{s}']:.1f} %" for s in res["subjects"][0]["vp_sites"]) + " |")
-    lines += ["", f"High- vs low-viscosity PMMA, risk ratio: {mt['rr_high_viscosity']:.2f} "
-                  "(clinical 0.38, ../shared/VALIDATION.md).",
+    lines += ["", f"VP any-leak probability with a cortical disruption "
+                  f"{100 * mt['vp_any_with_disruption']:.1f} %, without "
+                  f"{100 * mt['vp_any_without_disruption']:.1f} %; high-viscosity PMMA "
+                  f"{100 * mt['vp_hv_any']:.1f} % (standard PMMA {100 * mt['vp_any']:.1f} %).",
+              f"High- vs low-viscosity PMMA, risk ratio: {mt['rr_high_viscosity']:.2f} "
+              "(clinical 0.38, ../shared/VALIDATION.md).",
               f"Mean peak injection pressure, VP: {mt['vp_peak_pressure_MPa']:.2f} MPa; mean "
               f"expected leaked volume: {mt['vp_expected_leak_ml']:.3f} mL."]
     return "\n".join(lines)
