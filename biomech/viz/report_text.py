@@ -211,6 +211,7 @@ HEADLINE = (
     ("bone_at_risk", "bone at risk", "%", 1),
     ("cement_volume_ml", "cement", "mL", 2),
     ("leak_volume_ml", "leak", "mL", 2),
+    ("leak_probability", "leak probability", "%", 0),
 )
 #: Columns whose ratio to the baseline is shown (cement and leak are absolute).
 HEADLINE_RATIOS = {"stiffness_N_per_mm", "segment_stiffness_N_per_mm",
