@@ -28,9 +28,9 @@ The front invades the voxel with the smallest ``S * D_c + theta``:
   cement viscosity at which both terms weigh the same per millimetre: a constant of this
   model, not a literature value.  It was not fitted; checked against independent data it
   gives, with the library cement curves, an expected leak of high- vs low-viscosity PMMA
-  at 3.5 min of 0.30 (Habib et al., Int J Spine Surg 4:26, 2010, bench rig: 1.5 / 4.0 g =
-  0.375) and, over the virtual cohort of ``benchmarks/leakage_validation.py``, a
-  low-viscosity odds ratio of about 1.8 (Zhan et al. 2017, clinical: 3.32); see
+  at 3.5 min of 0.23 (Habib et al., Int J Spine Surg 4:26, 2010, bench rig: 1.5 / 4.0 g =
+  0.375; the injection-time effect is stronger than the rig's: 0.09 against 0.65) and, over the virtual cohort of ``benchmarks/leakage_validation.py``, a
+  low-viscosity odds ratio of about 1.6 (Zhan et al. 2017, clinical: 3.32); see
   tests/test_leak_risk.py.
 * Breaches: an outside voxel touching the body compartment (the mouth of a cortical or
   endplate defect, filled with haematoma and debris) passes cement like the reference bone
