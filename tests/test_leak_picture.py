@@ -1,6 +1,6 @@
 """The cement picture marks where leaks leave the body: exit markers (orange, lettered) from
 the treatment records written by the leak-risk realisations, with their probabilities in
-the legend; a model without exits draws none (the reference image of
+the legend with the leak probability and its interval; a model without exits draws none (the reference image of
 tests/test_viz_pictures.py, a model without records, is unchanged)."""
 from __future__ import annotations
 
@@ -55,12 +55,15 @@ def test_exits_are_recorded_with_probabilities(treated):
 
 
 def test_picture_marks_exits_and_lists_them(renderer, treated):
-    from biomech.viz.cement_view import _cement_notes, leak_exits
+    from biomech.viz.cement_view import MIN_EXIT_PROBABILITY, _cement_notes, leak_exits
     from biomech.viz.pictures import picture_cement
     shown = leak_exits(treated.model)
-    assert shown and all(e["probability"] >= 0.05 for e in shown)
+    assert shown and all(e["probability"] >= MIN_EXIT_PROBABILITY for e in shown)
     notes = _cement_notes(treated.model, [])
     assert "leak exits (orange), P:" in notes
+    k = treated.leak_risk
+    assert f"P(leak) {100 * k.p_any:.0f} % ({100 * k.ci_any[0]:.0f}-{100 * k.ci_any[1]:.0f} %, " \
+           f"32 runs)" in notes
     assert any(n.strip().startswith("A ") for n in notes)
     img = picture_cement(treated.model, views=("axial",), window_size=(480, 320))
     assert orange_fraction(img) > 0.002                 # measured 1.1 %

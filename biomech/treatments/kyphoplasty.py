@@ -285,6 +285,7 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
     risk = cavity_leak_risk(work, geo, needles, cem, t0, flow_rate_ml_per_min, cavity, vol,
                             body_ml, params, leak_risk or LeakRiskParameters(), cannula)
     record["leak_exits"] = list(risk.exits) if risk is not None else []
+    record["leak_risk"] = risk.summary() if risk is not None else None
     new = add_treatment_record(new, record)
     return TreatmentResult(
         model=new, kind="kyphoplasty", level=level, approach=approach, needles=needles, cement=cem,

@@ -242,7 +242,8 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
               "injection_time_min": t0, "flow_rate_ml_per_min": float(flow_rate_ml_per_min),
               "needles": [(nd.entry_mm, nd.tip_mm) for nd in needles],
               "prophylactic": bool(prophylactic),
-              "leak_exits": list(risk_res.exits) if risk_res is not None else []}
+              "leak_exits": list(risk_res.exits) if risk_res is not None else [],
+              "leak_risk": risk_res.summary() if risk_res is not None else None}
     new = add_treatment_record(new, record)
     log.info("vertebroplasty %s: %.2f mL placed, %.2f mL leaked", level, placed, sum(leaks.values()))
     return TreatmentResult(

@@ -50,7 +50,7 @@ EXIT_COLOUR = "#FF8C00"
 
 #: Exits drawn: those with a probability of at least MIN_EXIT_PROBABILITY, at most
 #: MAX_EXITS_SHOWN (the rarer ones are counted in the legend).
-MIN_EXIT_PROBABILITY = 0.05
+MIN_EXIT_PROBABILITY = 0.01
 MAX_EXITS_SHOWN = 5
 
 
@@ -101,6 +101,21 @@ def _cement_notes(model, sites) -> list[str]:
     if len(names) > MAX_LABELLED_LEAKS:
         rest = sum(totals[n] for n in names[MAX_LABELLED_LEAKS:]) * ml
         notes.append(f"  +{len(names) - MAX_LABELLED_LEAKS} smaller sites: {rest:.3f} mL")
+    for rec in records:
+        risk = rec.get("leak_risk") if isinstance(rec.get("leak_risk"), dict) else None
+        if not risk:
+            continue
+        lvl = f"{rec.get('level', '')} " if len(records) > 1 else ""
+        notes.append(f"{lvl}P(leak) {100 * float(risk['leak_probability']):.0f} % "
+                     f"({100 * float(risk['leak_probability_ci_low']):.0f}-"
+                     f"{100 * float(risk['leak_probability_ci_high']):.0f} %, "
+                     f"{int(risk['leak_realisations'])} runs)")
+        sites = [(k[len("leak_probability_"):], float(v)) for k, v in risk.items()
+                 if k.startswith("leak_probability_") and not k.endswith(("_low", "_high"))
+                 and float(v) > 0]
+        if sites:
+            notes.append("  " + ", ".join(f"{n.replace('_', ' ')} {100 * v:.0f} %"
+                                          for n, v in sorted(sites, key=lambda x: -x[1])))
     exits = leak_exits(model)
     rare = len(leak_exits(model, shown_only=False)) - len(exits)
     if exits or rare:
@@ -109,8 +124,7 @@ def _cement_notes(model, sites) -> list[str]:
             notes.append(f"  {_exit_letter(k)}  {str(e['site']).replace('_', ' ')}: "
                          f"{100 * float(e['probability']):.0f} %")
         if rare:
-            notes.append(f"  +{rare} rarer exits (P < {100 * MIN_EXIT_PROBABILITY:.0f} %"
-                         + (" or beyond" if len(exits) == MAX_EXITS_SHOWN else "") + ")")
+            notes.append(f"  +{rare} rarer exits")
     return notes
 
 
