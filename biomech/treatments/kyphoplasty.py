@@ -142,7 +142,8 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
                 balloon_length_mm: float = 12.0, compacted_thickness_mm: float = 2.0,
                 compacted_max_bvtv: float = 0.6, interdigitation_mm: float = 1.0,
                 flow: FlowParameters | None = None, prophylactic: bool = False,
-                leak_risk=None, cannula=None, cement_library=None) -> TreatmentResult:
+                leak_risk=None, cannula=None, cement_temperature_C=None,
+                cement_library=None) -> TreatmentResult:
     """Balloon kyphoplasty of vertebra ``level`` (see the module docstring for the rules).
 
     balloon_volume_ml : total inflation volume of all balloons [mL];
@@ -158,11 +159,12 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
                 tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
                 balloon_length_mm=balloon_length_mm, compacted_thickness_mm=compacted_thickness_mm,
                 compacted_max_bvtv=compacted_max_bvtv, interdigitation_mm=interdigitation_mm,
-                flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula)
+                flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula,
+                cement_temperature_C=cement_temperature_C)
     if interdigitation_mm > compacted_thickness_mm:
         raise InputError(f"interdigitation_mm must lie in [0, compacted_thickness_mm="
                          f"{compacted_thickness_mm}], got {interdigitation_mm!r}")
-    cem = get_cement(cement, cement_library)
+    cem = get_cement(cement, cement_library).at_temperature(cement_temperature_C)
     params = flow or FlowParameters()
     vertebra_geometry(model, level)                 # unknown level -> clear error first
     msgs = level_checks(model, level, prophylactic)

@@ -77,6 +77,10 @@ class _Common(Described):
                                                  doc="variability sampled for the leak "
                                                      "probabilities (realisations, seed, CoVs)")
     cannula: Cannula | None = param(_d(_VP, "cannula"), doc="injection cannula (pressure)")
+    cement_temperature_C: float | None = param(_d(_VP, "cement_temperature_C"), unit="degC",
+                                               range=(0.0, 60.0),
+                                               doc="cement temperature during the injection "
+                                                   "(default: the formulation's reference)")
 
     FUNCTION: ClassVar = None
 

@@ -184,6 +184,7 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
                    flow_rate_ml_per_min: float = 1.0, tip_depth: float = 0.30, tips_mm=None,
                    entries_mm=None, flow: FlowParameters | None = None, prophylactic: bool = False,
                    leak_risk: LeakRiskParameters | None = None, cannula: Cannula | None = None,
+                   cement_temperature_C: float | None = None,
                    cement_library=None) -> TreatmentResult:
     """Inject ``volume_ml`` of ``cement`` into vertebra ``level`` and return the treated model.
 
@@ -198,14 +199,17 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
     The labelled model is the fill with mean properties (plus the needle tracks at their
     median gap); ``leak_risk`` (:class:`~biomech.treatments.leak_risk.LeakRiskParameters`,
     default 64 seeded realisations; ``realisations=0`` skips them) samples the bone's
-    variability for the leak probabilities; ``cannula`` sets the injection-pressure model.
+    variability for the leak probabilities; ``cannula`` sets the injection-pressure model;
+    ``cement_temperature_C`` [degC] rescales the cement's clock
+    (:meth:`~biomech.cement.Cement.at_temperature`; default: its reference temperature).
     """
     from .plans import Vertebroplasty               # every range, declared once
     Vertebroplasty(level, approach=approach, side=side, volume_ml=volume_ml, cement=cement,
                    injection_time_min=injection_time_min, flow_rate_ml_per_min=flow_rate_ml_per_min,
                    tip_depth=tip_depth, tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
-                   flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula)
-    cem = get_cement(cement, cement_library)
+                   flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula,
+                   cement_temperature_C=cement_temperature_C)
+    cem = get_cement(cement, cement_library).at_temperature(cement_temperature_C)
     params = flow or FlowParameters()
     risk = leak_risk or LeakRiskParameters()
     geo = vertebra_geometry(model, level)
