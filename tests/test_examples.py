@@ -85,11 +85,20 @@ def test_verse004_ct_example(shared_data):
 def test_cement_formulations():
     """Formulations read from the example's TOML file drive the leak model: at each injection
     time a thicker curve (x0.5 -> x1 -> x2) never leaks more often, a later start never leaks
-    more often (the trend of Habib et al. 2010), and calcium phosphate at its earliest start
-    leaks more often than either PMMA at theirs."""
+    more often (the trend of Habib et al. 2010), a warmer cement injected at the same time
+    after mixing needs more pressure and (where the effect exceeds the sampling noise) leaks
+    less, and calcium phosphate at its earliest start leaks more often than
+    either PMMA at theirs."""
     rows = load("cement_formulations").main(small=True)
     by = {(r["cement"], round(r["injection_time_min"], 3), r["viscosity_scale"]): r["p_leak"]
-          for r in rows}
+          for r in rows if "viscosity_scale" in r}
+    for c in {r["cement"] for r in rows}:
+        rT = sorted((r for r in rows if r["cement"] == c and "temperature_C" in r),
+                    key=lambda r: r["temperature_C"])
+        peak = [r["peak_pressure_MPa"] for r in rT]
+        assert len(rT) == 3 and peak[0] < peak[1] < peak[2]     # warmer: thickens sooner
+        if c != "high_viscosity_pmma":      # there the effect is below one realisation in 24
+            assert rT[0]["expected_leak_ml"] > rT[2]["expected_leak_ml"]
     cements = {c for c, _, _ in by}
     assert cements == {"standard_pmma", "high_viscosity_pmma", "calcium_phosphate"}
     for c in cements:
