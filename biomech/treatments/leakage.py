@@ -36,7 +36,7 @@ Leak rules
   values were chosen so that standard PMMA leaks fractions of a millilitre where clinical
   series report frequent small leaks (*calibrate against leak data*).
 * Leaked voxels are labelled LEAKED_CEMENT with the field ``cement_leak_site`` (the codes
-  of :class:`LeakSite`); their volume is the full voxel.
+  of :class:`~biomech.meshes.labels.LeakSite`); their volume is the full voxel.
 """
 from __future__ import annotations
 
