@@ -79,6 +79,9 @@ class Ref:
 _CLINBIOMECH2014 = ("FE disc model, Clin Biomech (Bristol) 2014;29(2):155-160, "
                     "doi:10.1016/j.clinbiomech.2013.11.018, Table 1")
 _CLINBIOMECH2014_URL = "https://pmc.ncbi.nlm.nih.gov/articles/PMC3943591/table/T1"
+_BMRI2013 = ("Development and kinematic verification of a finite element model for the lumbar "
+             "spine: application to disc degeneration, BioMed Res Int 2013:705185, Table 1")
+_BMRI2013_URL = "http://www.hindawi.com/journals/bmri/2013/705185/tab1/"
 _PURCELL = ("Purcell P, Tyndyk M, McEvoy F, Tiernan S, Sweeney D, Morris S. A multiscale FE "
             "analysis of balloon kyphoplasty. Int J Spine Surg 2021;15(2):302, Table 1")
 _PURCELL_URL = ("http://ijssurgery.com/highwire/markup/5781/expansion?height=500&iframe=true&"
@@ -194,6 +197,10 @@ FIBRES: dict[str, Ref] = {
                              _PURCELL, _PURCELL_URL, "confirmed",
                              "fibres given there as a stress-strain curve (fabric elements); table page matches "
                              "the Purcell 2021 set in MATERIALS.md"),
+    "ground_substance_E_truss_model": _r(4.2, "MPa", "", "linear isotropic annulus matrix, nu 0.45, with "
+                                         "linear tension-only truss fibres 360-550 MPa (5 layers)",
+                                         _BMRI2013, _BMRI2013_URL, "confirmed",
+                                         "the biomech default: same constitutive form as biomech's annulus"),
     "ground_substance_C10": _r(0.133, "MPa", "", "Mooney-Rivlin C01 0.0333, D 0.6; fibres as springs",
                                _BMCMSD2024, _BMCMSD2024_URL, "confirmed"),
     "ground_substance_neoHooke_C10": _r(0.348, "MPa", "", "neo-Hookean, D1 0.3, with the truss fibres above",

@@ -1,13 +1,15 @@
 """Validation of the segment mechanics: the intact default L1-L3 segment against in vitro
 and published model data, in one run.
 
-    python benchmarks/segment_validation.py [--h 2.0] [--quick]
+    python benchmarks/segment_validation.py [--h 2.0] [--quick] [--sensitivity]
 
 Prints, per motion segment (L1-L2, L2-L3), the range of motion at 7.5 N m pure moments
 without and with a 500 N follower load, the intradiscal pressure under 500 N compression
 against the 1.5 x force / disc area rule, facet forces, and the change of the adjacent
 disc pressures when the L2 body is made rigid (x100 modulus), with and without the soft
-tissues.  Reference values and their sources: ``benchmarks/segment_reference.py`` and
+tissues.  ``--sensitivity`` adds the ranges of motion for the three annulus ground-substance
+moduli published with fibre-reinforced annuli (the matrix dominates the disc's bending
+stiffness).  Reference values and their sources: ``benchmarks/segment_reference.py`` and
 ../shared/VALIDATION.md.  Nothing here is tuned: the inputs are the cited defaults of
 :class:`biomech.materials.soft_tissue.SoftTissueParameters`.
 """
@@ -148,13 +150,47 @@ def table(out: dict) -> str:
     return "\n".join(rows)
 
 
+#: Annulus ground-substance moduli [MPa] published with explicit fibres: fabric fibres
+#: (Purcell 2021), neo-Hookean C10 0.348 with truss fibres (Clin Biomech 2014, small-strain
+#: E), linear matrix with linear truss fibres (BioMed Res Int 2013, the default).
+GROUND_SUBSTANCE_MPA = {"Purcell 2021": 1.36, "Clin Biomech 2014": 2.0, "BMRI 2013 (default)": 4.2}
+
+
+def sensitivity(h: float) -> str:
+    """Range of motion [deg] at 7.5 N m for each published ground-substance modulus."""
+    from biomech.analysis import SegmentAnalysis
+    from biomech.loads import standard_load_case
+    from biomech.materials.soft_tissue import SoftTissueParameters
+    from biomech.meshes import default_segment
+    model = default_segment(h=h)
+    names = list(ROM_IN_VITRO)
+    lcs = [standard_load_case(n, MOMENT_NMM) for n in names]
+    rows = [f"Ground-substance sensitivity, h = {h:g} mm: ROM L1-L2 / L2-L3 [deg]",
+            f"{'ground substance':28s} " + " ".join(f"{n:>24s}" for n in names),
+            f"{'in vitro (mean +- SD)':28s} " + " ".join(
+                f"{f'{ROM_IN_VITRO[n][0]:.1f} +- {ROM_IN_VITRO[n][1]:.1f}':>24s}" for n in names)]
+    for label, E in GROUND_SUBSTANCE_MPA.items():
+        st = SoftTissueParameters(ground_substance_E_MPa=E)
+        res = SegmentAnalysis(model, soft_tissue=st, focus_level="L2").run(lcs, fields=False)
+        cells = [f"{abs(r.metrics['L1-L2_rotation_deg']):.2f} / {abs(r.metrics['L2-L3_rotation_deg']):.2f}"
+                 for r in res]
+        rows.append(f"{f'{label}: {E:g} MPa':28s} " + " ".join(f"{c:>24s}" for c in cells))
+    return "\n".join(rows)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--h", type=float, default=2.0, help="voxel size [mm]")
     ap.add_argument("--quick", action="store_true", help="3 mm voxels, no rigid-L2 runs")
+    ap.add_argument("--sensitivity", action="store_true",
+                    help="also the ranges of motion for the published ground-substance moduli")
     args = ap.parse_args(argv)
-    out = run(3.0 if args.quick else args.h, rigid=not args.quick)
+    h = 3.0 if args.quick else args.h
+    out = run(h, rigid=not args.quick)
     print(table(out))
+    if args.sensitivity:
+        print()
+        print(sensitivity(h))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Solved-case results in plain arrays: :class:`CaseFields` (the model, its mesh, the cell
+"""Solved-case results in plain arrays: :class:`~biomech.case_fields.CaseFields` (the model, its mesh, the cell
 and point fields of one load case) and the per-element labels and levels of a voxel mesh
 built on a model's grid.
 

@@ -43,7 +43,7 @@ def param(default=MISSING, *, unit: str = "", range=None, lo_open: bool = False,
     in study files and dicts when it differs from the field's; item : "vec3" (three
     numbers) or "vec3s" (a list of them) for tuple fields; study : False keeps the field out
     of study files; spec : a ready :class:`biomech.validation` type (or a function returning
-    one) instead of the one derived from the annotation; summary : how :meth:`describe`
+    one) instead of the one derived from the annotation; summary : how :meth:`~biomech.describe.Described.describe`
     shows the value ("{value}" style format; None: by type)."""
     meta = {_KEY: dict(unit=unit, range=range, lo_open=lo_open, hi_open=hi_open,
                        choices=choices, doc=doc, key=key, item=item, min_len=min_len,
@@ -170,7 +170,7 @@ class Described:
     """Mixin of the described domain dataclasses (see the module docstring).
 
     ``KIND`` : the registry name (the ``kind`` of study files); ``SUMMARY`` : the fields
-    :meth:`describe` shows, in order (None: all that differ from their defaults)."""
+    :meth:`~biomech.describe.Described.describe` shows, in order (None: all that differ from their defaults)."""
 
     KIND: ClassVar[str] = ""
     SUMMARY: ClassVar[tuple | None] = None

@@ -19,7 +19,7 @@ Per motion segment ``{S}`` (e.g. ``L1-L2``: upper over lower vertebra):
 * ``{S}_fibre_strain_max``: largest tensile strain [-] of the annulus fibres.
 Segment-wide: ``max_segment_rotation_deg`` (largest |{S}_rotation_deg|) and
 ``small_strain_valid`` (1 when every motion segment rotates less than
-:data:`SMALL_ROTATION_LIMIT_DEG`, else 0: beyond it a small-strain linear model is
+:data:`~biomech.validity.SMALL_ROTATION_LIMIT_DEG`, else 0: beyond it a small-strain linear model is
 outside its validity).
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`SoftTissue` puts the anatomy of :mod:`biomech.meshes.attachments` (where each
 ligament, facet joint and annulus fibre attaches) together with the values of
 :class:`biomech.materials.soft_tissue.SoftTissueParameters` (how stiff) into
-:class:`biomech.fem.couplings.SpringSet` objects for :class:`biomech.fem.StaticProblem`:
+:class:`biomech.fem.couplings.SpringSet` objects for :class:`biomech.fem.problem.StaticProblem`:
 
 * ``fibres``: per disc, tension-only segments of stiffness ``E_f (phi / 2) V / L^2`` (a
   segment of length L [mm] representing annulus volume V [mm^3] of one lamella family,

@@ -1,7 +1,7 @@
 """Validation types: each checks one value at a dotted key and returns it normalised,
 or raises ``_Bad(key, reason)``.  The study loader turns that into
 :class:`StudyFileError` (file, key, reason); the domain classes (through
-:mod:`biomech.describe`) into :class:`InputError` naming the class and the field: one
+:mod:`biomech.describe`) into :class:`~biomech.errors.InputError` naming the class and the field: one
 wording for a value out of range wherever it is checked."""
 from __future__ import annotations
 

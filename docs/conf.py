@@ -26,6 +26,10 @@ autodoc_mock_imports = []
 nitpicky = False                         # set by -n in the test; see nitpick_ignore below
 nitpick_ignore_regex = [(r"py:.*", r"(np|numpy|pv|pyvista|scipy|sp|dask|optional|callable|"
                                    r"array_like|Path|Mapping|Sequence|Iterable)\b.*")]
+# Private bases (``_Solver``, ``_Spec``, ...) are not documented by design; the standard
+# library is not linked (the build is offline: no intersphinx).
+nitpick_ignore_regex += [(r"py:class", r"(.*\.)?_[A-Za-z]\w*"), (r"py:class", r"enum\.\w+")]
+templates_path = ["_templates"]          # module pages: the docstrings, then the submodules
 html_theme = "alabaster"
 html_static_path = []
 exclude_patterns = ["_build", "generated/*.examples", "sg_execution_times.rst"]
@@ -61,5 +65,15 @@ def _generated_pages(app):
     (out / "_generated_limitations.rst").write_text("\n".join(lim) + "\n", encoding="utf-8")
 
 
+def _skip_submodule_names(app, what, name, obj, skip, options):
+    """A package that re-exports a function under the name of its own submodule
+    (``biomech.treatments.vertebroplasty``) documents it once: on that name's page."""
+    if what == "module" and callable(obj) and getattr(obj, "__name__", None) == name \
+            and (getattr(obj, "__module__", "") or "").rsplit(".", 1)[-1] == name:
+        return True
+    return skip
+
+
 def setup(app):
     app.connect("builder-inited", _generated_pages)
+    app.connect("autodoc-skip-member", _skip_submodule_names)

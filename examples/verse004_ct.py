@@ -10,7 +10,7 @@ voxels of side h, labelled (body trabecular/cortical, posterior elements,
 PMMA caps), and mapped to E = 2980 rho^1.05 MPa (rho in g/cm^3; Kopperdahl 2002
 as used by the benchmark) with PMMA caps at 2500 MPa and nu = 0.3, by the same
 material rule every biomech model and CT study goes through
-(:func:`biomech.materials.element_properties`).  The
+(:func:`biomech.materials.properties.element_properties`).  The
 inferior cap face is fixed, the superior cap face displaced -0.2 mm in z
 (ux = uy = 0 there: "clamped"; or only uz prescribed at both faces:
 "sliding"), and the axial stiffness = reaction / 0.2 mm is compared with the

@@ -243,8 +243,8 @@ def _posterior_ligaments(U: LevelNodes, L: LevelNodes, cu: dict, cl: dict, seg: 
 def ligament_attachments(model: VoxelModel, upper: str, lower: str) -> Attachments:
     """Attachment node pairs of the lumbar ligaments of the motion segment
     ``upper``-``lower`` (adjacent vertebrae, upper first): ALL, PLL, LF, ISL,
-    SSL (midline), ITL and CL (left and right), as :class:`NodePairs` with
-    weights 1/n.  Returns :class:`Attachments` (a list); its ``missing`` maps
+    SSL (midline), ITL and CL (left and right), as :class:`~biomech.meshes.attachments_common.NodePairs` with
+    weights 1/n.  Returns :class:`~biomech.meshes.attachments_common.Attachments` (a list); its ``missing`` maps
     each ligament the model cannot carry to the reason (e.g. a model without
     posterior elements: LF, ISL, SSL, ITL and CL are missing, ALL and PLL are
     returned).  Keys of ``missing``: "LF", "ISL", "SSL" and "ITL left", "ITL right",

@@ -127,11 +127,11 @@ def projected_area(points: np.ndarray, normal: np.ndarray, h: float) -> np.ndarr
 def facet_pairs(model, upper: str, lower: str, *, search_mm: float | None = None,
                 strict: bool = False) -> Attachments:
     """The left and right facet joints of the motion segment ``upper``-``lower``:
-    :class:`NodePairs` named "facet" (side "left" / "right") joining nodes on
+    :class:`~biomech.meshes.attachments_common.NodePairs` named "facet" (side "left" / "right") joining nodes on
     the inferior articular process of ``upper`` to the facing nodes on the
     superior articular process of ``lower``; ``weight`` = tributary contact
     area [mm^2] (sum = joint area), ``normal`` = unit joint normal from the
-    upper to the lower surface.  Returns :class:`Attachments`; a joint not found
+    upper to the lower surface.  Returns :class:`~biomech.meshes.attachments_common.Attachments`; a joint not found
     (no posterior elements, or no facing surfaces within ``search_mm``) is in
     ``missing`` with the reason, or raises InputError with ``strict``."""
     check_pair(model, upper, lower)

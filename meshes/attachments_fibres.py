@@ -79,7 +79,7 @@ def disc_axis_centre(model, name: str, disc_vox: np.ndarray):
 
 def annulus_fibres(model, disc_name_or_levels, *, target_angle_deg: float = 30.0) -> FibreSet:
     """Criss-cross annulus fibre segments of one disc (module rules): a
-    :class:`FibreSet` of grid node pairs in the annulus, their represented
+    :class:`~biomech.meshes.attachments_common.FibreSet` of grid node pairs in the annulus, their represented
     volume [mm^3], family (+1 / -1) and snapped angle to the transverse plane
     [deg].  ``disc_name_or_levels``: "L1-L2" or ("L1", "L2")."""
     if not 0.0 < float(target_angle_deg) < 90.0:

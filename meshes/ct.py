@@ -10,7 +10,7 @@ Pipeline: :func:`read_ct` (or :func:`read_nifti` / :func:`read_dicom_series`)
 (:mod:`biomech.meshes.calibration`): field ``density_g_cm3`` per bone voxel, cortical
 and cancellous alike.  The model records the density-modulus law, the cap modulus and
 the bone Poisson ratio in its ``meta``; the material rule
-(:func:`biomech.materials.element_properties`) turns them into (E, nu), as for every
+(:func:`biomech.materials.properties.element_properties`) turns them into (E, nu), as for every
 other model kind.
 
 DICOM: pydicom reads the series; compressed transfer syntaxes need a decoder
@@ -358,7 +358,7 @@ def model_from_ct(ct: CTImage, labels: CTImage | None = None, *, h: float | None
         one level ``threshold_level``;
     calibration : LinearCalibration / InternalCalibration (HU -> mg/cm^3);
         required when ct is in HU and a law is given;
-    law : density-modulus law name (:data:`biomech.materials.DENSITY_LAWS`) recorded as
+    law : density-modulus law name (:data:`biomech.materials.density_laws.DENSITY_LAWS`) recorded as
         ``meta["density_law"]`` (the registry's default law when None);
     cap_modulus_MPa : E of the PMMA caps [MPa], recorded in ``meta["material_overrides"]``
         (the registry's ``pmma_cap`` when None; the verse004 benchmark uses 2500);

@@ -46,7 +46,7 @@ TRABECULAR_LABELS = frozenset({Label.CANCELLOUS, Label.FRACTURE_ZONE, Label.LYTI
 
 
 class LeakSite(IntEnum):
-    """Codes of the model field :data:`LEAK_SITE_FIELD`: where a leaked cement voxel went
+    """Codes of the model field :data:`~biomech.meshes.labels.LEAK_SITE_FIELD`: where a leaked cement voxel went
     (0: not a leak).  Part of the file format like the labels: never renumber."""
 
     BODY = 0                # not a leak: inside the treated body

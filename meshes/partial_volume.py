@@ -19,7 +19,7 @@ the cortical wall keeps its cortical stiffness):
    changes.
 3. *Modulus*: physics, not anatomy: the mixing rule is
    :func:`biomech.materials.mixtures.shell_modulus` (side wall Voigt, endplate Reuss),
-   applied by the material rule :func:`biomech.materials.element_properties`.
+   applied by the material rule :func:`biomech.materials.properties.element_properties`.
 
 Only the measurement lives here.
 """

@@ -48,6 +48,7 @@ from .voxel_model import NO_LEVEL, VoxelModel
 
 DATA = Path(__file__).resolve().parent / "data"
 CLOUTHIER_FILE = DATA / "clouthier_mean_lumbar.npz"
+#: Citation of the Clouthier et al. mean lumbar shape model (data and licence).
 CLOUTHIER_CITATION = (
     "Clouthier AL, Wenghofer J, Wai EK, Graham RB. Morphable models of the lumbar spine to vary "
     "geometry based on pathology, demographics, and anatomical measurements. J Biomech "
@@ -275,7 +276,7 @@ def _clouthier_surfaces() -> tuple:
 def clouthier_mean_lumbar() -> dict:
     """{'L2': TriSurface, ..., 'L5': ...}: the Clouthier et al. 2023 mean lumbar
     shape (87 patients), in situ, in biomech axes, mm.  Citation:
-    :data:`CLOUTHIER_CITATION`."""
+    :data:`~biomech.meshes.real_vertebra.CLOUTHIER_CITATION`."""
     return dict(zip(("L2", "L3", "L4", "L5"), _clouthier_surfaces()))
 
 

@@ -1,5 +1,5 @@
 """Parametric vertebra geometry: the local frame, implicit primitives and
-:class:`VertebraGeometry` (body, shell, foramen, posterior elements) from published
+:class:`~biomech.meshes.vertebra_geometry.VertebraGeometry` (body, shell, foramen, posterior elements) from published
 morphometry.  The modelling rules are listed in :mod:`biomech.meshes.vertebra`;
 the voxelisation into labels is there too."""
 from __future__ import annotations
@@ -89,7 +89,7 @@ def _elliptic_cylinder_sd(p, centre, axis, side, r_side, r_up, s_min, s_max):
 class VertebraGeometry:
     """Implicit geometry of one parametric vertebra in its local frame.
 
-    morph : :class:`VertebraMorphometry`;
+    morph : :class:`~biomech.meshes.morphometry.VertebraMorphometry`;
     wedge : keep the table's anterior/posterior body heights (True, for a
             lordotic segment) or use their mean front and back (False);
     posterior_elements : include pedicles, laminae and processes;

@@ -3,11 +3,11 @@
 =================  ====================================================================
 module             responsibility
 =================  ====================================================================
-``mesh``           :class:`Mesh` (hex8, tet4, tet10) and :class:`VoxelMesh` (regular grid)
+``mesh``           :class:`~biomech.fem.mesh.Mesh` (hex8, tet4, tet10) and :class:`~biomech.fem.mesh.VoxelMesh` (regular grid)
 ``assembly``       element matrices -> CSR stiffness (Numba kernels)
 ``constraints``    Dirichlet elimination, rigid plates, the reduced system
-``problem``        :class:`StaticProblem`: materials, supports, loads -> :class:`Solution`
-``solvers``        direct, AMG-CG, matrix-free CG, block CG; :class:`SolveInfo`
+``problem``        :class:`~biomech.fem.problem.StaticProblem`: materials, supports, loads -> :class:`~biomech.fem.problem.Solution`
+``solvers``        direct, AMG-CG, matrix-free CG, block CG; :class:`~biomech.fem.solvers.SolveInfo`
 ``multigrid``      biomech's block V-cycle on pyamg hierarchies, hierarchy reuse
 ``recovery``       strain, stress, von Mises, principal values, energy density
 ``regions``        node sets of voxel surfaces (plates, supports)

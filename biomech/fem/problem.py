@@ -504,7 +504,7 @@ class VoxelOperator(spla.LinearOperator):
 class Solution:
     """Displacements and derived fields of a solved :class:`StaticProblem`.
 
-    u : (n_nodes, 3) displacement [mm]; info : :class:`SolveInfo`;
+    u : (n_nodes, 3) displacement [mm]; info : :class:`~biomech.fem.solvers.SolveInfo`;
     plates : {name: PlateResult}.
     """
 

@@ -6,7 +6,7 @@ module                 responsibility
 ``registry``           named tissue materials (E [MPa], nu [-], ranges, sources)
 ``density_laws``       density-modulus laws of trabecular bone, density conversions
 ``mixtures``           voxels holding several materials: shells, cement-bone composite
-``properties``         :func:`element_properties`, the only place fields become (E, nu)
+``properties``         :func:`~biomech.materials.properties.element_properties`, the only place fields become (E, nu)
 ``lame``               per-element Lame parameters for the solver (validated)
 =====================  =================================================================
 """

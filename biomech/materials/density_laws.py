@@ -72,6 +72,7 @@ def _linear(a, b):
     return lambda rho: a + b * rho
 
 
+#: Density-modulus laws by name (the study's ``density_law``): :class:`DensityModulusLaw` objects.
 DENSITY_LAWS = {
     "morgan2003_vertebra": DensityModulusLaw(
         "morgan2003_vertebra", "E = 4730 rho_app^1.56 (axial)", _power(4730.0, 1.56), "apparent",

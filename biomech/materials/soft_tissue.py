@@ -12,8 +12,15 @@ Choices (each stated where it is used):
   Clin Biomech 29:155, 2014, Table 1 (a Shirazi-Adl-type outer-to-inner gradient, here
   uniform), volume fraction 16 % of the annulus (Shirazi-Adl, Ahmed & Shrivastava, Spine
   11:914, 1986; *check*: quoted by later models, not re-read).  With explicit fibres the
-  annulus voxels carry the ground substance only: 1.36 MPa, nu 0.45 (Purcell et al., Int J
-  Spine Surg 15:302, 2021, Table 1, the value they use with collagen fibres).
+  annulus voxels carry the ground substance only: 4.2 MPa, nu 0.45, the value of the
+  published model whose constitutive form is ours -- a linear isotropic matrix with linear
+  tension-only truss fibres of 360-550 MPa (BioMed Res Int 2013:705185, Table 1, a lumbar
+  model verified against in vitro kinematics; the Shirazi-Adl lineage).  Models with other
+  fibre forms use softer matrices: 1.36 MPa with fabric fibres on a nonlinear curve
+  (Purcell et al., Int J Spine Surg 15:302, 2021, Table 1), neo-Hookean C10 0.348 MPa,
+  D1 0.3 (E about 2.0 MPa at small strain) with the truss fibres above (Clin Biomech
+  29:155, 2014, Table 1).  The matrix dominates the disc's bending stiffness:
+  ``benchmarks/segment_validation.py --sensitivity`` shows the ranges of motion for all three.
 * **Ligaments**: tension-only, linear with the small-strain modulus and cross-section of
   BMC Musculoskelet Disord 11:151, 2010, Table 3 (ALL 7.8 MPa / 53 mm^2, PLL 10 / 16,
   LF 15 / 67, ISL 10 / 26, SSL 8 / 23, ITL 10 / 1.8) and the capsular ligament of J Healthc
@@ -67,7 +74,7 @@ class SoftTissueParameters(Described):
                                          doc="fibre volume fraction of the annulus")
     fibre_angle_deg: float = param(30.0, unit="deg", range=(10.0, 60.0),
                                    doc="fibre angle to the transverse plane")
-    ground_substance_E_MPa: float = param(1.36, unit="MPa", range=(0.1, 100.0),
+    ground_substance_E_MPa: float = param(4.2, unit="MPa", range=(0.1, 100.0),
                                           doc="annulus modulus without its fibres")
     ground_substance_nu: float = param(0.45, range=(0.0, 0.4999), doc="annulus Poisson ratio")
     ligament_scale: float = param(1.0, range=(0.0, 100.0),

@@ -77,7 +77,7 @@ def estimate_solid_voxels(model: dict) -> int | None:
 
 def check_memory(todo) -> None:
     """InputError before anything is built when one case needs more than 80 % of the
-    memory available (estimate from :func:`estimate_solid_voxels`)."""
+    memory available (estimate from :func:`~biomech.runner.executors.estimate_solid_voxels`)."""
     memory = available_memory_bytes()
     if memory is None:
         return
@@ -96,7 +96,7 @@ def choose_local_executor(todo, workers: int | None = None) -> tuple:
 
     n = the smallest of: the cases to run, the available cores (or ``workers``), and
     80 % of the available memory over the estimated peak of one case (the solid voxels
-    of the largest case estimated from its dimensions, :func:`estimate_solid_voxels`, x
+    of the largest case estimated from its dimensions, :func:`~biomech.runner.executors.estimate_solid_voxels`, x
     CASE_BYTES_PER_VOXEL; nothing is built to decide).  One worker per core with one
     Numba thread each ran the 24-case study 1.8x faster than one process with two
     threads.  The kernels do not depend on the thread count, but workers run BLAS and

@@ -118,6 +118,6 @@ def apply_treatment(model, t: dict):
 def registry_for(model_spec: dict):
     """The default registry with the study file's ``[model.materials]`` overrides.  A CT
     model's own overrides (cap modulus, bone nu) are applied on top of it by the material
-    rule (:func:`biomech.materials.model_registry`)."""
+    rule (:func:`biomech.materials.properties.model_registry`)."""
     from ..materials import default_registry
     return default_registry().with_overrides(model_spec.get("materials"), source="study file")

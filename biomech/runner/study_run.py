@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class StudyResult:
     """A finished study run: ``rows`` (results.csv as dicts, ratios included), one
-    :class:`CaseOutcome` per case, the output folder and the wall time [s]."""
+    :class:`~biomech.runner.casefiles.CaseOutcome` per case, the output folder and the wall time [s]."""
 
     study: Study
     out_dir: Path
@@ -101,7 +101,7 @@ def run_study(study: Study, out_dir, *, executor: str = DEFAULT_EXECUTOR, worker
 
     executor : "inprocess" | "processes" | "dask" | "auto" (local processes when two
     or more cases are to run and cores and memory allow it, see
-    :func:`choose_local_executor`; else in process); workers : processes (local) or local
+    :func:`~biomech.runner.executors.choose_local_executor`; else in process); workers : processes (local) or local
     Dask workers (with "auto": at most this many); scheduler : address of a running Dask scheduler, or the path of its
     scheduler file (``dask scheduler --scheduler-file``); client : a
     ``distributed.Client`` (wins over scheduler); batch_size : cases per task;

@@ -35,7 +35,7 @@ See examples/study_default.toml for a commented file.  Decisions:
   need no cement file and a changed formulation changes the case hash.
 * The case hash (16 hex digits of SHA-256) covers everything that changes the result:
   model (with the SHA-256 of CT files), conditions, treatments with full cement data,
-  load cases, analysis options, the biomech version and :data:`HASH_SCHEMA`; not the
+  load cases, analysis options, the biomech version and :data:`~biomech.study.spec.HASH_SCHEMA`; not the
   case name, description or output options.
 * Load cases are the same for every case of a study (ratios pair rows by load case).
 

@@ -1,4 +1,4 @@
-"""Reading a study: TOML file or dict -> validated :class:`Study` (cases in order,
+"""Reading a study: TOML file or dict -> validated :class:`~biomech.study.spec.Study` (cases in order,
 ``extends`` resolved, sweeps expanded, every case resolved)."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Resolution of a checked case: model defaults by kind and CT file hashes, load
-cases, cements as full formulations, conditions and treatments -> :class:`CaseSpec`."""
+cases, cements as full formulations, conditions and treatments -> :class:`~biomech.study.spec.CaseSpec`."""
 from __future__ import annotations
 
 from pathlib import Path

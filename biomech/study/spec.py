@@ -1,5 +1,5 @@
-"""A resolved case (:class:`CaseSpec`, plain JSON-ready dicts, with its content hash)
-and a validated study (:class:`Study`)."""
+"""A resolved case (:class:`~biomech.study.spec.CaseSpec`, plain JSON-ready dicts, with its content hash)
+and a validated study (:class:`~biomech.study.spec.Study`)."""
 from __future__ import annotations
 
 import hashlib

@@ -149,7 +149,7 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
     balloon_volume_ml : total inflation volume of all balloons [mL];
     cement_volume_ml : cement injected [mL] (default: fills cavity and interdigitation layer);
     height_restoration : fraction [0, 1] of the recorded height loss given back.
-    Other keywords as :func:`~biomech.treatments.vertebroplasty.vertebroplasty`.
+    Other keywords as :func:`~biomech.treatments.vertebroplasty`.
     """
     from .plans import Kyphoplasty                  # every range, declared once
     Kyphoplasty(level, approach=approach, side=side, balloon_volume_ml=balloon_volume_ml,

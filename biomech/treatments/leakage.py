@@ -40,7 +40,7 @@ Leak rules
 * ``needle_track`` -- cement that flowed back along a needle and out through its entry hole
   (pedicle or lateral cortex); see :func:`biomech.treatments.leak_routes.needle_track`.
 * Leaked voxels are labelled LEAKED_CEMENT with the field ``cement_leak_site`` (the codes
-  of :class:`LeakSite`); their volume is the full voxel.
+  of :class:`~biomech.meshes.labels.LeakSite`); their volume is the full voxel.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Treatment plans: the parameters of a vertebroplasty or a kyphoplasty as one described,
 frozen dataclass (:mod:`biomech.describe`): validation, study-file schema, dict form and
 text from the same fields.  ``plan.apply(model)`` calls the function
-(:func:`~biomech.treatments.vertebroplasty.vertebroplasty`,
-:func:`~biomech.treatments.kyphoplasty.kyphoplasty`), whose signatures hold the defaults.
+(:func:`~biomech.treatments.vertebroplasty`,
+:func:`~biomech.treatments.kyphoplasty`), whose signatures hold the defaults.
 
     Vertebroplasty("L2", volume_ml=4.0, approach="unipedicular").apply(model)
     TREATMENTS["kyphoplasty"].from_dict({"level": "L2", "balloon_volume_ml": 3.0})

@@ -79,12 +79,15 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
         "Soft tissues (segment models): annulus fibres, ligaments (ALL, PLL, LF, ISL, SSL, ITL, "
         "capsular) and facet contact are linear tension-only / compression-only springs with "
         "cited small-strain values (no toe region, no pre-strain); benchmarks/segment_validation.py "
-        "compares the segment with in vitro data: flexion, axial rotation and the disc pressure "
-        "agree, extension and lateral bending move about twice the in vitro range because the "
-        "parametric articular processes overlap too little (facet areas below the published "
-        "1-2 cm^2), the discs are about 2-3 times too compliant in axial compression, and the "
-        "adjacent disc pressure rises about 1 % when the treated body is made rigid (published "
-        "models: +2.4 % for cement stiffening, +19 % for a rigid pillar).",
+        "compares the segment with in vitro data: the ranges of motion at 7.5 N m in all four "
+        "directions, the axial stiffness and the facet force in axial rotation agree; under a "
+        "follower load extension moves about twice the in vitro range and one facet joint "
+        "carries about 4 times the measured force in extension, because the parametric "
+        "articular processes are near-sagittal boxes that overlap too little (published joints "
+        "face 26-34 deg off the sagittal plane, with 1-2 cm^2 of surface); the disc pressure is "
+        "about 30 % below the 1.5 F / A rule, and the adjacent disc pressure rises about 1.5 % "
+        "when the treated body is made rigid (published models: +2.4 % for cement stiffening, "
+        "+19 % for a rigid pillar).",
         "The nucleus is a near-incompressible linear solid (not a pressurised fluid); the "
         "annulus ground substance is isotropic, its collagen fibres explicit.",
         "Linear elasticity, small strain and small rotation: no large-rotation geometry, no "

@@ -67,7 +67,7 @@ def _cement_centre(model) -> np.ndarray | None:
 
 def resolve_section_point(model, at) -> tuple | None:
     """The point [mm] the sections pass through: None (middle of the model),
-    "cement" (through the fullest cement layer along each axis, see :func:`_cement_centre`;
+    "cement" (through the fullest cement layer along each axis, see ``_cement_centre``;
     the middle when there is no cement) or (x, y, z)."""
     if at is None:
         return None
