@@ -224,7 +224,7 @@ def assemble_domain(base: DomainBase, params: FlowParameters, *, permeability_fa
     compacted by a kyphoplasty balloon closes the channels through it: the tamp crushes
     the trabeculae, vessels and cracks around the cavity into a dense shell -- the usual
     explanation of kyphoplasty's lower leak rate, e.g. Zhan 2017);
-    outside_factor : {site code: factor} replacing :data:`OUTSIDE_PERMEABILITY_FACTOR`.
+    outside_factor : {site code: factor} replacing :data:`~biomech.treatments.leakage.OUTSIDE_PERMEABILITY_FACTOR`.
 
     Outside the body a voxel of site code c resists ``h / factor[c]``; the mouth of a
     breach (an outside voxel touching the body compartment) at most ``h /
