@@ -54,6 +54,7 @@ class LeakSite(IntEnum):
     DISC = 2
     VENOUS = 3
     PARAVERTEBRAL = 4
+    NEEDLE_TRACK = 5        # backflow along a needle track, out through the entry hole
 
 
 #: Model field written by the treatments: the :class:`LeakSite` code of every voxel.
@@ -61,7 +62,8 @@ LEAK_SITE_FIELD = "cement_leak_site"
 #: Leak-site code -> name, the one table of leak sites: results (``leaked_ml_by_site``),
 #: CSV columns and, with "_" read as " ", the pictures.
 LEAK_SITE_NAMES = {LeakSite.SPINAL_CANAL: "spinal_canal", LeakSite.DISC: "disc",
-                   LeakSite.VENOUS: "venous", LeakSite.PARAVERTEBRAL: "paravertebral"}
+                   LeakSite.VENOUS: "venous", LeakSite.PARAVERTEBRAL: "paravertebral",
+                   LeakSite.NEEDLE_TRACK: "needle_track"}
 
 
 def leak_site_display_name(code: int) -> str:

@@ -80,3 +80,33 @@ def test_verse004_ct_example(shared_data):
     if not isinstance(k, (int, float)):
         pytest.skip("verse004_ct.main(small=True) returns no stiffness to check")
     assert 0.5 < k / 12362.0 < 2.0
+
+
+def test_cement_formulations():
+    """Formulations read from the example's TOML file drive the leak model: at each injection
+    time a thicker curve (x0.5 -> x1 -> x2) never leaks more often, a later start never leaks
+    more often (the trend of Habib et al. 2010), a warmer cement injected at the same time
+    after mixing needs more pressure and (where the effect exceeds the sampling noise) leaks
+    less, and calcium phosphate at its earliest start leaks more often than
+    either PMMA at theirs."""
+    rows = load("cement_formulations").main(small=True)
+    by = {(r["cement"], round(r["injection_time_min"], 3), r["viscosity_scale"]): r["p_leak"]
+          for r in rows if "viscosity_scale" in r}
+    for c in {r["cement"] for r in rows}:
+        rT = sorted((r for r in rows if r["cement"] == c and "temperature_C" in r),
+                    key=lambda r: r["temperature_C"])
+        peak = [r["peak_pressure_MPa"] for r in rT]
+        assert len(rT) == 3 and peak[0] < peak[1] < peak[2]     # warmer: thickens sooner
+        if c != "high_viscosity_pmma":      # there the effect is below one realisation in 24
+            assert rT[0]["expected_leak_ml"] > rT[2]["expected_leak_ml"]
+    cements = {c for c, _, _ in by}
+    assert cements == {"standard_pmma", "high_viscosity_pmma", "calcium_phosphate"}
+    for c in cements:
+        times = sorted({t for cc, t, _ in by if cc == c})
+        for t in times:
+            p = [by[(c, t, s)] for s in (0.5, 1.0, 2.0)]
+            assert p[0] >= p[1] >= p[2]
+        p_t = [by[(c, t, 1.0)] for t in times]
+        assert all(a >= b for a, b in zip(p_t, p_t[1:]))
+    first = {c: by[(c, min(t for cc, t, _ in by if cc == c), 1.0)] for c in cements}
+    assert first["calcium_phosphate"] > max(first["standard_pmma"], first["high_viscosity_pmma"])

@@ -92,7 +92,7 @@ def test_one_leak_site_table():
     from biomech.treatments import SITE_NAMES, leakage
     assert SITE_NAMES is LEAK_SITE_NAMES and leakage.LeakSite is LeakSite
     assert {int(k): v for k, v in LEAK_SITE_NAMES.items()} == \
-        {1: "spinal_canal", 2: "disc", 3: "venous", 4: "paravertebral"}
+        {1: "spinal_canal", 2: "disc", 3: "venous", 4: "paravertebral", 5: "needle_track"}
     assert LEAK_SITE_FIELD == "cement_leak_site"
     assert [leak_site_display_name(c) for c in (1, 2, 3, 4, 7)] == \
         ["spinal canal", "disc", "venous", "paravertebral", "site 7"]

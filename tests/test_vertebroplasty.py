@@ -13,6 +13,7 @@ from biomech.errors import InputError
 from biomech.materials import composite_modulus, element_properties
 from biomech.meshes.labels import Label
 from biomech.treatments import LeakSite, Vertebroplasty, treat, vertebroplasty
+from biomech.treatments.leak_risk import LeakRiskParameters
 
 from .synthetic_vertebra import lytic, model  # noqa: F401  (module fixtures)
 
@@ -22,7 +23,12 @@ def lytic_wall_intact(model):
     return apply_condition(model, Metastasis("L2", "lytic", "posterior", size_mm=18))
 
 
+#: These tests check the mean-property fill; the realisations have tests/test_leak_risk.py.
+NO_RISK = LeakRiskParameters(realisations=0)
+
+
 def vp(m, **kw):
+    kw.setdefault("leak_risk", NO_RISK)
     kw.setdefault("volume_ml", 6.0)
     kw.setdefault("tip_depth", 0.5)
     return vertebroplasty(m, "L2", **kw)

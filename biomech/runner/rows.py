@@ -21,7 +21,10 @@ PARAM_COLUMNS = ("model", "voxel_size_mm", "vbmd_mg_cm3", "condition", "treatmen
 NO_RATIO = {"dofs", "time_s", "solve_time_s", "small_strain_valid"}   # flags: no ratio
 #: Treatment metrics of an untreated case (nothing injected, nothing leaked).
 _UNTREATED = {"injected_ml": 0.0, "cement_volume_ml": 0.0, "fill_fraction": 0.0,
-              "leak_volume_ml": 0.0, "cavity_ml": 0.0, "height_restored_mm": 0.0}
+              "leak_volume_ml": 0.0, "cavity_ml": 0.0, "height_restored_mm": 0.0,
+              "leak_probability": 0.0, "leak_probability_ci_low": 0.0,
+              "leak_probability_ci_high": 0.0, "expected_leak_volume_ml": 0.0,
+              "peak_injection_pressure_MPa": 0.0}
 
 
 def _condition_text(spec: CaseSpec) -> str:
@@ -58,11 +61,29 @@ def case_params(spec: CaseSpec, treated) -> dict:
 
 def treatment_metrics(treated) -> dict:
     """Cement metrics (sums over the treatments): injected, placed (cement_volume_ml),
-    fill_fraction (of the first treated body), leak by site [mL]."""
+    fill_fraction (of the first treated body), leak by site [mL]; leak probabilities
+    (any and by site, Wilson interval of a single treatment; several levels combine as
+    independent: 1 - prod(1 - p)), expected leak volume [mL], peak injection pressure
+    [MPa] (largest over the treatments)."""
     from ..treatments import SITE_NAMES
+    from ..treatments.leak_risk import combine
     out = dict(_UNTREATED)
     for name in SITE_NAMES.values():
         out[f"leak_volume_ml_{name}"] = 0.0
+        out[f"leak_probability_{name}"] = 0.0
+    risks = [getattr(r, "leak_risk", None) for r in treated]
+    out.update(combine(risks))
+    if len(treated) == 1 and risks[0] is not None:
+        out["leak_probability_ci_low"], out["leak_probability_ci_high"] = risks[0].ci_any
+    elif treated:
+        # several levels: no single interval; a treatment without realisations: not assessed
+        out["leak_probability_ci_low"] = out["leak_probability_ci_high"] = None
+    if treated and any(r is None for r in risks):
+        for k in [k for k in out if k.startswith("leak_probability")] + ["expected_leak_volume_ml"]:
+            out[k] = None
+    for r in treated:
+        out["peak_injection_pressure_MPa"] = max(out["peak_injection_pressure_MPa"],
+                                                 float(r.summary().get("peak_injection_pressure_MPa", 0.0)))
     for i, r in enumerate(treated):
         s = r.summary()
         for k in ("injected_ml", "cement_volume_ml", "leak_volume_ml", "cavity_ml",

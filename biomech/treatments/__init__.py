@@ -4,12 +4,17 @@
 :class:`TreatmentResult` (treated model, placed and leaked volumes by site, fill fraction).
 The plans :class:`Vertebroplasty` and :class:`Kyphoplasty` (:mod:`.plans`) hold the same
 parameters as described dataclasses (study-file schema, dict form, checks; registry
-``TREATMENTS`` by kind).  ``treat(model, *plans)`` applies several (up to three levels advised; prophylactic
+``TREATMENTS`` by kind).  Leak risk: every treatment samples the bone's variability (:mod:`.leak_risk`,
+:class:`LeakRiskParameters`: realisations, seed, CoVs) and returns leak probabilities by site
+with Wilson intervals, the expected leaked volume and the peak injection pressure
+(:mod:`.injection_pressure`).  ``treat(model, *plans)`` applies several (up to three levels advised; prophylactic
 augmentation of an intact neighbour with ``prophylactic=True``).
 """
 from __future__ import annotations
 
 from .flow import FlowParameters
+from .injection_pressure import Cannula
+from .leak_risk import LeakRisk, LeakRiskParameters
 from .kyphoplasty import kyphoplasty
 from .leakage import SITE_NAMES, LeakSite
 from .needle import APPROACHES, Needle, plan_needles
@@ -30,4 +35,5 @@ def treat(model, *plans):
 
 __all__ = ["vertebroplasty", "kyphoplasty", "treat", "Vertebroplasty", "Kyphoplasty",
            "TreatmentResult", "FlowParameters", "LeakSite", "SITE_NAMES", "Needle", "APPROACHES",
-           "plan_needles", "MAX_ADVISED_LEVELS", "TREATMENTS", "treatment_from_dict"]
+           "plan_needles", "MAX_ADVISED_LEVELS", "TREATMENTS", "treatment_from_dict",
+           "LeakRisk", "LeakRiskParameters", "Cannula"]

@@ -39,6 +39,7 @@ from ..errors import InputError
 from ..materials import TISSUE_MINERAL_DENSITY_G_CM3
 from ..meshes.labels import Label
 from .flow import FlowParameters, FlowResult, build_domain, inject
+from .leak_risk import LeakRiskParameters, cavity_leak_risk
 from .leakage import LeakSite, leak_volumes_ml
 from .needle import plan_needles, validate_needles
 from .vertebroplasty import (TreatmentResult, _points, add_treatment_record, injection_window,
@@ -141,6 +142,7 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
                 balloon_length_mm: float = 12.0, compacted_thickness_mm: float = 2.0,
                 compacted_max_bvtv: float = 0.6, interdigitation_mm: float = 1.0,
                 flow: FlowParameters | None = None, prophylactic: bool = False,
+                leak_risk=None, cannula=None, cement_temperature_C=None,
                 cement_library=None) -> TreatmentResult:
     """Balloon kyphoplasty of vertebra ``level`` (see the module docstring for the rules).
 
@@ -157,11 +159,12 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
                 tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
                 balloon_length_mm=balloon_length_mm, compacted_thickness_mm=compacted_thickness_mm,
                 compacted_max_bvtv=compacted_max_bvtv, interdigitation_mm=interdigitation_mm,
-                flow=flow, prophylactic=prophylactic)
+                flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula,
+                cement_temperature_C=cement_temperature_C)
     if interdigitation_mm > compacted_thickness_mm:
         raise InputError(f"interdigitation_mm must lie in [0, compacted_thickness_mm="
                          f"{compacted_thickness_mm}], got {interdigitation_mm!r}")
-    cem = get_cement(cement, cement_library)
+    cem = get_cement(cement, cement_library).at_temperature(cement_temperature_C)
     params = flow or FlowParameters()
     vertebra_geometry(model, level)                 # unknown level -> clear error first
     msgs = level_checks(model, level, prophylactic)
@@ -281,6 +284,10 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
               "compacted_thickness_mm": float(t_shell), "height_restored_mm": restored_mm,
               "injection_time_min": t0, "needles": [(nd.entry_mm, nd.tip_mm) for nd in needles],
               "prophylactic": bool(prophylactic)}
+    risk = cavity_leak_risk(work, geo, needles, cem, t0, flow_rate_ml_per_min, cavity, vol,
+                            body_ml, params, leak_risk or LeakRiskParameters(), cannula)
+    record["leak_exits"] = list(risk.exits) if risk is not None else []
+    record["leak_risk"] = risk.summary() if risk is not None else None
     new = add_treatment_record(new, record)
     return TreatmentResult(
         model=new, kind="kyphoplasty", level=level, approach=approach, needles=needles, cement=cem,
@@ -289,4 +296,5 @@ def kyphoplasty(model, level: str, *, approach: str = "bipedicular", side: str =
         injected_ml=float(vols.sum()) / 1000.0, placed_ml=placed, leaked_ml_by_site=leaks,
         fill_fraction=placed / body_ml, body_volume_ml=body_ml, cavity_ml=cavity_mm3 / 1000.0,
         compacted_ml=float(shell.sum()) * h ** 3 / 1000.0, height_restored_mm=restored_mm,
-        warnings=tuple(msgs))
+        warnings=tuple(msgs), leak_risk=risk,
+        peak_injection_pressure_MPa=risk.peak_pressure_MPa_mean if risk is not None else 0.0)

@@ -31,10 +31,14 @@ Leak rules
   trabecular bone: venous 2 (the basivertebral vein and the plexus it drains into),
   spinal canal 0.2 (epidural fat and venous plexus), paravertebral 0.1 (soft tissue,
   segmental veins), disc 0.04 (cement tears into disc tissue through an endplate defect).
-  These are calibration constants of the front model, not measured values: a leak channel
-  is narrow, so per voxel of path it resists more than a broad front in bone does; the
-  values were chosen so that standard PMMA leaks fractions of a millilitre where clinical
-  series report frequent small leaks (*calibrate against leak data*).
+  These are assumptions of the front model, not measured values (no measurement of cement
+  spreading in these tissues was found): a leak channel is narrow, so per voxel of path it
+  resists more than a broad front in bone does.  They set how far a leak spreads once out,
+  not whether it happens: the mouth of a breach passes cement like the reference bone
+  (``FlowParameters.breach_mouth_factor``), and sub-voxel routes (veins, cracks, needle
+  tracks) carry their own conductance (:mod:`biomech.treatments.leak_routes`).
+* ``needle_track`` -- cement that flowed back along a needle and out through its entry hole
+  (pedicle or lateral cortex); see :func:`biomech.treatments.leak_routes.needle_track`.
 * Leaked voxels are labelled LEAKED_CEMENT with the field ``cement_leak_site`` (the codes
   of :class:`~biomech.meshes.labels.LeakSite`); their volume is the full voxel.
 """

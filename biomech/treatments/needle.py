@@ -7,10 +7,19 @@ Approaches
 * ``"parapedicular"`` -- one needle entering lateral to the pedicle of ``side`` (pedicle
   radius + 3 mm further out), aimed at the midline: the steeper medial angle lets one
   needle reach the centre of the body.
-* ``"extrapedicular"`` (alias ``"lateral"``) -- one needle through the posterolateral wall of
-  the body on ``side`` (entry 20 mm outside the wall at one quarter of the depth from the
-  posterior wall), aimed at the midline.  It passes the lateral cortex; the needle plugs
-  its own track, so no leak path is opened there (backflow along the track is not modelled).
+* ``"extrapedicular"`` -- one needle through the posterolateral wall of the body on ``side``
+  (entry 20 mm outside the wall at one quarter of the depth from the posterior wall), aimed
+  at the midline.
+* ``"lateral"`` (lumbar levels only) -- one needle through the lateral wall of the body on
+  ``side``, outside the pedicle, in the axial plane and perpendicular to the sagittal plane:
+  entry 30 mm outside the lateral wall (through psoas) at the AP position of the tip, tip on
+  the midline.  The segmental vessels at the waist of the body are not modelled (the model
+  does not check them).  InputError for a non-lumbar level (name not starting with "L").
+
+Every needle leaves a track: backflow along the gap between needle and bone is a leak route
+(site ``needle_track``) for every approach (:func:`biomech.treatments.leak_routes.needle_track`):
+through the pedicle for the transpedicular approaches, through the lateral cortex for the
+others.
 
 Tip position: by default ``tip_depth`` (0.30) of the body depth behind the anterior wall --
 "to the anterior third" --, on the pedicle axis in the horizontal plane (transpedicular) or
@@ -86,6 +95,10 @@ def _column_mid_z(model, geo, point):
     return float(model.origin[2] + 0.5 * (ks[0] + ks[-1] + 1) * model.h)
 
 
+#: Distance of the lateral approach's entry point outside the lateral wall [mm] (through
+#: psoas; assumption).
+LATERAL_ENTRY_OFFSET_MM = 30.0
+
 #: Needle tip depth [-]: fraction of the body depth behind the anterior wall (one range for
 #: the treatment plans and this helper).
 TIP_DEPTH_RANGE = (0.05, 0.95)
@@ -102,6 +115,9 @@ def plan_needles(model, geo, approach="bipedicular", *, side="left", tip_depth=0
     if not (lo <= tip_depth <= hi):
         raise InputError(f"tip_depth must lie in [{lo:g}, {hi:g}] (fraction of the body depth behind "
                          f"the anterior wall), got {tip_depth!r}")
+    if approach == "lateral" and not str(geo.level).upper().startswith("L"):
+        raise InputError(f"the lateral approach is for lumbar levels (L1-L5); {geo.level} is not "
+                         "lumbar: use a transpedicular, parapedicular or extrapedicular approach")
     sides = SIDES if approach == "bipedicular" else (side,)
     if tips_mm is not None:
         tips = [np.asarray(t, float) for t in np.atleast_2d(np.asarray(tips_mm, float))]
@@ -141,8 +157,10 @@ def plan_needles(model, geo, approach="bipedicular", *, side="left", tip_depth=0
                 wall_x = geo.centroid_mm[0] + sgn * 0.5 * geo.width_mm
                 y = geo.posterior_y_mm - 0.25 * geo.depth_mm
                 entry = np.array([wall_x + sgn * 20.0, y + 10.0, geo.centroid_mm[2]])
-        out.append(Needle(s, "extrapedicular" if approach == "lateral" else approach,
-                          tuple(float(v) for v in entry), tuple(float(v) for v in tip)))
+            if approach == "lateral":
+                entry = np.array([wall_x + sgn * LATERAL_ENTRY_OFFSET_MM, tip[1], tip[2]])
+        out.append(Needle(s, approach, tuple(float(v) for v in entry),
+                          tuple(float(v) for v in tip)))
     return tuple(out)
 
 

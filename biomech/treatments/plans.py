@@ -17,6 +17,8 @@ from ..cement import Cement
 from ..describe import Described, param, signature_default, study_fields
 from ..validation import Either, Str, Table
 from .flow import FlowParameters
+from .injection_pressure import Cannula
+from .leak_risk import LeakRiskParameters
 from .kyphoplasty import kyphoplasty
 from .needle import APPROACHES, TIP_DEPTH_RANGE
 from .vertebroplasty import TreatmentResult, vertebroplasty
@@ -71,6 +73,14 @@ class _Common(Described):
     flow: FlowParameters | None = param(_d(_VP, "flow"), doc="cement-front model parameters")
     prophylactic: bool = param(_d(_VP, "prophylactic"),
                                doc="augmentation of an intact neighbour")
+    leak_risk: LeakRiskParameters | None = param(_d(_VP, "leak_risk"),
+                                                 doc="variability sampled for the leak "
+                                                     "probabilities (realisations, seed, CoVs)")
+    cannula: Cannula | None = param(_d(_VP, "cannula"), doc="injection cannula (pressure)")
+    cement_temperature_C: float | None = param(_d(_VP, "cement_temperature_C"), unit="degC",
+                                               range=(0.0, 60.0),
+                                               doc="cement temperature during the injection "
+                                                   "(default: the formulation's reference)")
 
     FUNCTION: ClassVar = None
 

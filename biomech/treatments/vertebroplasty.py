@@ -24,7 +24,10 @@ from ..cement import Cement, get_cement
 from ..conditions import is_intact, vertebra_geometry, vertebra_levels
 from ..errors import InputError
 from ..meshes.labels import Label
-from .flow import FlowParameters, build_domain, inject
+from .flow import FlowParameters, assemble_domain, domain_base, inject
+from .injection_pressure import Cannula, pressure_history
+from .leak_risk import LeakRiskParameters, assess_leak_risk
+from .leak_routes import needle_track
 from .leakage import SITE_NAMES, LeakSite, leak_volumes_ml
 from .needle import plan_needles, source_voxels, validate_needles
 
@@ -57,6 +60,9 @@ class TreatmentResult:
     compacted_ml: float = 0.0
     height_restored_mm: float = 0.0
     warnings: tuple = field(default_factory=tuple)
+    leak_risk: object = None            # LeakRisk of the realisations (None: not assessed)
+    peak_injection_pressure_MPa: float = 0.0    # of the mean-property fill
+    pressure: object = None             # PressureHistory of the mean-property fill
 
     @property
     def leaked_ml(self) -> float:
@@ -73,6 +79,9 @@ class TreatmentResult:
                "cavity_ml": self.cavity_ml, "height_restored_mm": self.height_restored_mm}
         for name, v in self.leaked_ml_by_site.items():
             out[f"leak_volume_ml_{name}"] = v
+        out["peak_injection_pressure_MPa"] = self.peak_injection_pressure_MPa
+        if self.leak_risk is not None:
+            out.update(self.leak_risk.summary())
         return out
 
 
@@ -174,36 +183,51 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
                    volume_ml: float = 4.0, cement="pmma", injection_time_min: float | None = None,
                    flow_rate_ml_per_min: float = 1.0, tip_depth: float = 0.30, tips_mm=None,
                    entries_mm=None, flow: FlowParameters | None = None, prophylactic: bool = False,
+                   leak_risk: LeakRiskParameters | None = None, cannula: Cannula | None = None,
+                   cement_temperature_C: float | None = None,
                    cement_library=None) -> TreatmentResult:
     """Inject ``volume_ml`` of ``cement`` into vertebra ``level`` and return the treated model.
 
-    approach : "bipedicular" | "unipedicular" | "parapedicular" | "extrapedicular" ("lateral"),
+    approach : "bipedicular" | "unipedicular" | "parapedicular" | "extrapedicular" | "lateral" (lumbar),
     ``side`` for the one-needle approaches; tips at ``tip_depth`` of the body depth behind the
     anterior wall unless ``tips_mm`` (and ``entries_mm``) are given.  ``injection_time_min``
     [min after mixing] defaults to the start of the cement's working window;
     ``flow_rate_ml_per_min`` sets how fast the clock runs during the injection (bipedicular:
     total of both needles, injected simultaneously).  See :mod:`biomech.treatments.flow` for
     the front model and ``flow`` for its parameters.
+
+    The labelled model is the fill with mean properties (plus the needle tracks at their
+    median gap); ``leak_risk`` (:class:`~biomech.treatments.leak_risk.LeakRiskParameters`,
+    default 64 seeded realisations; ``realisations=0`` skips them) samples the bone's
+    variability for the leak probabilities; ``cannula`` sets the injection-pressure model;
+    ``cement_temperature_C`` [degC] rescales the cement's clock
+    (:meth:`~biomech.cement.Cement.at_temperature`; default: its reference temperature).
     """
     from .plans import Vertebroplasty               # every range, declared once
     Vertebroplasty(level, approach=approach, side=side, volume_ml=volume_ml, cement=cement,
                    injection_time_min=injection_time_min, flow_rate_ml_per_min=flow_rate_ml_per_min,
                    tip_depth=tip_depth, tips_mm=_points(tips_mm), entries_mm=_points(entries_mm),
-                   flow=flow, prophylactic=prophylactic)
-    cem = get_cement(cement, cement_library)
+                   flow=flow, prophylactic=prophylactic, leak_risk=leak_risk, cannula=cannula,
+                   cement_temperature_C=cement_temperature_C)
+    cem = get_cement(cement, cement_library).at_temperature(cement_temperature_C)
     params = flow or FlowParameters()
+    risk = leak_risk or LeakRiskParameters()
     geo = vertebra_geometry(model, level)
     needles = plan_needles(model, geo, approach, side=side, tip_depth=tip_depth, tips_mm=tips_mm,
                            entries_mm=entries_mm)
     validate_needles(model, geo, needles)
-    domain = build_domain(model, geo, params)
+    base = domain_base(model, geo, params)
+    tracks = [needle_track(model, nd, risk.needle_gap_mm) for nd in needles] \
+        if risk.needle_gap_mm > 0 else []
+    domain = assemble_domain(base, params, channels=tracks)
     vol = volume_ml * 1000.0
     if vol > domain.pore_volume_mm3:
         raise InputError(f"volume_ml={volume_ml:g} exceeds what {level} can hold: its trabecular "
                          f"pore volume is {domain.pore_volume_mm3 / 1000.0:.2f} mL")
     t0, t1 = injection_window(cem, injection_time_min, volume_ml, flow_rate_ml_per_min)
     msgs = level_checks(model, level, prophylactic)
-    res = inject(domain, source_voxels(model, needles), vol, cem, t0, flow_rate_ml_per_min, params)
+    sources = source_voxels(model, needles)
+    res = inject(domain, sources, vol, cem, t0, flow_rate_ml_per_min, params)
     if res.injected_mm3 < vol * (1 - 1e-9):
         raise InputError(f"only {res.injected_mm3 / 1000:.2f} of {volume_ml:g} mL could be placed in "
                          f"{level}: the reachable bone is full")
@@ -211,11 +235,19 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
     placed = float(res.volume_mm3[res.site == LeakSite.BODY].sum()) / 1000.0
     leaks = leak_volumes_ml(res.site, res.volume_mm3)
     body_ml = float(geo.body.sum()) * model.h ** 3 / 1000.0
+    off = np.array([sl.start for sl in domain.box])
+    press = pressure_history(cem, t0, flow_rate_ml_per_min, len(needles), res.volume_mm3,
+                             np.full(len(res.ijk), model.h ** 3),
+                             domain.permeability_mm2[tuple((res.ijk - off).T)], cannula)
+    risk_res = assess_leak_risk(base, model, geo, needles, cem, t0, flow_rate_ml_per_min, vol,
+                                sources, body_ml, params, risk, cannula=cannula)
     record = {"kind": "vertebroplasty", "level": level, "approach": approach, "cement": cem.name,
               "volume_ml": float(volume_ml), "placed_ml": placed, "leaked_ml_by_site": leaks,
               "injection_time_min": t0, "flow_rate_ml_per_min": float(flow_rate_ml_per_min),
               "needles": [(nd.entry_mm, nd.tip_mm) for nd in needles],
-              "prophylactic": bool(prophylactic)}
+              "prophylactic": bool(prophylactic),
+              "leak_exits": list(risk_res.exits) if risk_res is not None else [],
+              "leak_risk": risk_res.summary() if risk_res is not None else None}
     new = add_treatment_record(new, record)
     log.info("vertebroplasty %s: %.2f mL placed, %.2f mL leaked", level, placed, sum(leaks.values()))
     return TreatmentResult(
@@ -223,7 +255,8 @@ def vertebroplasty(model, level: str, *, approach: str = "bipedicular", side: st
         cement=cem, injection_time_min=t0, flow_rate_ml_per_min=float(flow_rate_ml_per_min),
         viscosity_start_Pa_s=float(cem.viscosity(t0)), viscosity_end_Pa_s=float(cem.viscosity(t1)),
         injected_ml=res.injected_mm3 / 1000.0, placed_ml=placed, leaked_ml_by_site=leaks,
-        fill_fraction=placed / body_ml, body_volume_ml=body_ml, warnings=tuple(msgs))
+        fill_fraction=placed / body_ml, body_volume_ml=body_ml, warnings=tuple(msgs),
+        leak_risk=risk_res, peak_injection_pressure_MPa=press.peak_MPa, pressure=press)
 
 
 __all__ = ["vertebroplasty", "TreatmentResult", "SITE_NAMES", "MAX_ADVISED_LEVELS"]

@@ -1,6 +1,8 @@
 """Cement in fluoroscopy-like views: ghosted bone and disc, opaque cement and leaked
-cement, each leak site ringed and numbered, the legend entries and volume notes [mL], and
-the leak sites of a model (from the treatments' ``cement_leak_site`` field, named by
+cement, each leak site ringed and numbered, the places where leaks leave the body in the
+treatments' random realisations (exit markers lettered A, B, ... with their probability),
+the legend entries and volume notes [mL], and the leak sites of a model (from the
+treatments' ``cement_leak_site`` field, named by
 :data:`biomech.meshes.labels.LEAK_SITE_NAMES`, or one site per connected piece)."""
 from __future__ import annotations
 
@@ -41,6 +43,36 @@ def orientation_marks(direction, up) -> tuple[str, str]:
     return (neg, pos) if right[k] > 0 else (pos, neg)
 
 
+#: Colour of the exit markers (where leaks leave the body; orange, apart from the magenta
+#: leaked cement and its rings).
+EXIT_COLOUR = "#FF8C00"
+
+
+#: Exits drawn: those with a probability of at least MIN_EXIT_PROBABILITY, at most
+#: MAX_EXITS_SHOWN (the rarer ones are counted in the legend).
+MIN_EXIT_PROBABILITY = 0.01
+MAX_EXITS_SHOWN = 5
+
+
+def leak_exits(model, *, shown_only: bool = True) -> list[dict]:
+    """Where leaks leave the body, from the treatment records (``leak_exits``, written by
+    :mod:`biomech.treatments.leak_risk`): [{"site", "centre_mm", "probability"}], most
+    probable first; ``shown_only``: the ones the picture draws (probability >=
+    MIN_EXIT_PROBABILITY, at most MAX_EXITS_SHOWN), else every exit with probability > 0."""
+    out = []
+    for rec in model.meta.get("treatments") or []:
+        if isinstance(rec, dict):
+            out += [e for e in (rec.get("leak_exits") or []) if float(e.get("probability", 0)) > 0]
+    out = sorted(out, key=lambda e: -float(e["probability"]))
+    if shown_only:
+        out = [e for e in out if float(e["probability"]) >= MIN_EXIT_PROBABILITY][:MAX_EXITS_SHOWN]
+    return out
+
+
+def _exit_letter(k: int) -> str:
+    return chr(ord("A") + k)
+
+
 def _cement_entries(shown) -> list:
     entries = [[C.label_display_name(l), C.label_colour(l)] for l in sorted(shown)]
     return entries + [["bone (ghosted)", C.GHOST_BONE],
@@ -69,6 +101,30 @@ def _cement_notes(model, sites) -> list[str]:
     if len(names) > MAX_LABELLED_LEAKS:
         rest = sum(totals[n] for n in names[MAX_LABELLED_LEAKS:]) * ml
         notes.append(f"  +{len(names) - MAX_LABELLED_LEAKS} smaller sites: {rest:.3f} mL")
+    for rec in records:
+        risk = rec.get("leak_risk") if isinstance(rec.get("leak_risk"), dict) else None
+        if not risk:
+            continue
+        lvl = f"{rec.get('level', '')} " if len(records) > 1 else ""
+        notes.append(f"{lvl}P(leak) {100 * float(risk['leak_probability']):.0f} % "
+                     f"({100 * float(risk['leak_probability_ci_low']):.0f}-"
+                     f"{100 * float(risk['leak_probability_ci_high']):.0f} %, "
+                     f"{int(risk['leak_realisations'])} runs)")
+        sites = [(k[len("leak_probability_"):], float(v)) for k, v in risk.items()
+                 if k.startswith("leak_probability_") and not k.endswith(("_low", "_high"))
+                 and float(v) > 0]
+        if sites:
+            notes.append("  " + ", ".join(f"{n.replace('_', ' ')} {100 * v:.0f} %"
+                                          for n, v in sorted(sites, key=lambda x: -x[1])))
+    exits = leak_exits(model)
+    rare = len(leak_exits(model, shown_only=False)) - len(exits)
+    if exits or rare:
+        notes.append("leak exits (orange), P:")
+        for k, e in enumerate(exits):
+            notes.append(f"  {_exit_letter(k)}  {str(e['site']).replace('_', ' ')}: "
+                         f"{100 * float(e['probability']):.0f} %")
+        if rare:
+            notes.append(f"  +{rare} rarer exits")
     return notes
 
 
@@ -171,6 +227,21 @@ def _draw_cement(p, model, view, sites, bounds, aspect, font, caption_font=None)
         p.add_point_labels(np.array(centres), numbers, font_size=int(1.6 * font), bold=True,
                            text_color=C.label_colour(Label.LEAKED_CEMENT), shape=None,
                            show_points=False, always_visible=True)
+    exits = leak_exits(model)
+    if exits:
+        d = np.asarray(direction, float) / np.linalg.norm(direction)
+        lift = 0.5 * float(np.linalg.norm(np.ptp(bounds, axis=0)))     # drawn over the cement
+        _, right, _ = _screen_axes(direction, up)
+        r = max(1.5, 0.9 * model.h)
+        pts, letters = [], []
+        for k, e in enumerate(exits):
+            c = np.asarray(e["centre_mm"], float) + d * lift
+            p.add_mesh(pv.Sphere(radius=r, center=c), color=EXIT_COLOUR, lighting=False)
+            pts.append(c + right * 1.8 * r)
+            letters.append(_exit_letter(k))
+        p.add_point_labels(np.array(pts), letters, font_size=int(1.3 * font), bold=True,
+                           text_color=EXIT_COLOUR, shape=None, show_points=False,
+                           always_visible=True)
     if caption_font:
         _text(p, caption_text, "upper_left", caption_font)
         lo, hi = orientation_marks(direction, up)

@@ -107,9 +107,11 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
             "the voxel size" + (" (2 mm is a quick look; 1 mm resolves the shell better)."
                                 if voxel_size_mm >= 2 else "."))
     if not leak_constants_calibrated:
-        out.append("Cement spread and leakage: the pressure-driven front uses permeability and "
-                   "viscosity laws whose constants are not calibrated to injection experiments; "
-                   "leak volumes are trends between cases, not predictions.")
+        out.append("Cement spread and leakage: leak probabilities come from seeded random "
+                   "realisations of bone permeability, veins and needle-track gap; the trends "
+                   "(viscosity, injection time, volume, breaches) follow bench experiments, but "
+                   "the vein sizes and outside permeabilities are assumptions, so probabilities "
+                   "compare cases rather than predict a patient's risk.")
     out.append("Cement is linear elastic, fully bonded to bone; no curing heat, shrinkage or "
                "bone-cement interface failure.")
     return out
@@ -144,9 +146,21 @@ GLOSSARY = {
     "cement_volume_ml": "Cement inside the vertebral body [mL] (augmentation), leaks excluded.",
     "fill_fraction": "Cement volume / trabecular volume of the treated body [-].",
     "injected_ml": "Cement volume injected [mL] (inside + leaked).",
-    "leak_volume_ml": "Cement that left the body [mL], total and by site: spinal canal "
-    "(posterior wall), disc (through an endplate), venous (basivertebral foramen), "
-    "paravertebral (through the side wall).",
+    "leak_volume_ml": "Cement that left the body in the mean-property fill [mL], total and "
+    "by site: spinal canal (posterior wall), disc (through an endplate), venous "
+    "(basivertebral foramen), paravertebral (through the side wall), needle track "
+    "(backflow along a needle).",
+    "leak_probability": "Probability of a CT-detectable cement leak (at least 0.005 mL at a "
+    "site) over the seeded random realisations of bone permeability, veins and needle-track "
+    "gap [-]; ``_ci_low``/``_ci_high``: its Wilson 95 % interval; ``_<site>``: of a leak at "
+    "that site (spinal canal, disc, venous, paravertebral, needle track). Several treated "
+    "levels: 1 - prod(1 - p).",
+    "expected_leak_volume_ml": "Mean leaked cement volume over the realisations [mL].",
+    "peak_injection_pressure_MPa": "Peak injection pressure over the injection [MPa]: "
+    "Hagen-Poiseuille in the cannula plus spherical Darcy flow in the bone, at the cement's "
+    "viscosity at that time (mean over the realisations; ``_p95`` their 95th percentile).",
+    "fill_fraction_sd": "Standard deviation of the fill fraction over the realisations [-].",
+    "leak_realisations": "Number of random realisations behind the leak probabilities.",
     "cavity_ml": "Kyphoplasty balloon cavity volume [mL].",
     "height_restored_mm": "Kyphoplasty: anterior height regained [mm].",
     "_ratio": "Any column ending in ``_ratio``: value / the baseline case's value in the same "
@@ -176,6 +190,10 @@ def define(column: str) -> str | None:
             cands.append(k[: -len("_mean")] + "_p95")
         if k.startswith("leak_volume_ml_"):
             cands.append("leak_volume_ml")
+        if k.startswith("leak_probability_"):
+            cands.append("leak_probability")
+        if k.startswith("peak_injection_pressure_MPa"):
+            cands.append("peak_injection_pressure_MPa")
         if k.startswith("endplate_stress"):
             cands.append("endplate_stress_MPa_p95")
     for k in cands:
@@ -196,6 +214,7 @@ HEADLINE = (
     ("bone_at_risk", "bone at risk", "%", 1),
     ("cement_volume_ml", "cement", "mL", 2),
     ("leak_volume_ml", "leak", "mL", 2),
+    ("leak_probability", "leak probability", "%", 0),
 )
 #: Columns whose ratio to the baseline is shown (cement and leak are absolute).
 HEADLINE_RATIOS = {"stiffness_N_per_mm", "segment_stiffness_N_per_mm",
@@ -396,6 +415,12 @@ def methods(cases: Sequence[Mapping], *, materials: Iterable[Sequence] = (),
                     "graph, resistance ~ viscosity / permeability, viscosity rising with time "
                     "after mixing); filled voxels become cement-bone composite (Kinzl et al. "
                     "2012); cement crossing a breach counts as leak by site. ")
+        txt += ("Leak probabilities: the injection is repeated over seeded random "
+                "realisations of the bone's permeability (log-normal field; between-vertebra "
+                "CoV 0.39, Baroud et al. 2004), its veins and endplate cracks and the needle-"
+                "track gap; a leak of at least 0.005 mL at a site counts, with a Wilson 95 % "
+                "interval. Injection pressure: Hagen-Poiseuille in the cannula plus Darcy flow "
+                "in the bone (Baroud & Steffen 2005: ~95 % in the cannula). ")
         if "kyphoplasty" in kinds:
             txt += ("Kyphoplasty: the balloons make a cavity bounded by endplates and cortex, "
                     "compact the displaced bone into a denser shell, may restore height; the "
