@@ -95,6 +95,18 @@ def deformity_row(analysis) -> dict:
         return {}
 
 
+def failure_row(analysis, result) -> dict:
+    """Pistoia failure load and factor of risk per vertebra of one load case
+    (:func:`biomech.failure.failure_metrics`); {} where the model has no bone to assess."""
+    from ..errors import BiomechError
+    from ..failure import failure_metrics
+    try:
+        return failure_metrics(analysis, result)
+    except BiomechError as exc:
+        log.info("no failure metrics: %s", exc)
+        return {}
+
+
 def case_rows(spec: CaseSpec, treated, analysis, results) -> list:
     """One row per load case: ids, inputs, cement metrics, mechanics metrics (no timings:
     results.csv is the same whatever ran it; times are in case.json and summary.json)."""
@@ -109,6 +121,7 @@ def case_rows(spec: CaseSpec, treated, analysis, results) -> list:
             if k in ("load_case",):
                 continue
             row[k] = v
+        row.update(failure_row(analysis, r))
         rows.append(row)
     return rows
 
