@@ -123,6 +123,47 @@ def table(res: dict) -> str:
     return "\n".join(lines)
 
 
+#: Belkoff et al., Spine 26:151, 2001 (osteoporotic bodies, fractured ex vivo, then
+#: augmented): kyphoplasty restored the initial stiffness, vertebroplasty did not; both
+#: restored (more than) the initial strength; KP restored 97 % of the lost height, VP 30 %.
+BELKOFF_2001 = "KP stiffness ~ initial; VP stiffness < initial; strength of both > initial"
+
+
+def kp_review(h: float = 2.0) -> list:
+    """L2 axial stiffness and failure load (500 N compression, bone and disc only) of the
+    intact, fractured and augmented L2 at equal cement volume, and of the kyphoplasty
+    model's variants (interdigitation, compacted-shell thickness): rows (name, stiffness
+    [N/mm], failure load [N], cement [mL])."""
+    from biomech.analysis import SegmentAnalysis
+    from biomech.conditions import BoneDensity, OsteoporoticFracture
+    from biomech.failure import failure_metrics
+    from biomech.loads import standard_load_case
+    from biomech.meshes.segment import default_segment
+    from biomech.treatments import kyphoplasty, vertebroplasty
+    intact = BoneDensity(vbmd_mg_cm3=VBMD).apply(default_segment(h))
+    frac = OsteoporoticFracture("L2", 2, "wedge").apply(intact)
+    kp = kyphoplasty(frac, "L2", balloon_volume_ml=3.0)
+    vol = kp.placed_ml
+    models = {"intact": (intact, 0.0), "fracture": (frac, 0.0),
+              "vertebroplasty (KP's volume)": None, "kyphoplasty": (kp.model, vol)}
+    vp = vertebroplasty(frac, "L2", volume_ml=vol)
+    models["vertebroplasty (KP's volume)"] = (vp.model, vp.placed_ml)
+    for label, kw in (("kyphoplasty, no interdigitation", {"interdigitation_mm": 0.0}),
+                      ("kyphoplasty, interdigitation 2 mm", {"interdigitation_mm": 2.0}),
+                      ("kyphoplasty, shell 4 mm", {"compacted_thickness_mm": 4.0}),
+                      ("kyphoplasty, 35 % restored", {"height_restoration": 0.35})):
+        r = kyphoplasty(frac, "L2", balloon_volume_ml=3.0, **kw)
+        models[label] = (r.model, r.placed_ml)
+    rows = []
+    lc = standard_load_case("compression")
+    for name, (m, ml) in models.items():
+        a = SegmentAnalysis(m, focus_level="L2", soft_tissue=False)
+        (res,) = a.run([lc], fields=False)
+        rows.append((name, res.metrics["stiffness_N_per_mm"],
+                     failure_metrics(a, res)["failure_load_N"], ml))
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--h", type=float, default=2.0, help="voxel size [mm]")
@@ -130,8 +171,22 @@ def main(argv=None):
                    help="3 mm voxels, intact / fracture / VP / full KP, without the soft "
                         "tissues (linear: the fibres, ligaments and facet contact make each "
                         "load case an active-set iteration)")
+    p.add_argument("--kp-review", action="store_true",
+                   help="only the kyphoplasty/vertebroplasty stiffness review (Belkoff 2001)")
     args = p.parse_args(argv)
     h = 3.0 if args.quick else args.h
+    if args.kp_review:
+        rows = kp_review(h)
+        print(f"L2 under 500 N compression at h = {h:g} mm (bone and disc only); "
+              f"Belkoff 2001: {BELKOFF_2001}")
+        k0, f0 = rows[0][1], rows[0][2]
+        k1 = rows[1][1]
+        print(f"{'case':36s} {'K [N/mm]':>9s} {'x intact':>8s} {'x fract.':>8s} "
+              f"{'F_fail [N]':>10s} {'x intact':>8s} {'cement [mL]':>11s}")
+        for name, k, f, ml in rows:
+            print(f"{name:36s} {k:9.0f} {k / k0:8.2f} {k / k1:8.2f} {f:10.0f} {f / f0:8.2f} "
+                  f"{ml:11.2f}")
+        return rows
     names = ("intact", "fracture", "vertebroplasty", "kyphoplasty_full") if args.quick else CASES
     t0 = time.perf_counter()
     res = run(h, names, soft_tissue=False if args.quick else None)
