@@ -65,10 +65,11 @@ def test_demo_writes_table_files_pictures_and_report(tmp_path, capsys):
     k = {n: rows[(n, "standing")]["kyphosis_deg"] for n in names}
     assert abs(k["intact"]) < 3.0 and k["untreated"] > 8.0
     assert k["kyphoplasty"] <= k["untreated"] and k["vertebroplasty"] == k["untreated"]
-    # standing: the kyphosis moves the upper body forward, the adjacent disc above
-    # carries more; every vertebra has a failure load and a factor of risk
-    idp = "adjacent_superior_disc_pressure_MPa"
-    assert rows[("untreated", "standing")][idp] > rows[("intact", "standing")][idp]
+    # standing: the kyphosis moves the upper body forward and the erector spinae pull
+    # harder (the adjacent disc response is checked at 3 mm in tests/test_posture.py: a
+    # 5 mm nucleus is two voxels); every vertebra has a failure load and a factor of risk
+    erector = {n: rows[(n, "standing")]["erector_force_N"] for n in names}
+    assert erector["untreated"] > 2.0 * erector["intact"]
     for n in names:
         assert rows[(n, "compression")]["failure_load_N"] > 0
         assert rows[(n, "standing")]["adjacent_superior_factor_of_risk"] > 0
