@@ -30,6 +30,7 @@ from .loads import DEFAULT_LOAD_CASES, LoadCase
 from .materials import element_properties
 from .fem.mesh import VoxelMesh
 from .metrics import level_metrics, vertebrae_cranial_first
+from .posture import resolve_posture
 from .segment_metrics import motion_segment_metrics
 from .fem.regions import column_surface_nodes
 from .fem.problem import StaticProblem
@@ -227,8 +228,10 @@ class SegmentAnalysis:
         for lc in load_cases:
             if not isinstance(lc, LoadCase):
                 raise InputError(f"load cases must be LoadCase objects, got {type(lc).__name__}")
+            lc, posture = resolve_posture(self, lc)
             if self.problem.nonlinear:
                 out.append(self._solve_directly(lc, fields))
+                out[-1].metrics.update(posture)
                 continue
             vec = lc.vector
             u = np.zeros(self.mesh.n_dofs)
@@ -241,6 +244,7 @@ class SegmentAnalysis:
                 p = sol.plates["superior"]
                 plate_u += s * np.concatenate([p.displacement, p.rotation])
             out.append(self._result(lc, u, plate_u, fields))
+            out[-1].metrics.update(posture)
         return out
 
     def _solve_directly(self, lc, fields):

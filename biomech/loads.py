@@ -16,7 +16,9 @@ testing (pure moments without preload: Wilke, Wenger & Claes, Eur Spine J 7:148,
 7.5 N m as in Heuer et al. 2007 and the in vitro data of benchmarks/segment_validation.py;
 Li & Lewis 2010; BMC MSD 2022, s12891-022-05522-3; see ../shared/MATERIALS.md), so every
 default load case can be compared with a published range of motion.  A follower load
-(``follower_N``) adds the compressive preload of standing (about 500 N, Wilke 1999).
+(``follower_N``) adds the compressive preload of standing (about 500 N, Wilke 1999); a
+``posture`` (:class:`~biomech.posture.UpperBodyLoad`) adds the upper-body weight at its
+centre of mass, which follows the model's kyphosis, resolved when the model is solved.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import numpy as np
 
 from .describe import Described, param
 from .errors import InputError
+from .posture import UpperBodyLoad
 from .validation import CASE_NAME, ListOf, Num, Str, Table
 
 DEFAULT_AXIAL_N = 500.0
@@ -56,6 +59,9 @@ class LoadCase(Described):
                               doc="compressive follower load: a pair of forces across every "
                                   "motion segment along the line of the body centres, as in "
                                   "vitro rigs apply it (Patwardhan et al., Spine 24:1003, 1999)")
+    posture: UpperBodyLoad | None = param(None, doc="upper-body weight at its centre of mass, "
+                                                    "following the model's kyphosis "
+                                                    "(biomech.posture), added to the plate load")
 
     def __post_init__(self):
         f = np.asarray(self.force_N, float).reshape(-1)
@@ -65,11 +71,13 @@ class LoadCase(Described):
                              f"numbers, got {self.force_N!r}, {self.moment_Nmm!r}")
         object.__setattr__(self, "force_N", tuple(float(v) for v in f))
         object.__setattr__(self, "moment_Nmm", tuple(float(v) for v in m))
+        if isinstance(self.posture, dict):
+            object.__setattr__(self, "posture", UpperBodyLoad.from_dict(self.posture))
         try:
             self.validate()
         except InputError as exc:
             raise InputError(f"load case {self.name!r}: {exc}") from None
-        if not (f.any() or m.any() or self.follower_N > 0):
+        if not (f.any() or m.any() or self.follower_N > 0 or self.posture is not None):
             raise InputError(f"load case {self.name!r} has no load")
 
     @property

@@ -56,7 +56,7 @@ def test_cements_and_load_cases_round_trip():
         assert Cement.from_dict(c.to_dict()) == c
     for lc in DEFAULT_LOAD_CASES:
         assert LoadCase.from_dict(lc.to_dict()) == lc
-    assert set(study_fields(LoadCase)) == {"name", "force_N", "moment_Nmm", "follower_N"}
+    assert set(study_fields(LoadCase)) == {"name", "force_N", "moment_Nmm", "follower_N", "posture"}
 
 
 def test_a_new_field_is_a_new_study_key_with_its_range_and_unit():

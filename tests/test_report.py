@@ -280,10 +280,16 @@ def _demo_like_rows():
                      "segment_rotation_deg": 0.0, "L1-L2_disc_pressure_MPa": 0.42,
                      "adjacent_superior_disc_pressure_MPa": 0.42,
                      "adjacent_superior_disc_pressure_MPa_ratio": 1.0,
-                     "bone_at_risk": 0.0011, "cement_volume_ml": 4.0 if ratio > 1 else 0.0})
+                     "bone_at_risk": 0.0011, "cement_volume_ml": 4.0 if ratio > 1 else 0.0,
+                     "failure_load_N": 2345.0 * ratio, "kyphosis_deg": 14.2})
         rows.append({"case": case, "load_case": "flexion", "status": "ok",
                      "stiffness_N_per_mm": float("nan"), "segment_rotation_deg": 15.6,
                      "L1-L2_disc_pressure_MPa": -0.17, "bone_at_risk": 0.002})
+        rows.append({"case": case, "load_case": "standing", "status": "ok",
+                     "stiffness_N_per_mm": float("nan"), "segment_rotation_deg": 0.0,
+                     "upper_body_weight_N": 236.0, "kyphosis_deg": 14.2,
+                     "adjacent_superior_disc_pressure_MPa": 0.777,
+                     "adjacent_superior_factor_of_risk": 0.31})
     return rows
 
 
@@ -318,7 +324,10 @@ def test_report_leads_with_headline_table_methods_limitations_and_warnings(tmp_p
     assert text.index('id="headline-table"') < text.index('id="full-table"')
     head = text[text.index('id="headline-table"'):text.index("</table>", text.index('id="headline-table"'))]
     assert "15,145" in head and "23,264" in head and "&times;1.54" in head
-    assert "[N/mm]" in head and "[MPa]" in head and "0.1" in head        # bone at risk in %
+    assert "[N/mm]" in head and "[MPa]" in head and "2,345" in head and "14.2" in head
+    # the adjacent loads come from the posture load case, which the heading names
+    assert "disc pressure above (standing)" in head and "0.777" in head and "0.31" in head
+    assert "0.420" not in head
     assert head.count("<tr>") == 3                                  # header + 2 cases (compression)
     for section in ("Methods", "Limitations", "Metrics", "Validity warnings"):
         assert f">{section}</h2>" in text

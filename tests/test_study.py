@@ -40,12 +40,14 @@ def test_default_study_file_is_the_demo():
     content hashes (exact: same inputs must give the same SHA-256)."""
     s = load_study(EXAMPLES / "study_default.toml")
     d = demo_study(DEMO_VOXEL_SIZE_MM)
-    assert s.case_names == d.case_names == ["untreated", "vertebroplasty", "kyphoplasty",
-                                            "lytic_metastasis"]
+    assert s.case_names == d.case_names == ["intact", "untreated", "vertebroplasty",
+                                            "kyphoplasty", "lytic_metastasis"]
     assert [c.hash for c in s.cases] == [c.hash for c in d.cases]
-    assert s.baseline == "untreated"
+    assert s.baseline == "intact"
     assert [lc["name"] for lc in s.cases[0].load_cases] == [
-        "compression", "flexion", "extension", "lateral_bending_right", "axial_rotation_left"]
+        "compression", "flexion", "extension", "lateral_bending_right", "axial_rotation_left",
+        "standing"]
+    assert s.cases[0].load_cases[-1]["posture"]["body_mass_kg"] == 65.0
     # extends: the treated cases keep the fracture of the case they extend
     assert s.case("kyphoplasty").conditions == s.case("untreated").conditions
     assert s.case("kyphoplasty").treatments[0]["cement"]["name"] == "pmma"

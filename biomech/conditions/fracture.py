@@ -1,9 +1,10 @@
 """Osteoporotic compression fracture: Genant semi-quantitative grade 1-3 (height reduction
 20-25 %, 25-40 %, > 40 %; Genant et al., J Bone Miner Res 8:1137, 1993) and shape (wedge:
 anterior height lost, biconcave: central height lost through both endplates, crush: the
-whole body).  The geometry changes (columns of voxels are shortened; wedge and crush lower
-everything above the collapsed superior endplate, biconcave lets the adjacent discs fill the
-depressions) and a damaged zone is labelled FRACTURE_ZONE."""
+whole body).  The geometry changes (columns of voxels are shortened; for wedge and crush everything above
+the collapsed superior endplate moves as one rigid body -- a wedge tilts it forward about the
+posterior-superior edge into the kyphosis the grade implies, a crush lowers it
+(:mod:`.alignment`) -- and biconcave lets the adjacent discs fill the depressions) and a damaged zone is labelled FRACTURE_ZONE."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from ..meshes.neighbours import face_neighbours
 from ..validation import Str
 from .anatomy import check_level, vertebra_geometry
 from .editing import _field, _meta_update, _replace
-from .remap import change_body_height
+from .alignment import change_height_aligned, pad_column_records, pad_columns
 
 #: Genant semi-quantitative grades: (lowest, highest) fractional height reduction.
 GENANT_BANDS = {1: (0.20, 0.25), 2: (0.25, 0.40), 3: (0.40, 0.80)}
@@ -98,7 +99,13 @@ class OsteoporoticFracture(Described):
         d = np.where(body_cols, np.minimum(d, np.maximum(span - 1, 0)), d)
         if mode == "both":
             d[~body_cols] = 0
-        new = change_body_height(model, self.level, d, mode)
+        new, motion = change_height_aligned(model, self.level, d, mode)
+        new = new.with_meta(**pad_column_records(dict(new.meta), motion["pad_lo"],
+                                                 new.shape[:2]))
+        d = pad_columns(d, motion["pad_lo"], new.shape[:2])
+        body_cols = pad_columns(body_cols, motion["pad_lo"], new.shape[:2])
+        nx, ny, nz = new.shape
+        o = np.asarray(new.origin)
         geo2 = vertebra_geometry(new, self.level)
         zone = np.zeros(new.shape, bool)
         trab = np.isin(new.labels, [Label.CANCELLOUS]) & geo2.body
@@ -145,7 +152,9 @@ class OsteoporoticFracture(Described):
                   "loss_voxels": d * body_cols, "restored_voxels": np.zeros_like(d),
                   "damaged_zone_mm3": float(zone.sum() * h ** 3),
                   "cortical_breach_mm3": float(breach.sum() * h ** 3),
-                  "body_height_before_mm": H}
+                  "body_height_before_mm": H,
+                  "tilt_above_deg": motion["tilt_deg"], "shift_above_mm": motion["shift_mm"],
+                  "hinge_mm": motion["hinge_mm"]}
         meta = _meta_update(new, "fractures", self.level, record)
         meta["conditions"] = list(meta.get("conditions") or []) + [{
             "kind": "osteoporotic_fracture", "level": self.level, "grade": int(self.grade),

@@ -3,6 +3,7 @@ to the baseline, column order, results.csv read and write."""
 from __future__ import annotations
 
 import csv
+import logging
 import math
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import numpy as np
 from ..io.files import atomic_open
 from ..study import CaseSpec
 
+log = logging.getLogger(__name__)
+
 #: Columns that identify a row; they come first in results.csv.
 ID_COLUMNS = ("case", "load_case", "status", "case_hash")
 #: Columns that describe the case (inputs); never divided by the baseline.
@@ -18,7 +21,8 @@ PARAM_COLUMNS = ("model", "voxel_size_mm", "vbmd_mg_cm3", "condition", "treatmen
                  "treated_level", "focus_level", "approach", "cement", "cement_E_MPa",
                  "injection_time_min", "viscosity_start_Pa_s", "viscosity_end_Pa_s")
 #: Numeric columns that are not outcomes (no _ratio column).
-NO_RATIO = {"dofs", "time_s", "solve_time_s", "small_strain_valid"}   # flags: no ratio
+NO_RATIO = {"dofs", "time_s", "solve_time_s", "small_strain_valid",   # flags: no ratio
+            "genant_grade"}
 #: Treatment metrics of an untreated case (nothing injected, nothing leaked).
 _UNTREATED = {"injected_ml": 0.0, "cement_volume_ml": 0.0, "fill_fraction": 0.0,
               "leak_volume_ml": 0.0, "cavity_ml": 0.0, "height_restored_mm": 0.0,
@@ -99,19 +103,46 @@ def treatment_metrics(treated) -> dict:
     return out
 
 
+def deformity_row(analysis) -> dict:
+    """Deformity of the solved model (:func:`biomech.deformity.deformity_metrics`: heights
+    [mm], endplate tilts, wedge angle and kyphosis [deg], Genant grade; the same for every
+    load case); {} where the model has no measurable vertebral body."""
+    from ..deformity import deformity_metrics
+    from ..errors import BiomechError
+    try:
+        return deformity_metrics(analysis.model, analysis.focus_level)
+    except BiomechError as exc:
+        log.info("no deformity metrics: %s", exc)
+        return {}
+
+
+def failure_row(analysis, result) -> dict:
+    """Pistoia failure load and factor of risk per vertebra of one load case
+    (:func:`biomech.failure.failure_metrics`); {} where the model has no bone to assess."""
+    from ..errors import BiomechError
+    from ..failure import failure_metrics
+    try:
+        return failure_metrics(analysis, result)
+    except BiomechError as exc:
+        log.info("no failure metrics: %s", exc)
+        return {}
+
+
 def case_rows(spec: CaseSpec, treated, analysis, results) -> list:
     """One row per load case: ids, inputs, cement metrics, mechanics metrics (no timings:
     results.csv is the same whatever ran it; times are in case.json and summary.json)."""
     params = case_params(spec, treated)
     cement = treatment_metrics(treated)
+    shape = deformity_row(analysis)
     rows = []
     for r in results:
         row = {"case": spec.name, "load_case": r.load_case.name, "status": "ok",
-               "case_hash": spec.hash, **params, **cement}
+               "case_hash": spec.hash, **params, **cement, **shape}
         for k, v in r.metrics.items():
             if k in ("load_case",):
                 continue
             row[k] = v
+        row.update(failure_row(analysis, r))
         rows.append(row)
     return rows
 

@@ -176,7 +176,7 @@ def _resolve_load_cases(items) -> tuple:
                     lcs.append(standard_load_case(item))
                     continue
                 ways = [k for k in ("standard", "force_N", "combine") if k in item]
-                if "moment_Nmm" in item and "force_N" not in item:
+                if ("moment_Nmm" in item or "posture" in item) and "force_N" not in item:
                     ways.append("force_N")
                 std = item.get("standard", item["name"] if not ways else None)
                 if len(set(ways)) > 1:
@@ -189,10 +189,10 @@ def _resolve_load_cases(items) -> tuple:
                         raise _Bad(_join(key, "combine"), f"{missing} are not earlier load cases "
                                                           f"({list(known)})")
                     lcs.append(combine(item["name"], *(known[n] for n in item["combine"])))
-                elif "force_N" in item or "moment_Nmm" in item:
+                elif "force_N" in item or "moment_Nmm" in item or "posture" in item:
                     lcs.append(LoadCase(item["name"], tuple(item.get("force_N", (0, 0, 0))),
                                         tuple(item.get("moment_Nmm", (0, 0, 0))),
-                                        item.get("follower_N", 0.0)))
+                                        item.get("follower_N", 0.0), item.get("posture")))
                 else:
                     if "magnitude_N" in item and std != "compression":
                         raise _Bad(_join(key, "magnitude_N"), "applies to compression; moments "

@@ -4,8 +4,10 @@ Steps (each a documented rule)
 ------------------------------
 1. **Height restoration** (optional, fractured level only): ``height_restoration`` is the
    fraction of the recorded height loss given back, column by column (the inverse of the
-   fracture's geometry change: the body is stretched and what lies above moves up, or the
-   discs give back the endplate depressions for a biconcave fracture).
+   fracture's geometry change: the body is stretched and what lies above turns back as one
+   rigid body about the posterior-superior edge (:mod:`biomech.conditions.alignment`), so
+   the kyphosis falls with the height; or the discs give back the endplate depressions for
+   a biconcave fracture).
 2. **Cavity**: one balloon per needle lies on the trajectory, its distal end at the needle
    tip (anterior third), ``balloon_length_mm`` long (clipped 3 mm short of the posterior
    wall).  The balloons take the ``balloon_volume_ml`` (total) of trabecular voxels nearest
@@ -34,7 +36,8 @@ import numpy as np
 from scipy import ndimage
 
 from ..cement import get_cement
-from ..conditions import change_body_height, vertebra_geometry
+from ..conditions import vertebra_geometry
+from ..conditions.alignment import change_height_aligned, pad_column_records, pad_columns
 from ..errors import InputError
 from ..materials import TISSUE_MINERAL_DENSITY_G_CM3
 from ..meshes.labels import Label
@@ -65,11 +68,18 @@ def restore_height(model, level, fraction):
     r = np.rint(fraction * lost).astype(np.int64)
     if not r.any():
         return model, 0.0
-    new = change_body_height(model, level, -r, rec["mode"])
+    current = (np.radians(rec.get("tilt_above_deg", 0.0)), rec.get("shift_above_mm", 0.0))
+    new, motion = change_height_aligned(model, level, -r, rec["mode"], total_vox=lost - r,
+                                        current=current, hinge=rec.get("hinge_mm"))
+    new = new.with_meta(**pad_column_records(dict(new.meta), motion["pad_lo"], new.shape[:2]))
+    r = pad_columns(r, motion["pad_lo"], new.shape[:2])
+    rec = new.meta["fractures"][level]
     meta = copy.deepcopy(dict(new.meta))
     fr = dict(meta["fractures"])
     rec2 = dict(fr[level])
     rec2["restored_voxels"] = np.asarray(rec["restored_voxels"]) + r
+    if rec["mode"] == "superior":
+        rec2["tilt_above_deg"], rec2["shift_above_mm"] = motion["tilt_deg"], motion["shift_mm"]
     fr[level] = rec2
     meta["fractures"] = fr
     return new.with_meta(**meta), float(r.max() * model.h)

@@ -149,23 +149,46 @@ def headline_load_case(rows: Sequence[Mapping], prefer: str = "compression") -> 
     return prefer if prefer in lcs else (lcs[0] if lcs else None)
 
 
+def posture_load_case(rows: Sequence[Mapping]) -> str | None:
+    """The first load case that applies the upper-body weight (its rows carry
+    ``upper_body_weight_N``, :mod:`biomech.posture`); None without one."""
+    for r in rows:
+        v = r.get("upper_body_weight_N")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
+            return r.get("load_case")
+    return None
+
+
 def headline_table_html(rows: Sequence[Mapping], *, load_case: str | None = None,
                         baseline: str | None = None) -> str:
     """The compact comparison table: one row per case (load case ``load_case``), the
-    headline metrics with units and, below each value, its ratio to the baseline."""
-    from .report_text import HEADLINE, HEADLINE_RATIOS, define, format_metric
+    headline metrics with units and, below each value, its ratio to the baseline; the
+    adjacent-level loads come from the posture load case when there is one
+    (:func:`posture_load_case`; their headings name it)."""
+    from .report_text import HEADLINE, HEADLINE_POSTURE, HEADLINE_RATIOS, define, format_metric
     lc = load_case or headline_load_case(rows)
     sel = [r for r in rows if r.get("load_case") == lc] if lc else list(rows)
     if not sel:
         return ""
-    cols = [h for h in HEADLINE
-            if any(isinstance(r.get(h[0]), (int, float)) and not isinstance(r.get(h[0]), bool)
-                   and math.isfinite(float(r[h[0]])) for r in sel)]
+    posture = posture_load_case(rows)
+    by_key = {(r.get("case"), r.get("load_case")): r for r in rows}
+
+    def source(r, col):
+        if posture and col in HEADLINE_POSTURE:
+            return by_key.get((r.get("case"), posture), {})
+        return r
+
+    def finite(v):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
+
+    cols = [h for h in HEADLINE if any(finite(source(r, h[0]).get(h[0])) for r in sel)]
     if not cols:
         return ""
     head = ['<th>case</th>']
     for col, heading, unit, _ in cols:
         tip = html.escape(f"{col}: {define(col) or ''}", quote=True)
+        if posture and col in HEADLINE_POSTURE:
+            heading = f"{heading} ({posture})"
         head.append(f'<th title="{tip}">{html.escape(heading)}<br>'
                     f'<span class="unit">[{html.escape(unit)}]</span></th>')
     body = []
@@ -178,8 +201,9 @@ def headline_table_html(rows: Sequence[Mapping], *, load_case: str | None = None
             body.append("<tr>" + "".join(cells) + "</tr>")
             continue
         for col, _heading, unit, dec in cols:
-            txt = html.escape(format_metric(r.get(col), unit, dec))
-            ratio = r.get(f"{col}_ratio")
+            src = source(r, col)
+            txt = html.escape(format_metric(src.get(col), unit, dec))
+            ratio = src.get(f"{col}_ratio")
             if (col in HEADLINE_RATIOS and baseline and name != baseline
                     and isinstance(ratio, (int, float)) and math.isfinite(float(ratio))):
                 cls = _ratio_class(f"{col}_ratio", float(ratio))

@@ -163,6 +163,38 @@ GLOSSARY = {
     "leak_realisations": "Number of random realisations behind the leak probabilities.",
     "cavity_ml": "Kyphoplasty balloon cavity volume [mL].",
     "height_restored_mm": "Kyphoplasty: anterior height regained [mm].",
+    "failure_load_N": "Failure load of a vertebra [N] by Pistoia's criterion on the linear "
+    "solution: the load at which 2 % of its bone exceeds 0.7 % effective strain, sqrt(2 U / E) "
+    "(Pistoia et al., Bone 30:842, 2002; as ParOSol computes it): applied compression x 0.007 / "
+    "the 98th percentile of the effective strain.  Compression load cases only.",
+    "factor_of_risk": "Factor of risk of a vertebra [-]: applied load / failure load (Pistoia's "
+    "criterion) = 98th percentile of the effective strain / 0.007; above 1 the load breaks "
+    "the vertebra by this criterion.  ``adjacent_superior``/``adjacent_inferior``: the "
+    "vertebra above / below the treated level.",
+    "effective_strain_p98": "98th percentile of the effective strain sqrt(2 U / E) over a "
+    "vertebra's bone [-] (Pistoia's criterion).",
+    "kyphosis_deg": "Local kyphosis over the treated level [deg]: Cobb angle from the superior "
+    "endplate of the vertebra above to the inferior endplate of the vertebra below, measured "
+    "on the voxels (endplate lines through the anterior and posterior rims, as on a lateral "
+    "radiograph); positive kyphotic.",
+    "wedge_angle_deg": "Wedge angle of a vertebral body [deg]: superior minus inferior "
+    "endplate tilt, measured on the voxels (positive: the anterior wall is the shorter).",
+    "anterior_height_mm": "Anterior, middle and posterior heights of a body [mm] (Ha, Hm, Hp of "
+    "quantitative morphometry), measured on the voxels perpendicular to the inferior endplate "
+    "in the mid-sagittal strip.",
+    "height_loss_fraction": "Largest height loss of a body [-] against its neighbouring "
+    "vertebrae: wedge (Ha/Hp), biconcave (Hm/Hp) or crush (Hp) (McCloskey et al. 1993).",
+    "genant_grade": "Genant semi-quantitative grade of the measured height loss: 0 (< 20 %), "
+    "1 (20-25 %), 2 (25-40 %), 3 (>= 40 %) (Genant et al., J Bone Miner Res 8:1137, 1993).",
+    "endplate_tilt_deg": "Sagittal tilt of an endplate line [deg] (positive: falls anteriorly).",
+    "upper_body_weight_N": "Standing: weight of the body above the top vertebra [N] "
+    "(biomech.posture).",
+    "com_offset_mm": "Standing: anterior offset of the upper-body centre of mass from the "
+    "loading plate's reference point [mm]; grows with the kyphosis.",
+    "erector_force_N": "Standing: erector spinae force balancing the moment of the upper-body "
+    "weight [N] (as Rohlmann et al., Eur Spine J 15:1255, 2006).",
+    "posture_kyphosis_deg": "Standing: kyphosis of the whole model the posture followed [deg].",
+    "posture_compression_N": "Standing: weight plus erector spinae force on the plate [N].",
     "_ratio": "Any column ending in ``_ratio``: value / the baseline case's value in the same "
     "load case (1.00 = no change).",
 }
@@ -206,22 +238,31 @@ def define(column: str) -> str | None:
 #: (column, heading, unit, decimals or None for 3 significant digits) of the compact table.
 HEADLINE = (
     ("stiffness_N_per_mm", "vertebral stiffness", "N/mm", None),
-    ("segment_stiffness_N_per_mm", "segment stiffness", "N/mm", None),
-    ("adjacent_superior_endplate_stress_MPa_p95", "endplate stress above, p95", "MPa", None),
-    ("adjacent_inferior_endplate_stress_MPa_p95", "endplate stress below, p95", "MPa", None),
+    ("failure_load_N", "failure load", "N", None),
+    ("kyphosis_deg", "kyphosis", "deg", 1),
     ("adjacent_superior_disc_pressure_MPa", "disc pressure above", "MPa", None),
     ("adjacent_inferior_disc_pressure_MPa", "disc pressure below", "MPa", None),
-    ("bone_at_risk", "bone at risk", "%", 1),
+    ("adjacent_superior_endplate_stress_MPa_p95", "endplate stress above, p95", "MPa", None),
+    ("adjacent_inferior_endplate_stress_MPa_p95", "endplate stress below, p95", "MPa", None),
+    ("adjacent_superior_factor_of_risk", "factor of risk above", "-", 2),
+    ("adjacent_inferior_factor_of_risk", "factor of risk below", "-", 2),
     ("cement_volume_ml", "cement", "mL", 2),
     ("leak_volume_ml", "leak", "mL", 2),
     ("leak_probability", "leak probability", "%", 0),
 )
-#: Columns whose ratio to the baseline is shown (cement and leak are absolute).
-HEADLINE_RATIOS = {"stiffness_N_per_mm", "segment_stiffness_N_per_mm",
+#: Headline columns read from the posture load case (one whose rows carry
+#: ``upper_body_weight_N``: the upper-body weight following the kyphosis) when the study
+#: has one: the adjacent-level loads of standing, which the deformity changes.
+HEADLINE_POSTURE = {"adjacent_superior_disc_pressure_MPa", "adjacent_inferior_disc_pressure_MPa",
+                    "adjacent_superior_endplate_stress_MPa_p95",
+                    "adjacent_inferior_endplate_stress_MPa_p95",
+                    "adjacent_superior_factor_of_risk", "adjacent_inferior_factor_of_risk"}
+#: Columns whose ratio to the baseline is shown (cement, leak and kyphosis are absolute).
+HEADLINE_RATIOS = {"stiffness_N_per_mm", "failure_load_N",
                    "adjacent_superior_endplate_stress_MPa_p95",
                    "adjacent_inferior_endplate_stress_MPa_p95",
                    "adjacent_superior_disc_pressure_MPa", "adjacent_inferior_disc_pressure_MPa",
-                   "bone_at_risk"}
+                   "adjacent_superior_factor_of_risk", "adjacent_inferior_factor_of_risk"}
 
 
 def round_sig(v: float, sig: int = 3) -> str:
@@ -331,6 +372,18 @@ def describe_load_case(lc: Mapping) -> str:
         parts.append(f"moment {_vec([float(x) / 1000 for x in m])} N m")
     if float(lc.get("follower_N") or 0.0):
         parts.append(f"follower load {float(lc['follower_N']):g} N")
+    post = lc.get("posture")
+    if isinstance(post, Mapping):
+        frac = post.get("mass_fraction")
+        parts.append(
+            f"upper-body weight ({'the mass fraction above the top vertebra' if frac is None else f'{float(frac):g}'}"
+            f" of {float(post.get('body_mass_kg', 65.0)):g} kg) at its centre of mass "
+            f"{float(post.get('com_offset_mm', 20.0)):g} mm anterior and "
+            f"{float(post.get('com_height_mm', 180.0)):g} mm above the plate, carried forward by "
+            f"the model's kyphosis ({100 * (1 - float(post.get('shift_compensation', 0.0))):g} % of "
+            "it uncompensated)"
+            + (f", balanced by the erector spinae at {float(post.get('erector_lever_mm', 50.0)):g}"
+               " mm (Rohlmann et al. 2006)" if post.get("erector_spinae", True) else ""))
     return f"{lc.get('name', '?')}: " + (", ".join(parts) or "no load")
 
 
