@@ -17,3 +17,6 @@ from .recovery import element_strains  # noqa: F401
 from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
 )
+from .gmg import (  # noqa: F401
+    element_diagonal, element_matvec_coloured, galerkin_elements, galerkin_voxel,
+)

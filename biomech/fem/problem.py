@@ -30,7 +30,7 @@ from .solvers import DIRECT_MAX_UNKNOWNS, SolveInfo, make_solver
 
 log = logging.getLogger(__name__)
 
-SOLVER_CHOICES = ("auto", "amg", "direct", "jacobi", "matrix-free")
+SOLVER_CHOICES = ("auto", "gmg", "amg", "direct", "jacobi", "matrix-free")
 #: Relative tolerance of the linear solves while the active set of tension-only and
 #: contact springs still changes (the last solve uses the problem's own tolerance).
 ACTIVE_SET_RTOL = 1e-3
@@ -258,15 +258,22 @@ class StaticProblem:
 
     def _choose(self, solver, n_free):
         if solver == "auto":
-            return "direct" if n_free <= 3000 else "amg"
+            if n_free <= 3000:
+                return "direct"
+            # voxel meshes: geometric multigrid (faster set-up and cycle than AMG on every
+            # model of benchmarks/bench_gmg.py)
+            return "gmg" if isinstance(self.mesh, VoxelMesh) else "amg"
+        if solver == "gmg" and not isinstance(self.mesh, VoxelMesh):
+            raise InputError("solver 'gmg' needs a VoxelMesh (geometric multigrid on the voxel "
+                             f"grid); this mesh is {self.mesh.kind}: use 'amg'")
         return solver
 
     def solve(self, solver: str = "auto", *, rtol: float = 1e-8, maxiter: int | None = None,
               reuse_hierarchy: bool = False):
         """Solve; returns a :class:`Solution`.
 
-        solver : 'auto' (direct up to 3000 unknowns, else AMG-CG), 'amg',
-                 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
+        solver : 'auto' (direct up to 3000 unknowns, else GMG-CG on voxel meshes
+                 and AMG-CG on others), 'gmg' (voxel meshes), 'amg', 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
                  (voxel meshes: no assembled K, Jacobi-CG).
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
         reuse_hierarchy : AMG only: reuse the prolongators of an earlier problem on
@@ -370,18 +377,25 @@ class StaticProblem:
         K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
         del Kf
         self._system["base"] = A
+        C_all = None
         if self._springs:
             # the set-up (hierarchy, factorisation) is made with every spring active;
             # linear springs only: that is the operator itself
-            A = (A + self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)).tocsr()
+            C_all = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
+            A = (A + C_all).tocsr()
             A.sort_indices()
         if isinstance(self.mesh, VoxelMesh):
             self._K = None          # products with K go matrix-free: free its memory
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
-        solver = make_solver(name, **opts, **({"reuse_hierarchy": reuse_hierarchy}
-                                              if name == "amg" else {}))
-        if name == "amg" and red.plate_columns:
+        extra = {}
+        if name == "amg":
+            extra = {"reuse_hierarchy": reuse_hierarchy}
+        elif name == "gmg":
+            extra = {"voxel": self.matrix_free_operator(), "T": red.T,
+                     "decoupled": red.decoupled, "coupling": C_all}
+        solver = make_solver(name, **opts, **extra)
+        if name in ("amg", "gmg") and red.plate_columns:
             from .solvers import CondensedSolver
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts)
