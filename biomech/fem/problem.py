@@ -364,6 +364,9 @@ class StaticProblem:
             self._system["operator"] = A
             self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
             return
+        if name == "gmg":
+            self._setup_gmg(red, opts)
+            return
         Kf = self.stiffness
         T = red.T
         self._system.pop("active", None)
@@ -377,29 +380,44 @@ class StaticProblem:
         K.decouple_rows_and_columns(A.indptr, A.indices, A.data, red.decoupled)
         del Kf
         self._system["base"] = A
-        C_all = None
         if self._springs:
             # the set-up (hierarchy, factorisation) is made with every spring active;
             # linear springs only: that is the operator itself
-            C_all = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
-            A = (A + C_all).tocsr()
+            A = (A + self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)).tocsr()
             A.sort_indices()
         if isinstance(self.mesh, VoxelMesh):
             self._K = None          # products with K go matrix-free: free its memory
         self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
-        extra = {}
-        if name == "amg":
-            extra = {"reuse_hierarchy": reuse_hierarchy}
-        elif name == "gmg":
-            extra = {"voxel": self.matrix_free_operator(), "T": red.T,
-                     "decoupled": red.decoupled, "coupling": C_all}
-        solver = make_solver(name, **opts, **extra)
-        if name in ("amg", "gmg") and red.plate_columns:
+        solver = make_solver(name, **opts, **({"reuse_hierarchy": reuse_hierarchy}
+                                              if name == "amg" else {}))
+        if name == "amg" and red.plate_columns:
             from .solvers import CondensedSolver
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts)
         self._system["solver"] = solver.setup(A, near_nullspace=B)
+
+    def _setup_gmg(self, red, opts):
+        """Solver 'gmg': matrix-free throughout (no assembled K): the reduced operator
+        applies K element by element, the V-cycle's coarse levels are built from the
+        voxels (:mod:`biomech.fem.gmg`); rigid plates condensed as for AMG."""
+        from .gmg_operator import ReducedVoxelOperator
+        from .solvers import CondensedSolver, SumOperator
+        op = self.matrix_free_operator()
+        self._system.pop("active", None)
+        A = ReducedVoxelOperator(op, red.T, red.decoupled)
+        self._system["base"] = A
+        C_all = None
+        if self._springs:
+            C_all = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
+            A = SumOperator(A, C_all)
+        self._system["operator"] = A
+        solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
+                             coupling=C_all)
+        if red.plate_columns:
+            plate_cols = np.concatenate(list(red.plate_columns.values()))
+            solver = CondensedSolver(solver, plate_cols, **opts)
+        self._system["solver"] = solver.setup(A)
 
     def _reduced_rhs(self, red):
         f = self._f

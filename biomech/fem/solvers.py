@@ -118,6 +118,11 @@ class SumOperator:
     def diagonal(self) -> np.ndarray:
         return sum(np.asarray(p.diagonal()) for p in self.parts)
 
+    def columns(self, cols) -> np.ndarray:
+        """Dense columns ``cols`` of the sum (a matrix-free part provides its own)."""
+        return sum(p.columns(cols) if hasattr(p, "columns") else
+                   sp.csr_matrix(p)[:, cols].toarray() for p in self.parts)
+
     def __matmul__(self, x):
         out = None
         for p in self.parts:
@@ -286,10 +291,23 @@ class CondensedSolver(_Solver):
 
     def _setup(self, A, near_nullspace, diagonal):
         from .multigrid import CSROperator
-        A = sp.csr_matrix(A)
-        self.A = CSROperator(A)
         n = A.shape[0]
-        A_ii, A_ip, is_p = split_coupled(A, self.p)
+        if sp.issparse(A):
+            A = sp.csr_matrix(A)
+            self.A = CSROperator(A)
+            A_ii, A_ip, is_p = split_coupled(A, self.p)
+            A_pp = A[self.p][:, self.p].toarray()
+        else:
+            # matrix-free (solver 'gmg'): A offers columns() for the plate unknowns
+            from .gmg_operator import DecoupledOperator
+            self.A = A
+            cols = A.columns(self.p)
+            is_p = np.zeros(n, dtype=bool)
+            is_p[self.p] = True
+            A_pp = cols[self.p].copy()
+            A_ip = cols
+            A_ip[is_p] = 0.0
+            A_ii = DecoupledOperator(A, is_p)
         B = None
         if near_nullspace is not None:
             B = near_nullspace.copy()
@@ -302,7 +320,6 @@ class CondensedSolver(_Solver):
             self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded])
             self.setup_iterations = info.iterations
             self.setup_info = info
-        A_pp = A[self.p][:, self.p].toarray()
         residual = A_ip - A_ii @ self.X
         residual[is_p] = 0.0
         S = A_pp - A_ip.T @ self.X - self.X.T @ residual
@@ -321,7 +338,7 @@ class CondensedSolver(_Solver):
         X and S are not solved again, so a changed operator costs no extra set-up)."""
         from .multigrid import CSROperator
         if self._base is None or self._base[0] is not A_base:
-            self._base = (A_base, CSROperator(A_base))
+            self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
         self.op = SumOperator(self._base[1], sp.csr_matrix(C))
 
     def _precondition(self, R):
