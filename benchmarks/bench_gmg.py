@@ -233,7 +233,7 @@ def main(argv=None):
     ap.add_argument("--json", help="write the rows here")
     args = ap.parse_args(argv)
     # compile once (cold Numba cache) before anything is timed
-    biomech_axial(growth_block(6), 1.0, "gmg")
+    biomech_axial(growth_block(16), 1.0, "gmg")
     rows = []
     for h in args.verse_h:
         try:

@@ -6,8 +6,8 @@ is element-local: fine local node a of child q takes W[q, a, A] of coarse corner
 (W (8, 8, 8), rows summing to 1), so the Galerkin coarse element matrix is
 ``Ke_E = sum_children P_q^T Ke_c P_q`` with ``P_q = W[q] (x) I_3`` (24 x 24).
 
-Elements are grouped by voxel-parity colour (8 colours, no two elements of a
-colour share a node), so the products are race-free parallel loops.
+Products gather node by node (one parallel loop, race-free; see
+biomech.kernels.matfree for why not by colour).
 """
 from __future__ import annotations
 
@@ -87,39 +87,6 @@ def galerkin_elements(child_ptr, child_el, child_pos, Ke, W, out):
 
 
 @njit(**PJIT)
-def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
-    """y = sum_e Ke[e] x_e (scatter-add), x, y (3 n_nodes,), Ke (n_el, 24, 24)
-    symmetric; colour_ptr, order: elements by colour (race-free parallel loops)."""
-    n_chunks = 64
-    for t in prange(y.shape[0]):
-        y[t] = 0.0
-    for col in range(colour_ptr.shape[0] - 1):
-        lo = colour_ptr[col]
-        size = colour_ptr[col + 1] - lo
-        step = (size + n_chunks - 1) // n_chunks
-        for ch in prange(n_chunks):
-            xe = np.empty(24)
-            ye = np.empty(24)
-            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
-                e = order[t]
-                for b in range(8):
-                    j = conn[e, b]
-                    xe[3 * b] = x[3 * j]
-                    xe[3 * b + 1] = x[3 * j + 1]
-                    xe[3 * b + 2] = x[3 * j + 2]
-                ye[:] = 0.0
-                for k in range(24):
-                    xk = xe[k]
-                    if xk != 0.0:
-                        for r in range(24):
-                            ye[r] += Ke[e, k, r] * xk
-                for b in range(8):
-                    j = conn[e, b]
-                    for c in range(3):
-                        y[3 * j + c] += ye[3 * b + c]
-
-
-@njit(**PJIT)
 def element_diagonal(node_elems, Ke, diag):
     """Diagonal of sum_e Ke[e] scattered: node_elems (n_nodes, 8) the element in
     which a node is local node a (or -1); diag (3 n_nodes,)."""
@@ -131,3 +98,31 @@ def element_diagonal(node_elems, Ke, diag):
                 if e >= 0:
                     s += Ke[e, 3 * a + c, 3 * a + c]
             diag[3 * n + c] = s
+
+
+@njit(**PJIT)
+def element_matvec_gather(x, node_elems, conn, Ke, y):
+    """y = sum_e Ke[e] x_e, one parallel loop over nodes (see voxel_matvec_gather)."""
+    for n in prange(node_elems.shape[0]):
+        xe = np.empty(24)
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for a in range(8):
+            e = node_elems[n, a]
+            if e < 0:
+                continue
+            for b in range(8):
+                j = conn[e, b]
+                xe[3 * b] = x[3 * j]
+                xe[3 * b + 1] = x[3 * j + 1]
+                xe[3 * b + 2] = x[3 * j + 2]
+            r = 3 * a
+            for k in range(24):
+                xk = xe[k]
+                s0 += Ke[e, r, k] * xk
+                s1 += Ke[e, r + 1, k] * xk
+                s2 += Ke[e, r + 2, k] * xk
+        y[3 * n] = s0
+        y[3 * n + 1] = s1
+        y[3 * n + 2] = s2

@@ -3,9 +3,12 @@
 Every voxel shares one pair of reference matrices, so K x is computed element
 by element without storing K: gather x_e, y_e = lam_e K_lambda x_e +
 mu_e K_mu x_e, scatter-add, with the elements grouped in 8 colours (voxel
-parity) so that each colour is a race-free parallel loop.  (A node-gather form
-without colours gathers x_e once per node instead of once per element and ran
-1.4x slower.)
+parity) so that each colour is a race-free parallel loop; or node by node
+(``voxel_matvec_gather``: one parallel loop, x_e gathered once per node and
+element).  The gather form ran 1.4x slower on a quiet machine but 2-9x faster
+with the 2 cores shared by several processes (27k-273k DOF, bench_gmg.py era):
+the coloured form waits at nine thread barriers per product, the gather form at
+one; VoxelOperator uses the gather form.
 """
 from __future__ import annotations
 
@@ -73,3 +76,42 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
                     j = conn[e, b]
                     for c in range(3):
                         y[3 * j + c] += le * yl[3 * b + c] + me * ym[3 * b + c]
+
+
+@njit(**PJIT)
+def voxel_matvec_gather(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
+    """y = K x for a voxel mesh, one parallel loop over nodes (no colours, so one
+    thread barrier per product instead of nine: on a loaded machine barriers dominate
+    small levels): node n gathers row block a of each element in which it is local
+    node a.  Same flops as the coloured form, x_e gathered once per (node, element)."""
+    for n in prange(node_elems.shape[0]):
+        xe = np.empty(24)
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for a in range(8):
+            e = node_elems[n, a]
+            if e < 0:
+                continue
+            for b in range(8):
+                j = conn[e, b]
+                xe[3 * b] = x[3 * j]
+                xe[3 * b + 1] = x[3 * j + 1]
+                xe[3 * b + 2] = x[3 * j + 2]
+            le = lam[e]
+            me = mu[e]
+            r = 3 * a
+            t0 = 0.0
+            t1 = 0.0
+            t2 = 0.0
+            for k in range(24):
+                xk = xe[k]
+                t0 += (le * K_lambda[r, k] + me * K_mu[r, k]) * xk
+                t1 += (le * K_lambda[r + 1, k] + me * K_mu[r + 1, k]) * xk
+                t2 += (le * K_lambda[r + 2, k] + me * K_mu[r + 2, k]) * xk
+            s0 += t0
+            s1 += t1
+            s2 += t2
+        y[3 * n] = s0
+        y[3 * n + 1] = s1
+        y[3 * n + 2] = s2

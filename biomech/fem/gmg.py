@@ -72,13 +72,6 @@ def _topology(ijk: np.ndarray):
     return conn.reshape(-1, 8).astype(np.int64), np.stack(np.unravel_index(used, top), 1), top
 
 
-def _colours(ijk: np.ndarray):
-    parity = (ijk % 2) @ np.array([4, 2, 1])
-    order = np.argsort(parity, kind="stable").astype(np.int64)
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(parity, minlength=8))]).astype(np.int64)
-    return ptr, order
-
-
 def _node_elements(conn: np.ndarray, n_nodes: int) -> np.ndarray:
     out = np.full((n_nodes, 8), -1, dtype=np.int64)
     for a in range(8):
@@ -96,7 +89,6 @@ class Grid:
         self.conn = np.ascontiguousarray(conn, dtype=np.int64)
         self.node_ijk = np.asarray(node_ijk, dtype=np.int64)
         self.n_nodes = self.node_ijk.shape[0]
-        self.colour_ptr, self.order = _colours(self.ijk)
 
     def coarsen(self):
         """(coarse Grid, child_ptr, child_el, child_pos, node prolongation (n_f, n_c) CSR)."""
@@ -240,8 +232,8 @@ class VoxelHierarchy:
 
         def apply0(x, g=grid):
             y = np.empty_like(x)
-            K.voxel_matvec_coloured(np.ascontiguousarray(mask * x), g.conn, g.colour_ptr,
-                                    g.order, lam, mu, K_lambda, K_mu, y)
+            K.voxel_matvec_gather(np.ascontiguousarray(mask * x), node_el, g.conn, lam, mu,
+                                  K_lambda, K_mu, y)
             y *= mask
             return y
 
@@ -264,12 +256,12 @@ class VoxelHierarchy:
                 K.galerkin_elements(cptr, cel, cpos, Ke, W, out)
             Ke = out
             dc = np.empty(3 * coarse.n_nodes)
-            K.element_diagonal(_node_elements(coarse.conn, coarse.n_nodes), Ke, dc)
+            ne = _node_elements(coarse.conn, coarse.n_nodes)
+            K.element_diagonal(ne, Ke, dc)
 
-            def apply_c(x, g=coarse, Ke=Ke):
+            def apply_c(x, g=coarse, Ke=Ke, ne=ne):
                 y = np.empty_like(x)
-                K.element_matvec_coloured(np.ascontiguousarray(x), g.conn, g.colour_ptr,
-                                          g.order, Ke, y)
+                K.element_matvec_gather(np.ascontiguousarray(x), ne, g.conn, Ke, y)
                 return y
 
             fine.P, fine.R = P, sp.csr_matrix(P.T)

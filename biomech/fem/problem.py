@@ -520,8 +520,9 @@ class VoxelOperator(spla.LinearOperator):
     def _matvec(self, x):
         x = np.ascontiguousarray(np.ravel(x), dtype=np.float64)
         y = np.empty_like(x)
-        K.voxel_matvec_coloured(x, self.mesh.cells, self.colour_ptr, self.order, self.lam,
-                                self.mu, self.K_lambda, self.K_mu, y)
+        # node-gather form: one thread barrier per product (kernels/matfree.py)
+        K.voxel_matvec_gather(x, self.node_elems, self.mesh.cells, self.lam, self.mu,
+                              self.K_lambda, self.K_mu, y)
         return y
 
     def _rmatvec(self, x):

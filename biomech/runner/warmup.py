@@ -60,9 +60,25 @@ def warmup_kernels() -> dict:
             sol = p.solve("direct")
             sol.strain()
         _element_kernels_on_tiny_inputs()
+        _gmg_on_tiny_inputs()
         from ..kernels.multigrid import warm_block_kernels
         warm_block_kernels()
     return {name: len(d.signatures) for name, d in kernel_dispatchers().items()}
+
+
+def _gmg_on_tiny_inputs() -> None:
+    """The geometric multigrid's kernels (biomech.kernels.gmg) on a small block with
+    three levels (the warm-up vertebra may be too small for more than one)."""
+    from ..fem import gmg
+    from ..fem.mesh import VoxelMesh
+    from ..fem.problem import StaticProblem
+    m = VoxelMesh.from_mask(np.ones((4, 4, 8), bool), h=1.0)
+    p = StaticProblem(m, 1000.0, 0.3)
+    mask = np.ones(m.n_dofs, bool)
+    mask[:3] = False
+    h = gmg.VoxelHierarchy(gmg.Grid(m.voxel_ijk, m.cells, m.node_ijk), p.lam, p.mu,
+                           *p.assembler.reference_matrices, mask, coarse_max=30)
+    h @ np.ones(m.n_dofs)
 
 
 def _element_kernels_on_tiny_inputs() -> None:
