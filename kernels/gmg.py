@@ -100,11 +100,10 @@ def element_diagonal(node_elems, Ke, diag):
             diag[3 * n + c] = s
 
 
-@njit(**PJIT)
-def element_matvec_gather(x, node_elems, conn, Ke, y):
-    """y = sum_e Ke[e] x_e, one parallel loop over nodes (see voxel_matvec_gather)."""
-    for n in prange(node_elems.shape[0]):
-        xe = np.empty(24)
+@njit(**JIT)
+def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
+    xe = np.empty(24)
+    for n in range(lo, hi):
         s0 = 0.0
         s1 = 0.0
         s2 = 0.0
@@ -126,3 +125,19 @@ def element_matvec_gather(x, node_elems, conn, Ke, y):
         y[3 * n] = s0
         y[3 * n + 1] = s1
         y[3 * n + 2] = s2
+
+
+@njit(**PJIT)
+def element_matvec_gather(x, node_elems, conn, Ke, y):
+    """y = sum_e Ke[e] x_e (Ke (n_el, 24, 24)), one parallel loop over chunks of nodes;
+    node_elems as in biomech.kernels.matfree.voxel_matvec_gather."""
+    n = node_elems.shape[0]
+    n_chunks = (n + 255) // 256
+    for c in prange(n_chunks):
+        _element_gather_rows(256 * c, min(n, 256 * c + 256), x, node_elems, conn, Ke, y)
+
+
+@njit(**JIT)
+def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
+    """element_matvec_gather on one thread (small levels)."""
+    _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)

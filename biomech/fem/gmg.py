@@ -44,6 +44,11 @@ LANCZOS_STEPS = 12
 COARSE_MAX_UNKNOWNS = 4000
 #: Chebyshev degree (matrix products per smoothing step).
 DEGREE = 3
+#: Levels with fewer nodes run their products on one thread: a parallel loop waits at
+#: a barrier for its slowest thread, and with the 2 cores shared by several processes
+#: that wait (a scheduler time slice, ~10 ms) cost more than a serial product of this
+#: many nodes (about 1 us per node).
+SERIAL_MAX_NODES = 10_000
 
 _CORNER = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0],
                     [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=np.int64)  # hex8 order
@@ -230,10 +235,12 @@ class VoxelHierarchy:
         K.voxel_diagonal(node_el, lam, mu, K_lambda, K_mu, d0)
         d0 *= mask
 
+        serial0 = grid.n_nodes < SERIAL_MAX_NODES
+
         def apply0(x, g=grid):
             y = np.empty_like(x)
-            K.voxel_matvec_gather(np.ascontiguousarray(mask * x), node_el, g.conn, lam, mu,
-                                  K_lambda, K_mu, y)
+            f = K.voxel_matvec_gather_serial if serial0 else K.voxel_matvec_gather
+            f(np.ascontiguousarray(mask * x), node_el, g.conn, lam, mu, K_lambda, K_mu, y)
             y *= mask
             return y
 
@@ -261,7 +268,9 @@ class VoxelHierarchy:
 
             def apply_c(x, g=coarse, Ke=Ke, ne=ne):
                 y = np.empty_like(x)
-                K.element_matvec_gather(np.ascontiguousarray(x), ne, g.conn, Ke, y)
+                f = (K.element_matvec_gather_serial if g.n_nodes < SERIAL_MAX_NODES
+                     else K.element_matvec_gather)
+                f(np.ascontiguousarray(x), ne, g.conn, Ke, y)
                 return y
 
             fine.P, fine.R = P, sp.csr_matrix(P.T)
