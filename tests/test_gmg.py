@@ -200,3 +200,29 @@ def test_gmg_needs_a_voxel_mesh():
     from biomech.errors import InputError
     with pytest.raises(InputError, match="voxel operator"):
         make_solver("gmg")
+
+
+def test_memory_estimate_brackets_the_measured_peak():
+    """estimate_peak_bytes is within a factor 2 of the peak of numpy/Python allocations
+    (tracemalloc; SuperLU's own are not seen) of a GMG solve, with and without a rigid
+    plate.  A first solve loads the kernels (their code objects are no part of it)."""
+    import tracemalloc
+    _block("lesion", n=6).solve("gmg")
+    for prob, columns in ((_Solved("load").prob, 6), (_block("lesion", n=12), 0)):
+        est = G.estimate_peak_bytes(prob.mesh.voxel_ijk, prob.mesh.n_nodes, columns)
+        tracemalloc.start()
+        prob.solve("gmg", rtol=1e-8)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert 0.5 < est / peak < 2.0, (est, peak)
+
+
+def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
+    import biomech.environment as env
+    prob = _block("homogeneous", n=6)
+    monkeypatch.setattr(env, "available_memory_bytes", lambda: 10_000)
+    with pytest.raises(G.ModelTooLargeError, match="needs about"):
+        prob.solve("gmg")
+    assert prob._voxel_operator is None          # nothing built
+    with pytest.raises(G.ModelTooLargeError):
+        G.check_memory(prob.mesh.voxel_ijk, prob.mesh.n_nodes, available=1)

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from .. import kernels as K
-from ..errors import ConvergenceError
+from ..errors import ConvergenceError, InputError
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,65 @@ def _node_elements(conn: np.ndarray, n_nodes: int) -> np.ndarray:
     for a in range(8):
         out[conn[:, a], a] = np.arange(conn.shape[0])
     return out
+
+
+class ModelTooLargeError(InputError, MemoryError):
+    """The estimated peak memory of a solve exceeds the memory available."""
+
+
+def coarse_element_counts(ijk: np.ndarray, coarse_max_elements: int = 1) -> list:
+    """Voxels on each coarser level of the grid ijk (n_el, 3), finest first."""
+    counts = []
+    ijk = np.asarray(ijk, dtype=np.int64)
+    while ijk.shape[0] > coarse_max_elements:
+        top = ijk.max(axis=0) // 2 + 1
+        flat = np.unique(np.ravel_multi_index((ijk // 2).T, top))
+        if flat.size >= ijk.shape[0]:
+            break
+        counts.append(int(flat.size))
+        ijk = np.stack(np.unravel_index(flat, top), 1)
+    return counts
+
+
+#: bytes per fine DOF of the solve besides the coarse levels: the reduced operator's
+#: index maps and T (~60), mask, diagonals and Chebyshev work vectors of the V-cycle
+#: (~10 vectors, 80), node-element table (~21) and CG work vectors (5 x 8 per column)
+FINE_BYTES_PER_DOF = 160
+CG_BYTES_PER_DOF_COLUMN = 5 * 8 + 3 * 8     # CG vectors, plus X, A_ip and K T_p per column
+#: bytes per coarse element (dense 24x24 matrix, connectivity, indices) and per coarse
+#: DOF (prolongation rows, diagonals, work vectors)
+COARSE_BYTES_PER_ELEMENT = 24 * 24 * 8 + 8 * 8 + 3 * 8 + 8 * 8
+COARSE_BYTES_PER_DOF = 120
+COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
+
+
+def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
+    """Estimated peak memory [bytes] of a GMG solve of a voxel model with voxels at
+    grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` right-hand sides solved
+    together (6 per rigid plate in the condensation).  Cheap: counts the coarse voxels
+    without building the levels.  Compared with measured peaks in bench_gmg.py."""
+    n_dofs = 3 * n_nodes
+    # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
+    counts = coarse_element_counts(ijk, int(COARSE_MAX_UNKNOWNS / 4.5))
+    coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
+    # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
+    coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
+    return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF_COLUMN * max(columns, 1))
+               + coarse)
+
+
+def check_memory(ijk, n_nodes, columns=1, available=None) -> int:
+    """Raise ModelTooLargeError when estimate_peak_bytes exceeds the memory available
+    [bytes] (default: the machine's, when known).  Returns the estimate."""
+    from ..environment import available_memory_bytes
+    need = estimate_peak_bytes(ijk, n_nodes, columns)
+    have = available_memory_bytes() if available is None else available
+    if have is not None and need > have:
+        raise ModelTooLargeError(
+            f"the GMG solve of this voxel model ({3 * n_nodes:,} DOF, {len(ijk):,} voxels) needs "
+            f"about {need / 1e9:.2f} GB, more than the {have / 1e9:.2f} GB available: use larger "
+            "voxels (voxel_size_mm), a smaller region, or a machine with more memory")
+    return need
 
 
 class Grid:
@@ -219,18 +278,19 @@ class VoxelHierarchy:
     grid : the fine :class:`Grid`; lam, mu (n_el,) [MPa]; K_lambda, K_mu (24, 24)
     reference matrices; dof_mask (3 n_nodes,) bool, True for the DOFs solved for
     (others are left out of every level); coupling : sparse (3 n_nodes)^2 addition
-    (springs, contact) or None.
+    (springs, contact) or None; node_elems : the fine grid's (n_nodes, 8) node-element
+    table when the caller has it (VoxelOperator.node_elems), else built here.
     """
 
     def __init__(self, grid: Grid, lam, mu, K_lambda, K_mu, dof_mask, coupling=None, *,
-                 degree: int | None = None, coarse_max: int | None = None):
+                 degree: int | None = None, coarse_max: int | None = None, node_elems=None):
         self.degree = int(DEGREE if degree is None else degree)
         coarse_max = COARSE_MAX_UNKNOWNS if coarse_max is None else int(coarse_max)
         lam = np.ascontiguousarray(lam, float)
         mu = np.ascontiguousarray(mu, float)
         mask = np.ascontiguousarray(dof_mask, dtype=float)
         self.mask = mask
-        node_el = _node_elements(grid.conn, grid.n_nodes)
+        node_el = _node_elements(grid.conn, grid.n_nodes) if node_elems is None else node_elems
         d0 = np.empty(3 * grid.n_nodes)
         K.voxel_diagonal(node_el, lam, mu, K_lambda, K_mu, d0)
         d0 *= mask

@@ -401,8 +401,11 @@ class StaticProblem:
         """Solver 'gmg': matrix-free throughout (no assembled K): the reduced operator
         applies K element by element, the V-cycle's coarse levels are built from the
         voxels (:mod:`biomech.fem.gmg`); rigid plates condensed as for AMG."""
+        from .gmg import check_memory
         from .gmg_operator import ReducedVoxelOperator
         from .solvers import CondensedSolver, SumOperator
+        # refuse before allocating: the estimate counts the coarse voxels only
+        check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns))
         op = self.matrix_free_operator()
         self._system.pop("active", None)
         A = ReducedVoxelOperator(op, red.T, red.decoupled)
