@@ -141,3 +141,45 @@ def element_matvec_gather(x, node_elems, conn, Ke, y):
 def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
     """element_matvec_gather on one thread (small levels)."""
     _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)
+
+
+@njit(**JIT)
+def _element_gather_rows_block(lo, hi, X, node_elems, conn, Ke, Y):
+    k = X.shape[1]
+    xe = np.empty((24, k))
+    acc = np.empty((3, k))
+    for n in range(lo, hi):
+        acc[:, :] = 0.0
+        for a in range(8):
+            e = node_elems[n, a]
+            if e < 0:
+                continue
+            for b in range(8):
+                j = conn[e, b]
+                for c in range(3):
+                    for v in range(k):
+                        xe[3 * b + c, v] = X[3 * j + c, v]
+            r = 3 * a
+            for i in range(3):
+                for q in range(24):
+                    w = Ke[e, r + i, q]
+                    for v in range(k):
+                        acc[i, v] += w * xe[q, v]
+        for i in range(3):
+            for v in range(k):
+                Y[3 * n + i, v] = acc[i, v]
+
+
+@njit(**PJIT)
+def element_matmat_gather(X, node_elems, conn, Ke, Y):
+    """Y = sum_e Ke[e] X_e for a block X (3 n_nodes, k), parallel over chunks of nodes."""
+    n = node_elems.shape[0]
+    n_chunks = (n + 255) // 256
+    for c in prange(n_chunks):
+        _element_gather_rows_block(256 * c, min(n, 256 * c + 256), X, node_elems, conn, Ke, Y)
+
+
+@njit(**JIT)
+def element_matmat_gather_serial(X, node_elems, conn, Ke, Y):
+    """element_matmat_gather on one thread (small levels)."""
+    _element_gather_rows_block(0, node_elems.shape[0], X, node_elems, conn, Ke, Y)

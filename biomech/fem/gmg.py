@@ -260,13 +260,14 @@ class _Level:
         delta = 0.5 * (self.lmax - self.lmin)
         sigma = theta / delta
         rho = 1.0 / sigma
-        d = self.dinv * b / theta
+        dinv = self.dinv if b.ndim == 1 else self.dinv[:, None]
+        d = dinv * b / theta
         x = d.copy()
         for _ in range(degree - 1):
             res = b - self.matvec(x)
             rho_new = 1.0 / (2.0 * sigma - rho)
             d *= rho_new * rho
-            d += (2.0 * rho_new / delta) * (self.dinv * res)
+            d += (2.0 * rho_new / delta) * (dinv * res)
             x += d
             rho = rho_new
         return x
@@ -298,10 +299,14 @@ class VoxelHierarchy:
         serial0 = grid.n_nodes < SERIAL_MAX_NODES
 
         def apply0(x, g=grid):
+            m = mask if x.ndim == 1 else mask[:, None]
             y = np.empty_like(x)
-            f = K.voxel_matvec_gather_serial if serial0 else K.voxel_matvec_gather
-            f(np.ascontiguousarray(mask * x), node_el, g.conn, lam, mu, K_lambda, K_mu, y)
-            y *= mask
+            if x.ndim == 1:
+                f = K.voxel_matvec_gather_serial if serial0 else K.voxel_matvec_gather
+            else:
+                f = K.voxel_matmat_gather_serial if serial0 else K.voxel_matmat_gather
+            f(np.ascontiguousarray(m * x), node_el, g.conn, lam, mu, K_lambda, K_mu, y)
+            y *= m
             return y
 
         self.levels = [_Level(grid, apply0, d0, coupling)]
@@ -328,8 +333,11 @@ class VoxelHierarchy:
 
             def apply_c(x, g=coarse, Ke=Ke, ne=ne):
                 y = np.empty_like(x)
-                f = (K.element_matvec_gather_serial if g.n_nodes < SERIAL_MAX_NODES
-                     else K.element_matvec_gather)
+                serial = g.n_nodes < SERIAL_MAX_NODES
+                if x.ndim == 1:
+                    f = K.element_matvec_gather_serial if serial else K.element_matvec_gather
+                else:
+                    f = K.element_matmat_gather_serial if serial else K.element_matmat_gather
                 f(np.ascontiguousarray(x), ne, g.conn, Ke, y)
                 return y
 
@@ -389,18 +397,23 @@ class VoxelHierarchy:
             return x
         x = lev.smooth(b, self.degree)
         r = b - lev.matvec(x)
-        rc = (lev.R @ r.reshape(-1, 3)).ravel()
-        x += (lev.P @ self._cycle(i + 1, rc).reshape(-1, 3)).ravel()
+        # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
+        tail = b.shape[1:]
+        rc = (lev.R @ r.reshape(lev.grid.n_nodes, -1)).reshape((-1,) + tail)
+        ec = self._cycle(i + 1, rc)
+        x += (lev.P @ ec.reshape(ec.shape[0] // 3, -1)).reshape((-1,) + tail)
         r = b - lev.matvec(x)
         x += lev.smooth(r, self.degree)
         return x
 
     def vcycle(self, r: np.ndarray) -> np.ndarray:
-        """One V-cycle on r (3 n_nodes,): masked entries in and out are 0."""
-        return self._cycle(0, np.ascontiguousarray(r * self.mask)) * self.mask
+        """One V-cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (every product reads
+        each element once for all k columns): masked entries in and out are 0."""
+        m = self.mask if r.ndim == 1 else self.mask[:, None]
+        return self._cycle(0, np.ascontiguousarray(r * m)) * m
 
     def __matmul__(self, R):
         R = np.asarray(R, dtype=float)
-        if R.ndim == 1:
-            return self.vcycle(R)
-        return np.stack([self.vcycle(R[:, j]) for j in range(R.shape[1])], axis=1)
+        if R.ndim == 2 and R.shape[1] == 1:
+            return self.vcycle(R[:, 0])[:, None]
+        return self.vcycle(R)

@@ -51,8 +51,9 @@ class ReducedVoxelOperator:
         return self._diag.copy()
 
     def _apply(self, z):
-        zk = z * self._keep
-        x = np.zeros(self.n_dofs)
+        """z (n_free,) or (n_free, k)."""
+        zk = z * (self._keep if z.ndim == 1 else self._keep[:, None])
+        x = np.zeros((self.n_dofs,) + z.shape[1:])
         x[self.rows] = zk[self.cols]
         if self.T_rest is not None:
             x += self.T_rest @ zk[self.rest]
@@ -61,14 +62,11 @@ class ReducedVoxelOperator:
         y[self.cols] = Kx[self.rows]
         if self.T_rest is not None:
             y[self.rest] = self.T_rest.T @ Kx
-        y[self.decoupled] = self._diag[self.decoupled] * z[self.decoupled]
+        y[self.decoupled] = (self._diag[self.decoupled] * z[self.decoupled].T).T
         return y
 
     def __matmul__(self, Z):
-        Z = np.asarray(Z, dtype=float)
-        if Z.ndim == 1:
-            return self._apply(Z)
-        return np.stack([self._apply(Z[:, j]) for j in range(Z.shape[1])], axis=1)
+        return self._apply(np.asarray(Z, dtype=float))
 
     def columns(self, cols) -> np.ndarray:
         """Dense A[:, cols] (n_free, len(cols)) for plate unknowns ``cols``."""

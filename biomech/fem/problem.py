@@ -528,6 +528,14 @@ class VoxelOperator(spla.LinearOperator):
                               self.K_lambda, self.K_mu, y)
         return y
 
+    def _matmat(self, X):
+        """K X for a block X (n_dofs, k): each element read once for all k columns."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        Y = np.empty_like(X)
+        K.voxel_matmat_gather(X, self.node_elems, self.mesh.cells, self.lam, self.mu,
+                              self.K_lambda, self.K_mu, Y)
+        return Y
+
     def _rmatvec(self, x):
         return self._matvec(x)
 
