@@ -96,14 +96,26 @@ def _voxel_gather_rows(lo, hi, x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
                 xe[3 * b] = x[3 * j]
                 xe[3 * b + 1] = x[3 * j + 1]
                 xe[3 * b + 2] = x[3 * j + 2]
-            le = lam[e]
-            me = mu[e]
             r = 3 * a
+            l0 = 0.0
+            l1 = 0.0
+            l2 = 0.0
+            m0 = 0.0
+            m1 = 0.0
+            m2 = 0.0
             for k in range(24):
                 xk = xe[k]
-                s0 += (le * K_lambda[r, k] + me * K_mu[r, k]) * xk
-                s1 += (le * K_lambda[r + 1, k] + me * K_mu[r + 1, k]) * xk
-                s2 += (le * K_lambda[r + 2, k] + me * K_mu[r + 2, k]) * xk
+                l0 += K_lambda[r, k] * xk
+                l1 += K_lambda[r + 1, k] * xk
+                l2 += K_lambda[r + 2, k] * xk
+                m0 += K_mu[r, k] * xk
+                m1 += K_mu[r + 1, k] * xk
+                m2 += K_mu[r + 2, k] * xk
+            le = lam[e]
+            me = mu[e]
+            s0 += le * l0 + me * m0
+            s1 += le * l1 + me * m1
+            s2 += le * l2 + me * m2
         y[3 * n] = s0
         y[3 * n + 1] = s1
         y[3 * n + 2] = s2
@@ -127,50 +139,3 @@ def voxel_matvec_gather_serial(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
     """voxel_matvec_gather on one thread (small grids: no barrier to wait at)."""
     _voxel_gather_rows(0, node_elems.shape[0], x, node_elems, conn, lam, mu, K_lambda, K_mu, y)
 
-
-@njit(**JIT)
-def _voxel_gather_rows_block(lo, hi, X, node_elems, conn, lam, mu, K_lambda, K_mu, Y):
-    """Rows of nodes lo..hi-1 of Y = K X for X, Y (3 n_nodes, k): each element's
-    x_e read once for all k columns."""
-    k = X.shape[1]
-    xe = np.empty((24, k))
-    acc = np.empty((3, k))
-    for n in range(lo, hi):
-        acc[:, :] = 0.0
-        for a in range(8):
-            e = node_elems[n, a]
-            if e < 0:
-                continue
-            for b in range(8):
-                j = conn[e, b]
-                for c in range(3):
-                    for v in range(k):
-                        xe[3 * b + c, v] = X[3 * j + c, v]
-            le = lam[e]
-            me = mu[e]
-            r = 3 * a
-            for i in range(3):
-                for q in range(24):
-                    w = le * K_lambda[r + i, q] + me * K_mu[r + i, q]
-                    for v in range(k):
-                        acc[i, v] += w * xe[q, v]
-        for i in range(3):
-            for v in range(k):
-                Y[3 * n + i, v] = acc[i, v]
-
-
-@njit(**PJIT)
-def voxel_matmat_gather(X, node_elems, conn, lam, mu, K_lambda, K_mu, Y):
-    """Y = K X for a block X (3 n_nodes, k), parallel over chunks of nodes."""
-    n = node_elems.shape[0]
-    n_chunks = (n + 255) // 256
-    for c in prange(n_chunks):
-        _voxel_gather_rows_block(256 * c, min(n, 256 * c + 256), X, node_elems, conn, lam, mu,
-                                 K_lambda, K_mu, Y)
-
-
-@njit(**JIT)
-def voxel_matmat_gather_serial(X, node_elems, conn, lam, mu, K_lambda, K_mu, Y):
-    """voxel_matmat_gather on one thread (small grids)."""
-    _voxel_gather_rows_block(0, node_elems.shape[0], X, node_elems, conn, lam, mu, K_lambda,
-                             K_mu, Y)

@@ -529,12 +529,8 @@ class VoxelOperator(spla.LinearOperator):
         return y
 
     def _matmat(self, X):
-        """K X for a block X (n_dofs, k): each element read once for all k columns."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        Y = np.empty_like(X)
-        K.voxel_matmat_gather(X, self.node_elems, self.mesh.cells, self.lam, self.mu,
-                              self.K_lambda, self.K_mu, Y)
-        return Y
+        """K X for a block X (n_dofs, k), column by column."""
+        return np.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
 
     def _rmatvec(self, x):
         return self._matvec(x)
