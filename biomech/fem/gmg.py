@@ -382,7 +382,12 @@ class VoxelHierarchy:
         A = _element_csr(lev.grid, Ke, lev.n)
         if lev.extra is not None:
             A = A + lev.extra
-        A = (A + sp.diags(lev.empty.astype(float))).tocsc()
+        # unit diagonal on DOFs without stiffness; a relative 1e-10 shift elsewhere: with
+        # masked fine DOFs (supports, plates) P can lose rank on the active DOFs, which
+        # leaves P^T A P singular along directions that restrict no residual (the
+        # shift keeps SuperLU regular and changes nothing a residual sees)
+        d = A.diagonal()
+        A = (A + sp.diags(np.where(lev.empty, 1.0, 1e-10 * d))).tocsc()
         try:
             self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
         except RuntimeError as exc:
