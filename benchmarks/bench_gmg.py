@@ -249,9 +249,9 @@ def main(argv=None):
     if args.growth:
         rows += bench_growth(args.growth)
     print(markdown(rows))
-    if rows and "slope_wall_s" in rows[-1]:
-        print(f"growth slope: time ~ DOF^{rows[-1]['slope_wall_s']:.2f}, "
-              f"memory ~ DOF^{rows[-1]['slope_peak_GB']:.2f}")
+    for key, what in (("slope_wall_s", "time"), ("slope_peak_GB", "memory")):
+        if rows and key in rows[-1]:
+            print(f"growth slope: {what} ~ DOF^{rows[-1][key]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1, default=str)

@@ -237,3 +237,20 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
     assert prob._voxel_operator is None          # nothing built
     with pytest.raises(G.ModelTooLargeError):
         G.check_memory(prob.mesh.voxel_ijk, prob.mesh.n_nodes, available=1)
+
+
+def test_bench_gmg_growth_runs(tmp_path):
+    """benchmarks/bench_gmg.py end to end on two small blocks (no CT data, no ParOSol)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_gmg.py"
+    spec = importlib.util.spec_from_file_location("bench_gmg", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "gmg.json"
+    rows = mod.main(["--verse-h", "--segment-h", "--growth", "8", "12", "--no-parosol",
+                     "--json", str(out)])
+    assert [r["model"] for r in rows] == ["block 8^3", "block 12^3"]
+    assert all(r["iterations"] >= 1 for r in rows) and "slope_wall_s" in rows[-1]
+    assert json.loads(out.read_text())[0]["dofs"] == 3 * 9 ** 3
