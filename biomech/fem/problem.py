@@ -260,9 +260,14 @@ class StaticProblem:
         if solver == "auto":
             if n_free <= 3000:
                 return "direct"
-            # voxel meshes: geometric multigrid (faster set-up and cycle than AMG on every
-            # model of benchmarks/bench_gmg.py)
-            return "gmg" if isinstance(self.mesh, VoxelMesh) else "amg"
+            # voxel meshes without springs: geometric multigrid (verse004 L2 at 1 mm: 3.9x
+            # faster than AMG-CG, 1/14 of its memory; benchmarks/bench_gmg.py).  With
+            # springs (the L1-L3 segment: contact, ligaments, a nearly incompressible
+            # nucleus) its Chebyshev-smoothed cycle needs 60-100 iterations of matrix-free
+            # products and AMG-CG was faster per case, so AMG stays there
+            if isinstance(self.mesh, VoxelMesh) and not self._springs:
+                return "gmg"
+            return "amg"
         if solver == "gmg" and not isinstance(self.mesh, VoxelMesh):
             raise InputError("solver 'gmg' needs a VoxelMesh (geometric multigrid on the voxel "
                              f"grid); this mesh is {self.mesh.kind}: use 'amg'")
@@ -273,7 +278,8 @@ class StaticProblem:
         """Solve; returns a :class:`Solution`.
 
         solver : 'auto' (direct up to 3000 unknowns, else GMG-CG on voxel meshes
-                 and AMG-CG on others), 'gmg' (voxel meshes), 'amg', 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
+                 without springs and AMG-CG on others), 'gmg' (voxel meshes), 'amg',
+                 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
                  (voxel meshes: no assembled K, Jacobi-CG).
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
         reuse_hierarchy : AMG only: reuse the prolongators of an earlier problem on
