@@ -260,14 +260,11 @@ class StaticProblem:
         if solver == "auto":
             if n_free <= 3000:
                 return "direct"
-            # voxel meshes without springs: geometric multigrid (verse004 L2 at 1 mm: 3.9x
-            # faster than AMG-CG, 1/14 of its memory; benchmarks/bench_gmg.py).  With
-            # springs (the L1-L3 segment: contact, ligaments, a nearly incompressible
-            # nucleus) its Chebyshev-smoothed cycle needs 60-100 iterations of matrix-free
-            # products and AMG-CG was faster per case, so AMG stays there
-            if isinstance(self.mesh, VoxelMesh) and not self._springs:
-                return "gmg"
-            return "amg"
+            # voxel meshes: geometric multigrid.  benchmarks/bench_gmg.py, same runs:
+            # verse004 L2 at 1 mm 2.4 s against AMG-CG's 9.4 s with 1/14 of its memory;
+            # the L1-L3 segment at 2 mm (springs, contact, plates) 254 s against 257 s
+            # for five load cases on the loaded machine, 0.26 GB against 0.62 GB
+            return "gmg" if isinstance(self.mesh, VoxelMesh) else "amg"
         if solver == "gmg" and not isinstance(self.mesh, VoxelMesh):
             raise InputError("solver 'gmg' needs a VoxelMesh (geometric multigrid on the voxel "
                              f"grid); this mesh is {self.mesh.kind}: use 'amg'")
@@ -278,8 +275,7 @@ class StaticProblem:
         """Solve; returns a :class:`Solution`.
 
         solver : 'auto' (direct up to 3000 unknowns, else GMG-CG on voxel meshes
-                 without springs and AMG-CG on others), 'gmg' (voxel meshes), 'amg',
-                 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
+                 and AMG-CG on others), 'gmg' (voxel meshes), 'amg', 'direct', 'jacobi' (assembled, Jacobi-CG) or 'matrix-free'
                  (voxel meshes: no assembled K, Jacobi-CG).
         rtol : relative residual ||b - A z|| / ||b|| for the iterative solvers.
         reuse_hierarchy : AMG only: reuse the prolongators of an earlier problem on
