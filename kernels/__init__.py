@@ -12,8 +12,12 @@ from .elements import (  # noqa: F401
     KIND_HEX8, KIND_TET10, KIND_TET4, NODES_PER_KIND, element_min_jacobian,
     hex8_stiffness, tet10_stiffness, tet4_stiffness, voxel_reference_matrices,
 )
-from .matfree import voxel_diagonal, voxel_matvec_coloured  # noqa: F401
+from .matfree import voxel_diagonal, voxel_matvec_coloured, voxel_matvec_gather, voxel_matvec_gather_serial  # noqa: F401,E501
 from .recovery import element_strains  # noqa: F401
 from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
+)
+from .gmg import (  # noqa: F401
+    element_diagonal, element_matvec_gather, element_matvec_gather_serial, galerkin_elements,
+    galerkin_voxel,
 )

@@ -3,16 +3,19 @@
 Every voxel shares one pair of reference matrices, so K x is computed element
 by element without storing K: gather x_e, y_e = lam_e K_lambda x_e +
 mu_e K_mu x_e, scatter-add, with the elements grouped in 8 colours (voxel
-parity) so that each colour is a race-free parallel loop.  (A node-gather form
-without colours gathers x_e once per node instead of once per element and ran
-1.4x slower.)
+parity) so that each colour is a race-free parallel loop; or node by node
+(``voxel_matvec_gather``: one parallel loop, x_e gathered once per node and
+element).  The gather form ran 1.4x slower on a quiet machine but 2-9x faster
+with the 2 cores shared by several processes (27k-273k DOF, bench_gmg.py era):
+the coloured form waits at nine thread barriers per product, the gather form at
+one; VoxelOperator uses the gather form.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
 
-from ._numba import PJIT
+from ._numba import JIT, PJIT
 
 
 @njit(**PJIT)
@@ -73,3 +76,66 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
                     j = conn[e, b]
                     for c in range(3):
                         y[3 * j + c] += le * yl[3 * b + c] + me * ym[3 * b + c]
+
+
+@njit(**JIT)
+def _voxel_gather_rows(lo, hi, x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
+    """Rows of nodes lo..hi-1 of y = K x (node n gathers row block a of each element
+    in which it is local node a)."""
+    xe = np.empty(24)
+    for n in range(lo, hi):
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for a in range(8):
+            e = node_elems[n, a]
+            if e < 0:
+                continue
+            for b in range(8):
+                j = conn[e, b]
+                xe[3 * b] = x[3 * j]
+                xe[3 * b + 1] = x[3 * j + 1]
+                xe[3 * b + 2] = x[3 * j + 2]
+            r = 3 * a
+            l0 = 0.0
+            l1 = 0.0
+            l2 = 0.0
+            m0 = 0.0
+            m1 = 0.0
+            m2 = 0.0
+            for k in range(24):
+                xk = xe[k]
+                l0 += K_lambda[r, k] * xk
+                l1 += K_lambda[r + 1, k] * xk
+                l2 += K_lambda[r + 2, k] * xk
+                m0 += K_mu[r, k] * xk
+                m1 += K_mu[r + 1, k] * xk
+                m2 += K_mu[r + 2, k] * xk
+            le = lam[e]
+            me = mu[e]
+            s0 += le * l0 + me * m0
+            s1 += le * l1 + me * m1
+            s2 += le * l2 + me * m2
+        y[3 * n] = s0
+        y[3 * n + 1] = s1
+        y[3 * n + 2] = s2
+
+
+@njit(**PJIT)
+def voxel_matvec_gather(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
+    """y = K x for a voxel mesh, one parallel loop over chunks of nodes (no colours,
+    so one thread barrier per product instead of nine).  Same flops as the coloured
+    form, x_e gathered once per (node, element).  node_elems (n_nodes, 8): element in
+    which node n is local node a, or -1."""
+    n = node_elems.shape[0]
+    n_chunks = (n + 255) // 256
+    for c in prange(n_chunks):
+        _voxel_gather_rows(256 * c, min(n, 256 * c + 256), x, node_elems, conn, lam, mu,
+                           K_lambda, K_mu, y)
+
+
+@njit(**JIT)
+def voxel_matvec_gather_serial(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
+    """voxel_matvec_gather on one thread (small grids: no barrier to wait at)."""
+    _voxel_gather_rows(0, node_elems.shape[0], x, node_elems, conn, lam, mu, K_lambda, K_mu, y)
+

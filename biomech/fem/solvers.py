@@ -118,6 +118,11 @@ class SumOperator:
     def diagonal(self) -> np.ndarray:
         return sum(np.asarray(p.diagonal()) for p in self.parts)
 
+    def columns(self, cols) -> np.ndarray:
+        """Dense columns ``cols`` of the sum (a matrix-free part provides its own)."""
+        return sum(p.columns(cols) if hasattr(p, "columns") else
+                   sp.csr_matrix(p)[:, cols].toarray() for p in self.parts)
+
     def __matmul__(self, x):
         out = None
         for p in self.parts:
@@ -286,10 +291,23 @@ class CondensedSolver(_Solver):
 
     def _setup(self, A, near_nullspace, diagonal):
         from .multigrid import CSROperator
-        A = sp.csr_matrix(A)
-        self.A = CSROperator(A)
         n = A.shape[0]
-        A_ii, A_ip, is_p = split_coupled(A, self.p)
+        if sp.issparse(A):
+            A = sp.csr_matrix(A)
+            self.A = CSROperator(A)
+            A_ii, A_ip, is_p = split_coupled(A, self.p)
+            A_pp = A[self.p][:, self.p].toarray()
+        else:
+            # matrix-free (solver 'gmg'): A offers columns() for the plate unknowns
+            from .gmg_operator import DecoupledOperator
+            self.A = A
+            cols = A.columns(self.p)
+            is_p = np.zeros(n, dtype=bool)
+            is_p[self.p] = True
+            A_pp = cols[self.p].copy()
+            A_ip = cols
+            A_ip[is_p] = 0.0
+            A_ii = DecoupledOperator(A, is_p)
         B = None
         if near_nullspace is not None:
             B = near_nullspace.copy()
@@ -302,7 +320,6 @@ class CondensedSolver(_Solver):
             self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded])
             self.setup_iterations = info.iterations
             self.setup_info = info
-        A_pp = A[self.p][:, self.p].toarray()
         residual = A_ip - A_ii @ self.X
         residual[is_p] = 0.0
         S = A_pp - A_ip.T @ self.X - self.X.T @ residual
@@ -321,7 +338,7 @@ class CondensedSolver(_Solver):
         X and S are not solved again, so a changed operator costs no extra set-up)."""
         from .multigrid import CSROperator
         if self._base is None or self._base[0] is not A_base:
-            self._base = (A_base, CSROperator(A_base))
+            self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
         self.op = SumOperator(self._base[1], sp.csr_matrix(C))
 
     def _precondition(self, R):
@@ -427,11 +444,99 @@ class JacobiCGSolver(_Solver):
         return self._iterative(self.A, self.M, b, 20_000, x0=x0)
 
 
-SOLVERS = {"amg": AMGCGSolver, "direct": DirectSolver, "jacobi": JacobiCGSolver}
+class GMGCGSolver(_Solver):
+    """CG preconditioned by the geometric multigrid V-cycle of a voxel model
+    (:class:`biomech.fem.gmg.VoxelHierarchy`: matrix-free fine level, Galerkin coarse
+    levels built element by element, Chebyshev smoothing).
+
+    voxel : the model's :class:`~biomech.fem.problem.VoxelOperator` (mesh, lam, mu [MPa]);
+    T : reduction u = T z (n_dofs, n_free); decoupled (n_free,) bool: prescribed unknowns;
+    coupling : sparse (n_free, n_free) springs / contact in the set-up operator, or None.
+    The V-cycle acts on the unknowns that are a node's own DOF (identity columns of T);
+    the others (plate unknowns, prescribed ones) get Jacobi (they are decoupled in a
+    :class:`CondensedSolver`'s inner block).  ``solve`` takes b (n,) or (n, k).
+    """
+
+    method = "gmg-cg"
+
+    def __init__(self, *, voxel=None, T=None, decoupled=None, coupling=None, rtol: float = 1e-8,
+                 maxiter: int | None = None, degree: int | None = None):
+        super().__init__(rtol=rtol, maxiter=maxiter)
+        if voxel is None or T is None:
+            raise InputError("the gmg solver needs the voxel operator and the reduction T "
+                             "(StaticProblem passes them; use solver='gmg' there)")
+        self.voxel = voxel
+        self.T = sp.csr_matrix(T)
+        self.decoupled = (np.zeros(self.T.shape[1], bool) if decoupled is None
+                          else np.asarray(decoupled, bool))
+        self.coupling = coupling
+        self.degree = degree
+
+    def _full(self, C):
+        """C (n_free, n_free) on the own DOFs, as (n_dofs, n_dofs)."""
+        S = sp.csr_matrix((np.ones(self.rows.size), (self.rows, self.cols)),
+                          shape=(self.T.shape[0], self.T.shape[1]))
+        return (S @ sp.csr_matrix(C) @ S.T).tocsr()
+
+    def _setup(self, A, near_nullspace, diagonal):
+        from .gmg import Grid, VoxelHierarchy
+        from .multigrid import CSROperator
+        from .problem import _identity_part
+        self.A = CSROperator(A) if sp.issparse(A) else A
+        d = np.asarray(A.diagonal() if diagonal is None else diagonal, dtype=float)
+        rows, cols = _identity_part(self.T)
+        active = ~self.decoupled[cols]
+        self.rows, self.cols = rows[active], cols[active]
+        mask = np.zeros(self.T.shape[0], dtype=bool)
+        mask[self.rows] = True
+        v = self.voxel
+        m = v.mesh
+        self.hierarchy = VoxelHierarchy(
+            Grid(m.voxel_ijk, m.cells, m.node_ijk), v.lam, v.mu, v.K_lambda, v.K_mu, mask,
+            None if self.coupling is None else self._full(self.coupling),
+            degree=self.degree, node_elems=getattr(v, "node_elems", None))
+        self.level_sizes = self.hierarchy.level_sizes
+        self.jacobi = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
+        self.jacobi[self.cols] = 0.0
+        self.M = _GMGPreconditioner(self)
+
+    def set_operator(self, A_base, C):
+        from .multigrid import CSROperator
+        if getattr(self, "_base", (None,))[0] is not A_base:
+            self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
+        self.A = SumOperator(self._base[1], C)
+
+    def solve(self, b, x0=None):
+        """b (n,) or (n, k) -> (z of the same shape, SolveInfo); x0: a first guess."""
+        return self._iterative(self.A, self.M, b, 500, x0=x0)
+
+
+class _GMGPreconditioner:
+    """M @ r for a :class:`GMGCGSolver`: the V-cycle on the own DOFs, Jacobi elsewhere."""
+
+    def __init__(self, solver):
+        self.s = solver
+        self.shape = (solver.n, solver.n)
+        self.dtype = np.dtype(float)
+
+    def __matmul__(self, R):
+        s = self.s
+        R = np.asarray(R, dtype=float)
+        R2 = R.reshape(R.shape[0], -1)
+        Z = s.jacobi[:, None] * R2
+        full = np.zeros((s.T.shape[0], R2.shape[1]))
+        full[s.rows] = R2[s.cols]
+        Y = s.hierarchy @ full
+        Z[s.cols] = Y.reshape(full.shape)[s.rows]
+        return Z.reshape(R.shape)
+
+
+SOLVERS = {"amg": AMGCGSolver, "gmg": GMGCGSolver, "direct": DirectSolver, "jacobi": JacobiCGSolver}
 
 
 def make_solver(name: str, **options) -> _Solver:
-    """A solver by name: 'amg' (default for most models), 'direct', 'jacobi'."""
+    """A solver by name: 'gmg' (voxel models; needs voxel= and T=), 'amg', 'direct',
+    'jacobi'."""
     if name not in SOLVERS:
         raise InputError(f"unknown solver {name!r}; choose one of {sorted(SOLVERS)}")
     return SOLVERS[name](**options)

@@ -60,9 +60,35 @@ def warmup_kernels() -> dict:
             sol = p.solve("direct")
             sol.strain()
         _element_kernels_on_tiny_inputs()
+        _gmg_on_tiny_inputs()
         from ..kernels.multigrid import warm_block_kernels
         warm_block_kernels()
     return {name: len(d.signatures) for name, d in kernel_dispatchers().items()}
+
+
+def _gmg_on_tiny_inputs() -> None:
+    """The geometric multigrid's kernels (biomech.kernels.gmg) on a small block with
+    three levels (the warm-up vertebra may be too small for more than one)."""
+    from ..fem import gmg
+    from ..fem.mesh import VoxelMesh
+    from ..fem.problem import StaticProblem
+    m = VoxelMesh.from_mask(np.ones((4, 4, 8), bool), h=1.0)
+    p = StaticProblem(m, 1000.0, 0.3)
+    mask = np.ones(m.n_dofs, bool)
+    mask[:3] = False
+    h = gmg.VoxelHierarchy(gmg.Grid(m.voxel_ijk, m.cells, m.node_ijk), p.lam, p.mu,
+                           *p.assembler.reference_matrices, mask, coarse_max=30)
+    h @ np.ones(m.n_dofs)
+    # the parallel forms that only levels above gmg.SERIAL_MAX_NODES reach, and the
+    # coloured product (kept as the reference of the gather form)
+    from .. import kernels as K
+    op = p.matrix_free_operator()
+    x, y = np.ones(m.n_dofs), np.empty(m.n_dofs)
+    K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam, op.mu, op.K_lambda,
+                            op.K_mu, y)
+    K.voxel_matvec_gather(x, op.node_elems, m.cells, op.lam, op.mu, op.K_lambda, op.K_mu, y)
+    Ke = np.ascontiguousarray(op.lam[:, None, None] * op.K_lambda)
+    K.element_matvec_gather(x, op.node_elems, m.cells, Ke, y)
 
 
 def _element_kernels_on_tiny_inputs() -> None:

@@ -1,0 +1,424 @@
+"""Geometric multigrid (GMG) on the voxel grid: a V-cycle preconditioner for CG.
+
+* Levels: the voxel grid and its repeated 2x2x2 coarsenings (a coarse voxel exists
+  where any of its 8 children does).  Prolongation P is trilinear on the coarse
+  voxels, element-local, so the Galerkin coarse operator ``P^T K P`` is a sum of
+  coarse element matrices ``sum_children P_q^T K_c P_q`` (:mod:`biomech.kernels.gmg`):
+  each coarse level sees the material contrast of the fine one exactly (plain
+  re-discretisation with averaged moduli fails at the bone/disc contrast).
+* Fine level: matrix-free (``lam K_lambda + mu K_mu`` per voxel), masked: DOFs
+  that are prescribed or tied to a rigid plate are left out (``M K M``, and P
+  starts from the masked fine space, so coarse levels are ``(M P)^T K (M P)``).
+* Sparse couplings C (springs, contact) are added on the fine level and as
+  ``P^T C P`` on the coarse ones.
+* Smoother: Chebyshev of degree ``degree`` on the Jacobi-scaled operator over
+  [lmax / SMOOTHING_RANGE, lmax], lmax from a few Lanczos steps times 1.1
+  (race-free: products and the diagonal only).  The same smoother before and after
+  the coarse correction and an exact coarsest solve (SuperLU) make the V-cycle
+  symmetric positive definite, so CG may use it.
+
+Shapes: level vectors are (3 n_nodes,) float64 in node-major order (x, y, z of
+node 0 first).  Stiffnesses in N/mm, moduli in MPa.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from .. import kernels as K
+from ..errors import ConvergenceError, InputError
+
+log = logging.getLogger(__name__)
+
+#: Chebyshev smoothing interval [lmax / SMOOTHING_RANGE, lmax] of D^-1 A (the
+#: lower end of the eigenvalues the smoother must damp; the rest is the coarse
+#: grid's).  Chosen on the synthetic contrast tests (tests/test_gmg.py).
+SMOOTHING_RANGE = 20.0
+#: Safety factor on the Lanczos estimate of lmax (it approaches from below).
+LMAX_SAFETY = 1.1
+LANCZOS_STEPS = 12
+#: Coarsest level size [unknowns]: factorised by SuperLU.
+COARSE_MAX_UNKNOWNS = 4000
+#: Chebyshev degree (matrix products per smoothing step).
+DEGREE = 3
+#: Levels with fewer nodes run their products on one thread: a parallel loop waits at
+#: a barrier for its slowest thread, and with the 2 cores shared by several processes
+#: that wait (a scheduler time slice, ~10 ms) cost more than a serial product of this
+#: many nodes (about 1 us per node).
+SERIAL_MAX_NODES = 10_000
+# Blocks of right-hand sides (a plate condensation) go column by column: a block form
+# of the gather product (each element read once for all k columns) ran 1.5-2x slower
+# than k single products, the products being bound by flops, not by memory.
+
+_CORNER = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0],
+                    [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=np.int64)  # hex8 order
+
+
+def child_weights() -> np.ndarray:
+    """W (8, 8, 8): weight of coarse corner A at local node a of the child at
+    position q = 4 ox + 2 oy + oz inside its parent (trilinear)."""
+    W = np.zeros((8, 8, 8))
+    for q in range(8):
+        off = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1])
+        for a in range(8):
+            xi = (off + _CORNER[a]) / 2.0
+            for A in range(8):
+                W[q, a, A] = np.prod(np.where(_CORNER[A] == 1, xi, 1.0 - xi))
+    return W
+
+
+def _topology(ijk: np.ndarray):
+    """conn (n_el, 8) and node_ijk (n_nodes, 3) of voxels at grid indices ijk,
+    nodes numbered in C order of their grid index."""
+    top = ijk.max(axis=0) + 2
+    corners = ijk[:, None, :] + _CORNER[None]
+    flat = np.ravel_multi_index(corners.reshape(-1, 3).T, top)
+    used, conn = np.unique(flat, return_inverse=True)
+    return conn.reshape(-1, 8).astype(np.int64), np.stack(np.unravel_index(used, top), 1), top
+
+
+def _node_elements(conn: np.ndarray, n_nodes: int) -> np.ndarray:
+    out = np.full((n_nodes, 8), -1, dtype=np.int64)
+    for a in range(8):
+        out[conn[:, a], a] = np.arange(conn.shape[0])
+    return out
+
+
+class ModelTooLargeError(InputError, MemoryError):
+    """The estimated peak memory of a solve exceeds the memory available."""
+
+
+def coarse_element_counts(ijk: np.ndarray, coarse_max_elements: int = 1) -> list:
+    """Voxels on each coarser level of the grid ijk (n_el, 3), finest first."""
+    counts = []
+    ijk = np.asarray(ijk, dtype=np.int64)
+    while ijk.shape[0] > coarse_max_elements:
+        top = ijk.max(axis=0) // 2 + 1
+        flat = np.unique(np.ravel_multi_index((ijk // 2).T, top))
+        if flat.size >= ijk.shape[0]:
+            break
+        counts.append(int(flat.size))
+        ijk = np.stack(np.unravel_index(flat, top), 1)
+    return counts
+
+
+#: bytes per fine DOF of the solve besides the coarse levels: the reduced operator's
+#: index maps and T (~60), mask, diagonals and Chebyshev work vectors of the V-cycle
+#: (~10 vectors, 80), node-element table (~21) and CG work vectors (5 x 8 per column)
+FINE_BYTES_PER_DOF = 160
+CG_BYTES_PER_DOF_COLUMN = 5 * 8 + 3 * 8     # CG vectors, plus X, A_ip and K T_p per column
+#: bytes per coarse element (dense 24x24 matrix, connectivity, indices) and per coarse
+#: DOF (prolongation rows, diagonals, work vectors)
+COARSE_BYTES_PER_ELEMENT = 24 * 24 * 8 + 8 * 8 + 3 * 8 + 8 * 8
+COARSE_BYTES_PER_DOF = 120
+COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
+
+
+def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
+    """Estimated peak memory [bytes] of a GMG solve of a voxel model with voxels at
+    grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` right-hand sides solved
+    together (6 per rigid plate in the condensation).  Cheap: counts the coarse voxels
+    without building the levels.  Compared with measured peaks in bench_gmg.py."""
+    n_dofs = 3 * n_nodes
+    # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
+    counts = coarse_element_counts(ijk, int(COARSE_MAX_UNKNOWNS / 4.5))
+    coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
+    # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
+    coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
+    return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF_COLUMN * max(columns, 1))
+               + coarse)
+
+
+def check_memory(ijk, n_nodes, columns=1, available=None) -> int:
+    """Raise ModelTooLargeError when estimate_peak_bytes exceeds the memory available
+    [bytes] (default: the machine's, when known).  Returns the estimate."""
+    from ..environment import available_memory_bytes
+    need = estimate_peak_bytes(ijk, n_nodes, columns)
+    have = available_memory_bytes() if available is None else available
+    if have is not None and need > have:
+        raise ModelTooLargeError(
+            f"the GMG solve of this voxel model ({3 * n_nodes:,} DOF, {len(ijk):,} voxels) needs "
+            f"about {need / 1e9:.2f} GB, more than the {have / 1e9:.2f} GB available: use larger "
+            "voxels (voxel_size_mm), a smaller region, or a machine with more memory")
+    return need
+
+
+class Grid:
+    """Voxels at grid indices ijk (n_el, 3) with their nodes (C order of node index)."""
+
+    def __init__(self, ijk, conn=None, node_ijk=None):
+        self.ijk = np.ascontiguousarray(ijk, dtype=np.int64)
+        if conn is None:
+            conn, node_ijk, _ = _topology(self.ijk)
+        self.conn = np.ascontiguousarray(conn, dtype=np.int64)
+        self.node_ijk = np.asarray(node_ijk, dtype=np.int64)
+        self.n_nodes = self.node_ijk.shape[0]
+
+    def coarsen(self):
+        """(coarse Grid, child_ptr, child_el, child_pos, node prolongation (n_f, n_c) CSR)."""
+        pij = self.ijk // 2
+        top = pij.max(axis=0) + 1
+        flat = np.ravel_multi_index(pij.T, top)
+        parents, parent_of = np.unique(flat, return_inverse=True)
+        coarse = Grid(np.stack(np.unravel_index(parents, top), 1))
+        child_el = np.argsort(parent_of, kind="stable").astype(np.int64)
+        child_ptr = np.concatenate([[0], np.cumsum(np.bincount(parent_of))]).astype(np.int64)
+        child_pos = ((self.ijk % 2) @ np.array([4, 2, 1]))[child_el].astype(np.int64)
+        # trilinear node prolongation on the coarse node grid
+        ctop = coarse.node_ijk.max(axis=0) + 1
+        cflat = np.ravel_multi_index(coarse.node_ijk.T, ctop)
+        lo, hi = self.node_ijk // 2, (self.node_ijk + 1) // 2
+        odd = (self.node_ijk % 2).astype(bool)
+        rows, cols, vals = [], [], []
+        for q in range(8):
+            pick = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1], dtype=bool)
+            idx = np.where(pick, hi, lo)
+            w = np.prod(np.where(odd, 0.5, np.where(pick, 0.0, 1.0)), axis=1)
+            ok = w > 0
+            col = np.searchsorted(cflat, np.ravel_multi_index(idx[ok].T, ctop))
+            rows.append(np.flatnonzero(ok)); cols.append(col); vals.append(w[ok])
+        P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                          shape=(self.n_nodes, coarse.n_nodes))
+        return coarse, child_ptr, child_el, child_pos, P
+
+
+def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
+    return sp.kron(P_node, sp.identity(3), format="csr")
+
+
+def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
+    idx = (3 * grid.conn[:, :, None] + np.arange(3)).reshape(-1, 24)
+    rows = np.repeat(idx[:, :, None], 24, axis=2).ravel()
+    cols = np.repeat(idx[:, None, :], 24, axis=1).ravel()
+    return sp.csr_matrix((Ke.ravel(), (rows, cols)), shape=(n, n))
+
+
+class _Level:
+    """One level: operator ``A x = (element part) x + extra x``, Jacobi scaling,
+    Chebyshev bounds, and the node prolongation to it from the next coarser level."""
+
+    def __init__(self, grid: Grid, apply_elements, diag_elements, extra):
+        self.grid = grid
+        self.n = 3 * grid.n_nodes
+        self._apply = apply_elements
+        self._diag_el = diag_elements
+        self.P = self.R = None
+        self.set_extra(extra)
+
+    def set_extra(self, extra):
+        self.extra = None if extra is None or extra.nnz == 0 else sp.csr_matrix(extra)
+        d = self._diag_el.copy()
+        if self.extra is not None:
+            d += self.extra.diagonal()
+        self.empty = ~(d > 0)          # no stiffness (masked or unsupported): kept at 0
+        self.dinv = np.where(self.empty, 0.0, 1.0 / np.where(self.empty, 1.0, d))
+
+    def matvec(self, x):
+        y = self._apply(x)
+        if self.extra is not None:
+            y += self.extra @ x
+        return y
+
+    def estimate_lmax(self, seed=0):
+        """Largest eigenvalue of D^-1 A from LANCZOS_STEPS steps of Jacobi-PCG (Ritz value)."""
+        rng = np.random.default_rng(seed)
+        r = np.where(self.empty, 0.0, rng.standard_normal(self.n))
+        z = self.dinv * r
+        p = z.copy()
+        rz = r @ z
+        alphas, betas = [], []
+        for _ in range(min(LANCZOS_STEPS, int((~self.empty).sum()))):
+            Ap = self.matvec(p)
+            pAp = p @ Ap
+            if not pAp > 0:
+                break
+            alpha = rz / pAp
+            r -= alpha * Ap
+            z = self.dinv * r
+            rz_new = r @ z
+            alphas.append(alpha)
+            betas.append(rz_new / rz)
+            if rz_new <= 1e-30 * rz:
+                break
+            p = z + betas[-1] * p
+            rz = rz_new
+        m = len(alphas)
+        if m == 0:
+            raise ConvergenceError("multigrid level without positive stiffness: the model is "
+                                   "singular (unconstrained or disconnected parts)")
+        T = np.zeros((m, m))
+        for i in range(m):
+            T[i, i] = 1.0 / alphas[i] + (betas[i - 1] / alphas[i - 1] if i else 0.0)
+            if i + 1 < m:
+                T[i, i + 1] = T[i + 1, i] = np.sqrt(betas[i]) / alphas[i]
+        self.lmax = LMAX_SAFETY * float(np.linalg.eigvalsh(T).max())
+        self.lmin = self.lmax / SMOOTHING_RANGE
+
+    def smooth(self, b, degree):
+        """x = p(D^-1 A) D^-1 b: ``degree`` Chebyshev steps from x = 0 (symmetric in b)."""
+        theta = 0.5 * (self.lmax + self.lmin)
+        delta = 0.5 * (self.lmax - self.lmin)
+        sigma = theta / delta
+        rho = 1.0 / sigma
+        dinv = self.dinv if b.ndim == 1 else self.dinv[:, None]
+        d = dinv * b / theta
+        x = d.copy()
+        for _ in range(degree - 1):
+            res = b - self.matvec(x)
+            rho_new = 1.0 / (2.0 * sigma - rho)
+            d *= rho_new * rho
+            d += (2.0 * rho_new / delta) * (dinv * res)
+            x += d
+            rho = rho_new
+        return x
+
+
+class VoxelHierarchy:
+    """The GMG levels of a voxel model and its V-cycle ``M @ r`` (r (n,) or (n, k)).
+
+    grid : the fine :class:`Grid`; lam, mu (n_el,) [MPa]; K_lambda, K_mu (24, 24)
+    reference matrices; dof_mask (3 n_nodes,) bool, True for the DOFs solved for
+    (others are left out of every level); coupling : sparse (3 n_nodes)^2 addition
+    (springs, contact) or None; node_elems : the fine grid's (n_nodes, 8) node-element
+    table when the caller has it (VoxelOperator.node_elems), else built here.
+    """
+
+    def __init__(self, grid: Grid, lam, mu, K_lambda, K_mu, dof_mask, coupling=None, *,
+                 degree: int | None = None, coarse_max: int | None = None, node_elems=None):
+        self.degree = int(DEGREE if degree is None else degree)
+        coarse_max = COARSE_MAX_UNKNOWNS if coarse_max is None else int(coarse_max)
+        lam = np.ascontiguousarray(lam, float)
+        mu = np.ascontiguousarray(mu, float)
+        mask = np.ascontiguousarray(dof_mask, dtype=float)
+        self.mask = mask
+        node_el = _node_elements(grid.conn, grid.n_nodes) if node_elems is None else node_elems
+        d0 = np.empty(3 * grid.n_nodes)
+        K.voxel_diagonal(node_el, lam, mu, K_lambda, K_mu, d0)
+        d0 *= mask
+
+        serial0 = grid.n_nodes < SERIAL_MAX_NODES
+
+        def apply0(x, g=grid):
+            f = K.voxel_matvec_gather_serial if serial0 else K.voxel_matvec_gather
+            xm = np.ascontiguousarray((x.T * mask).reshape(-1, x.shape[0]))
+            y = np.empty_like(xm)
+            for j in range(y.shape[0]):        # a block column by column (see SERIAL_MAX_NODES)
+                f(xm[j], node_el, g.conn, lam, mu, K_lambda, K_mu, y[j])
+            y *= mask
+            return np.ascontiguousarray(y.T).reshape(x.shape)
+
+        self.levels = [_Level(grid, apply0, d0, coupling)]
+        W = child_weights()
+        Pq = np.einsum("qaA,ij->qaiAj", W, np.eye(3)).reshape(8, 24, 24)
+        A_ref = np.ascontiguousarray(np.einsum("qra,rs,qsb->qab", Pq, K_lambda, Pq))
+        B_ref = np.ascontiguousarray(np.einsum("qra,rs,qsb->qab", Pq, K_mu, Pq))
+        Ke = None
+        while self.levels[-1].n > coarse_max:
+            fine = self.levels[-1]
+            coarse, cptr, cel, cpos, P = fine.grid.coarsen()
+            if coarse.n_nodes >= fine.grid.n_nodes:
+                break
+            out = np.empty((coarse.ijk.shape[0], 24, 24))
+            if Ke is None:
+                K.galerkin_voxel(cptr, cel, cpos, lam, mu, grid.conn, mask, A_ref, B_ref,
+                                 K_lambda, K_mu, W, out)
+            else:
+                K.galerkin_elements(cptr, cel, cpos, Ke, W, out)
+            Ke = out
+            dc = np.empty(3 * coarse.n_nodes)
+            ne = _node_elements(coarse.conn, coarse.n_nodes)
+            K.element_diagonal(ne, Ke, dc)
+
+            def apply_c(x, g=coarse, Ke=Ke, ne=ne):
+                f = (K.element_matvec_gather_serial if g.n_nodes < SERIAL_MAX_NODES
+                     else K.element_matvec_gather)
+                xt = np.ascontiguousarray(x.T).reshape(-1, x.shape[0])
+                y = np.empty_like(xt)
+                for j in range(y.shape[0]):
+                    f(xt[j], ne, g.conn, Ke, y[j])
+                return np.ascontiguousarray(y.T).reshape(x.shape)
+
+            fine.P, fine.R = P, sp.csr_matrix(P.T)
+            level = _Level(coarse, apply_c, dc, None)
+            level.Ke = Ke
+            self.levels.append(level)
+        self._lam, self._mu, self._refs = lam, mu, (K_lambda, K_mu)
+        self.set_coupling(coupling)
+        self.shape = (self.levels[0].n, self.levels[0].n)
+        self.dtype = np.dtype(float)
+
+    @property
+    def level_sizes(self) -> list:
+        return [lev.n for lev in self.levels]
+
+    def set_coupling(self, coupling):
+        """Sparse couplings C on the fine DOFs: fine level C, coarse ones P^T C P;
+        re-estimates the smoothing bounds and refactorises the coarsest level."""
+        C = None if coupling is None else sp.csr_matrix(coupling)
+        if C is not None:
+            m = sp.diags(self.mask)
+            C = (m @ C @ m).tocsr()
+        for i, lev in enumerate(self.levels):
+            lev.set_extra(C)
+            if i + 1 < len(self.levels):
+                lev.estimate_lmax(seed=i)
+                if C is not None and C.nnz:
+                    Pd = _dof_prolongation(lev.P)
+                    C = (Pd.T @ C @ Pd).tocsr()
+        self._factor_coarsest()
+
+    def _factor_coarsest(self):
+        lev = self.levels[-1]
+        if len(self.levels) == 1:
+            kl, km = self._refs
+            Ke = (self._lam[:, None, None] * kl + self._mu[:, None, None] * km)
+            m = self.mask[(3 * lev.grid.conn[:, :, None] + np.arange(3)).reshape(-1, 24)]
+            Ke = Ke * m[:, :, None] * m[:, None, :]
+        else:
+            Ke = lev.Ke
+        A = _element_csr(lev.grid, Ke, lev.n)
+        if lev.extra is not None:
+            A = A + lev.extra
+        # unit diagonal on DOFs without stiffness; a relative 1e-10 shift elsewhere: with
+        # masked fine DOFs (supports, plates) P can lose rank on the active DOFs, which
+        # leaves P^T A P singular along directions that restrict no residual (the
+        # shift keeps SuperLU regular and changes nothing a residual sees)
+        d = A.diagonal()
+        A = (A + sp.diags(np.where(lev.empty, 1.0, 1e-10 * d))).tocsc()
+        try:
+            self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
+        except RuntimeError as exc:
+            raise ConvergenceError(f"coarsest multigrid level ({lev.n} unknowns) is singular: "
+                                   f"{exc}; an unconstrained or disconnected part") from exc
+
+    def _cycle(self, i, b):
+        lev = self.levels[i]
+        if i == len(self.levels) - 1:
+            x = self.coarse_lu.solve(b)
+            x[lev.empty] = 0.0
+            return x
+        x = lev.smooth(b, self.degree)
+        r = b - lev.matvec(x)
+        # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
+        tail = b.shape[1:]
+        rc = (lev.R @ r.reshape(lev.grid.n_nodes, -1)).reshape((-1,) + tail)
+        ec = self._cycle(i + 1, rc)
+        x += (lev.P @ ec.reshape(ec.shape[0] // 3, -1)).reshape((-1,) + tail)
+        r = b - lev.matvec(x)
+        x += lev.smooth(r, self.degree)
+        return x
+
+    def vcycle(self, r: np.ndarray) -> np.ndarray:
+        """One V-cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (the k cycles in
+        lockstep): masked entries in and out are 0."""
+        m = self.mask if r.ndim == 1 else self.mask[:, None]
+        return self._cycle(0, np.ascontiguousarray(r * m)) * m
+
+    def __matmul__(self, R):
+        R = np.asarray(R, dtype=float)
+        if R.ndim == 2 and R.shape[1] == 1:
+            return self.vcycle(R[:, 0])[:, None]
+        return self.vcycle(R)

@@ -1,0 +1,144 @@
+"""Kernels of the geometric multigrid on voxel grids (biomech.fem.gmg).
+
+A coarse voxel is a 2x2x2 block of fine voxels (its children; child position
+q = 4 (i % 2) + 2 (j % 2) + (k % 2) of the fine index).  Trilinear prolongation
+is element-local: fine local node a of child q takes W[q, a, A] of coarse corner A
+(W (8, 8, 8), rows summing to 1), so the Galerkin coarse element matrix is
+``Ke_E = sum_children P_q^T Ke_c P_q`` with ``P_q = W[q] (x) I_3`` (24 x 24).
+
+Products gather node by node (one parallel loop, race-free; see
+biomech.kernels.matfree for why not by colour).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._numba import JIT, PJIT
+
+
+@njit(**JIT)
+def _triple_add(Ke, W, out):
+    """out += (W (x) I3)^T Ke (W (x) I3) for Ke (24, 24), W (8, 8) (fine node, coarse node)."""
+    T = np.zeros((24, 24))
+    for r in range(24):
+        for b in range(8):
+            for j in range(3):
+                v = Ke[r, 3 * b + j]
+                if v != 0.0:
+                    for B in range(8):
+                        T[r, 3 * B + j] += v * W[b, B]
+    for a in range(8):
+        for A in range(8):
+            w = W[a, A]
+            if w != 0.0:
+                for i in range(3):
+                    for c in range(24):
+                        out[3 * A + i, c] += w * T[3 * a + i, c]
+
+
+@njit(**PJIT)
+def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
+                   A_ref, B_ref, K_lambda, K_mu, W, out):
+    """Coarse element matrices of the fine voxel level, out (n_parent, 24, 24) [N/mm].
+
+    child_ptr (n_parent+1,), child_el, child_pos: children of each parent (CSR);
+    lam, mu (n_el,) [MPa]; conn (n_el, 8); dof_mask (3 n_nodes,) 1.0 for an active
+    DOF, 0.0 for a masked one (prescribed, tied to a plate): the fine operator is
+    M K M.  A_ref[q] = P_q^T K_lambda P_q, B_ref[q] = P_q^T K_mu P_q: an unmasked
+    child costs two 24x24 axpys, a masked one an explicit triple product.
+    """
+    for E in prange(child_ptr.size - 1):
+        o = out[E]
+        o[:, :] = 0.0
+        Km = np.empty((24, 24))
+        m = np.empty(24)
+        for t in range(child_ptr[E], child_ptr[E + 1]):
+            e = child_el[t]
+            q = child_pos[t]
+            full = True
+            for b in range(8):
+                for c in range(3):
+                    m[3 * b + c] = dof_mask[3 * conn[e, b] + c]
+                    if m[3 * b + c] != 1.0:
+                        full = False
+            le = lam[e]
+            me = mu[e]
+            if full:
+                for r in range(24):
+                    for c in range(24):
+                        o[r, c] += le * A_ref[q, r, c] + me * B_ref[q, r, c]
+            else:
+                for r in range(24):
+                    for c in range(24):
+                        Km[r, c] = m[r] * m[c] * (le * K_lambda[r, c] + me * K_mu[r, c])
+                _triple_add(Km, W[q], o)
+
+
+@njit(**PJIT)
+def galerkin_elements(child_ptr, child_el, child_pos, Ke, W, out):
+    """Coarse element matrices out (n_parent, 24, 24) from element matrices Ke
+    (n_child, 24, 24) of a coarse level: out[E] = sum P_q^T Ke[c] P_q."""
+    for E in prange(child_ptr.size - 1):
+        o = out[E]
+        o[:, :] = 0.0
+        for t in range(child_ptr[E], child_ptr[E + 1]):
+            _triple_add(Ke[child_el[t]], W[child_pos[t]], o)
+
+
+@njit(**PJIT)
+def element_diagonal(node_elems, Ke, diag):
+    """Diagonal of sum_e Ke[e] scattered: node_elems (n_nodes, 8) the element in
+    which a node is local node a (or -1); diag (3 n_nodes,)."""
+    for n in prange(node_elems.shape[0]):
+        for c in range(3):
+            s = 0.0
+            for a in range(8):
+                e = node_elems[n, a]
+                if e >= 0:
+                    s += Ke[e, 3 * a + c, 3 * a + c]
+            diag[3 * n + c] = s
+
+
+@njit(**JIT)
+def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
+    xe = np.empty(24)
+    for n in range(lo, hi):
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        for a in range(8):
+            e = node_elems[n, a]
+            if e < 0:
+                continue
+            for b in range(8):
+                j = conn[e, b]
+                xe[3 * b] = x[3 * j]
+                xe[3 * b + 1] = x[3 * j + 1]
+                xe[3 * b + 2] = x[3 * j + 2]
+            r = 3 * a
+            for k in range(24):
+                xk = xe[k]
+                s0 += Ke[e, r, k] * xk
+                s1 += Ke[e, r + 1, k] * xk
+                s2 += Ke[e, r + 2, k] * xk
+        y[3 * n] = s0
+        y[3 * n + 1] = s1
+        y[3 * n + 2] = s2
+
+
+@njit(**PJIT)
+def element_matvec_gather(x, node_elems, conn, Ke, y):
+    """y = sum_e Ke[e] x_e (Ke (n_el, 24, 24)), one parallel loop over chunks of nodes;
+    node_elems as in biomech.kernels.matfree.voxel_matvec_gather."""
+    n = node_elems.shape[0]
+    n_chunks = (n + 255) // 256
+    for c in prange(n_chunks):
+        _element_gather_rows(256 * c, min(n, 256 * c + 256), x, node_elems, conn, Ke, y)
+
+
+@njit(**JIT)
+def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
+    """element_matvec_gather on one thread (small levels)."""
+    _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)
+
