@@ -2,8 +2,8 @@
 
 Used by solver 'gmg': the fine level holds no matrix, so the whole solve stays
 within a few hundred bytes per DOF.  Prescribed unknowns (``decoupled``) keep only
-their diagonal, as in the assembled path (:meth:`StaticProblem._setup_solver`).
-Rigid-plate unknowns are applied through T's plate columns; :meth:`columns` gives
+their diagonal, as in the assembled path (``StaticProblem._setup_solver``).
+Rigid-plate unknowns are applied through T's plate columns; :meth:`ReducedVoxelOperator.columns` gives
 the dense plate columns ``A[:, p]`` that :class:`~biomech.fem.solvers.CondensedSolver`
 needs (one product with K per plate unknown).
 """
