@@ -132,16 +132,13 @@ def _kernel_square_sum(sig: float) -> float:
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion k / n (0, 1 when n = 0)."""
+    """Wilson score interval of a binomial proportion k / n (SciPy's ``binomtest``;
+    (0, 1) when n = 0: no realisation, no information)."""
     if n == 0:
         return 0.0, 1.0
-    from scipy.stats import norm
-    z = float(norm.ppf(0.5 + 0.5 * confidence))
-    p = k / n
-    den = 1.0 + z * z / n
-    c = (p + z * z / (2 * n)) / den
-    w = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return max(0.0, c - w), min(1.0, c + w)
+    from scipy.stats import binomtest
+    ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def kc_slope(bvtv: float, params: FlowParameters) -> float:
