@@ -95,7 +95,8 @@ class SegmentAnalysis:
 
     model : VoxelModel (segment, single vertebra between caps, or CT model)
     registry : biomech.materials.MaterialRegistry (defaults when None)
-    solver : 'amg' (default), 'direct', 'matrix-free'; rtol : CG tolerance.
+    solver : 'amg' (default), 'gmg' (geometric multigrid), 'auto', 'direct',
+    'matrix-free'; rtol : CG tolerance.
     reuse_hierarchy : AMG: keep the prolongators for the next model on the same
                   mesh in this process (cement sweeps; see
                   :class:`biomech.fem.multigrid.HierarchyCache`).

@@ -10,7 +10,7 @@ from ..validation import (CASE_NAME, Anything, Bool, Either, ListOf, Mapping_, N
 #: Voxel size of a study whose model does not give one [mm].
 DEFAULT_VOXEL_SIZE_MM = 2.0
 MODEL_KINDS = ("segment", "vertebra", "vertebra_with_caps", "ct")
-SOLVERS = ("amg", "direct", "matrix-free", "auto", "jacobi")
+SOLVERS = ("amg", "gmg", "direct", "matrix-free", "auto", "jacobi")
 FIELD_OUTPUTS = ("all", "first", "none")
 #: Names of spinal levels (a CT's ``ct_level``).
 SPINAL_LEVEL = re.compile(r"^(C[1-7]|T(1[0-2]|[1-9])|L[1-6]|S1)$")
