@@ -91,6 +91,27 @@ def test_child_weights_are_trilinear():
     assert W[0, 0, 0] == 1.0 and np.allclose(W[0, 6], 1 / 8) and np.allclose(W[7, 0], 1 / 8)
 
 
+def test_coarse_functions_do_not_bridge_a_gap():
+    """Two slabs one voxel apart: every coarse node interpolates to one slab only (its
+    copies are split), so the coarse operator has no entry between the slabs, and each
+    fine node's weights still sum to 1 (P reproduces rigid translations)."""
+    mask = np.zeros((7, 6, 6), bool)
+    mask[:3] = True
+    mask[4:] = True                      # the gap is the plane of voxels i = 3
+    m = biomech.VoxelMesh.from_mask(mask, 1.0)
+    grid = G.Grid(m.voxel_ijk, m.cells, m.node_ijk)
+    coarse, *_, P = grid.coarsen()
+    side = (m.points[:, 0] > 3.5).astype(int)            # slab of each fine node
+    P = P.tocsc()
+    for c in range(coarse.n_nodes):
+        rows = P.indices[P.indptr[c]:P.indptr[c + 1]]
+        assert np.unique(side[rows]).size == 1, c
+    assert np.allclose(np.asarray(P.sum(axis=1)).ravel(), 1.0)
+    # the plane x = 4 (coarse index 2) holds a node for each slab where both reach it
+    unsplit = np.unique(coarse.node_ijk, axis=0).shape[0]
+    assert coarse.n_nodes > unsplit
+
+
 @pytest.mark.parametrize("springs", [False, True])
 def test_galerkin_levels_equal_scipy_products(small_coarse, springs):
     prob = _block("voids", n=6)
@@ -191,8 +212,9 @@ ROBUST_CASES = ["homogeneous", "nucleus", "lesion", "cement", "voids"]
 #: GMG-CG iterations to rtol 1e-8 on the (8, 8, 16) block, two levels; measured (AMG-CG
 #: on the same systems: 11, 164, 17, 14, 19) plus about 30 %: a regression test.  The
 #: nearly incompressible nucleus is the hard case of both (Jacobi-based smoothing does
-#: not damp the volumetric modes), the voids one where GMG's coarse voxels bridge gaps.
-ITERATION_CEILING = {"homogeneous": 11, "nucleus": 95, "lesion": 22, "cement": 13, "voids": 32}
+#: not damp the volumetric modes).  Voids took 24 while coarse nodes bridged gaps, 19 since
+#: they are split (Grid.coarsen).
+ITERATION_CEILING = {"homogeneous": 11, "nucleus": 95, "lesion": 22, "cement": 13, "voids": 25}
 
 
 @pytest.mark.parametrize("case", ROBUST_CASES)

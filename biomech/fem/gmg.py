@@ -1,8 +1,10 @@
 """Geometric multigrid (GMG) on the voxel grid: a V-cycle preconditioner for CG.
 
 * Levels: the voxel grid and its repeated 2x2x2 coarsenings (a coarse voxel exists
-  where any of its 8 children does).  Prolongation P is trilinear on the coarse
-  voxels, element-local, so the Galerkin coarse operator ``P^T K P`` is a sum of
+  where any of its 8 children does).  A coarse node is split into copies where the
+  fine voxels around it are not connected (a gap: facet joints, neighbouring
+  processes, pores), so that no coarse function spans both sides.  Prolongation P is
+  trilinear on the coarse voxels, element-local, so the Galerkin coarse operator ``P^T K P`` is a sum of
   coarse element matrices ``sum_children P_q^T K_c P_q`` (:mod:`biomech.kernels.gmg`):
   each coarse level sees the material contrast of the fine one exactly (plain
   re-discretisation with averaged moduli fails at the bone/disc contrast).
@@ -158,31 +160,94 @@ class Grid:
         self.n_nodes = self.node_ijk.shape[0]
 
     def coarsen(self):
-        """(coarse Grid, child_ptr, child_el, child_pos, node prolongation (n_f, n_c) CSR)."""
+        """(coarse Grid, child_ptr, child_el, child_pos, node prolongation (n_f, n_c) CSR).
+
+        Coarse nodes follow the fine grid's connectivity: a coarse node is shared by
+        the coarse voxels around it only where their children share a fine node in its
+        support (the fine nodes it interpolates to); elsewhere each side gets its own
+        copy.  Parts separated by a gap (facet joints, neighbouring processes, pores)
+        are not glued together by the coarse functions, which made the V-cycle slow on
+        the segment (see :func:`coarse_node_slots`)."""
         pij = self.ijk // 2
         top = pij.max(axis=0) + 1
         flat = np.ravel_multi_index(pij.T, top)
         parents, parent_of = np.unique(flat, return_inverse=True)
-        coarse = Grid(np.stack(np.unravel_index(parents, top), 1))
+        parent_ijk = np.stack(np.unravel_index(parents, top), 1)
         child_el = np.argsort(parent_of, kind="stable").astype(np.int64)
         child_ptr = np.concatenate([[0], np.cumsum(np.bincount(parent_of))]).astype(np.int64)
         child_pos = ((self.ijk % 2) @ np.array([4, 2, 1]))[child_el].astype(np.int64)
-        # trilinear node prolongation on the coarse node grid
-        ctop = coarse.node_ijk.max(axis=0) + 1
-        cflat = np.ravel_multi_index(coarse.node_ijk.T, ctop)
-        lo, hi = self.node_ijk // 2, (self.node_ijk + 1) // 2
-        odd = (self.node_ijk % 2).astype(bool)
+        conn_c, node_ijk_c, fine_node, fine_parent = coarse_node_slots(
+            self.conn, self.node_ijk, parent_of, parent_ijk)
+        coarse = Grid(parent_ijk, conn_c, node_ijk_c)
+        # trilinear prolongation: fine node n takes weight 1 (even axis) or 1/2 (odd axis)
+        # from each coarse corner N around it, the copy seen from one of its parents
+        nij = self.node_ijk[fine_node]
+        lo, hi = nij // 2, (nij + 1) // 2
+        odd = (nij % 2).astype(bool)
         rows, cols, vals = [], [], []
         for q in range(8):
             pick = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1], dtype=bool)
-            idx = np.where(pick, hi, lo)
             w = np.prod(np.where(odd, 0.5, np.where(pick, 0.0, 1.0)), axis=1)
             ok = w > 0
-            col = np.searchsorted(cflat, np.ravel_multi_index(idx[ok].T, ctop))
-            rows.append(np.flatnonzero(ok)); cols.append(col); vals.append(w[ok])
+            corner = np.where(pick, hi, lo)[ok] - parent_ijk[fine_parent[ok]]
+            rows.append(fine_node[ok])
+            cols.append(conn_c[fine_parent[ok], _CORNER_INDEX[tuple(corner.T)]])
+            vals.append(w[ok])
         P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                           shape=(self.n_nodes, coarse.n_nodes))
         return coarse, child_ptr, child_el, child_pos, P
+
+
+#: hex8 local index of a corner offset (ox, oy, oz) in {0, 1}^3
+_CORNER_INDEX = np.zeros((2, 2, 2), dtype=np.int64)
+_CORNER_INDEX[tuple(_CORNER.T)] = np.arange(8)
+
+
+def coarse_node_slots(conn, node_ijk, parent_of, parent_ijk):
+    """Coarse connectivity that follows the fine grid's.
+
+    Each coarse voxel E has 8 corner slots (E, A).  Slots of neighbouring coarse voxels
+    at the same position N are one coarse node when a fine node n with |n - 2N| < 2
+    (per axis, in fine node units: the support of N) belongs to children of both; else
+    they stay separate copies.  Every fine node then interpolates from the same copies
+    whichever parent it is seen from, so P is well defined.
+
+    conn (n_el, 8), node_ijk (n_nodes, 3): the fine grid; parent_of (n_el,);
+    parent_ijk (n_parent, 3).  Returns (conn_c (n_parent, 8), node_ijk_c (n_c, 3),
+    fine_node (n_nodes,), fine_parent (n_nodes,)): the coarse grid, and for each fine
+    node one parent of a child holding it (the prolongation reads the copies there).
+    """
+    from scipy.sparse.csgraph import connected_components
+    n_par = parent_ijk.shape[0]
+    node = conn.ravel()
+    par = np.repeat(parent_of, 8)
+    order = np.lexsort((par, node))
+    node, par = node[order], par[order]
+    first = np.ones(node.size, dtype=bool)
+    first[1:] = node[1:] != node[:-1]
+    fine_node, fine_parent = node[first], par[first]
+    # pairs of parents sharing a fine node (consecutive distinct parents of one node)
+    link = ~first
+    link[1:] &= par[1:] != par[:-1]
+    n_l, e1, e2 = node[link], par[np.flatnonzero(link) - 1], par[link]
+    del node, par, order
+    nij = node_ijk[n_l]
+    lo, hi = nij // 2, (nij + 1) // 2
+    a_parts, b_parts = [], []
+    for q in range(8):
+        pick = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1], dtype=bool)
+        ok = np.all(~pick | (hi != lo), axis=1)        # each corner position once
+        N = np.where(pick, hi, lo)[ok]
+        a_parts.append(8 * e1[ok] + _CORNER_INDEX[tuple((N - parent_ijk[e1[ok]]).T)])
+        b_parts.append(8 * e2[ok] + _CORNER_INDEX[tuple((N - parent_ijk[e2[ok]]).T)])
+    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
+    graph = sp.coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(8 * n_par, 8 * n_par))
+    _, label = connected_components(graph, directed=False)
+    label = label.astype(np.int64)
+    conn_c = label.reshape(n_par, 8)
+    node_ijk_c = np.empty((int(label.max()) + 1, 3), dtype=np.int64)
+    node_ijk_c[conn_c.ravel()] = (parent_ijk[:, None, :] + _CORNER[None]).reshape(-1, 3)
+    return conn_c, node_ijk_c, fine_node, fine_parent
 
 
 def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
