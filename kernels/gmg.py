@@ -40,7 +40,8 @@ def _triple_add(Ke, W, out):
 @njit(**PJIT)
 def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
                    A_ref, B_ref, K_lambda, K_mu, W, out):
-    """Coarse element matrices of the fine voxel level, out (n_parent, 24, 24) [N/mm].
+    """Coarse element matrices of the fine voxel level, out (n_parent, 24, 24) [N/mm]
+    (summed in float64; out may be float32).
 
     child_ptr (n_parent+1,), child_el, child_pos: children of each parent (CSR);
     lam, mu (n_el,) [MPa]; conn (n_el, 8); dof_mask (3 n_nodes,) 1.0 for an active
@@ -49,8 +50,7 @@ def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
     child costs two 24x24 axpys, a masked one an explicit triple product.
     """
     for E in prange(child_ptr.size - 1):
-        o = out[E]
-        o[:, :] = 0.0
+        o = np.zeros((24, 24))             # summed in float64 whatever out stores
         Km = np.empty((24, 24))
         m = np.empty(24)
         for t in range(child_ptr[E], child_ptr[E + 1]):
@@ -73,17 +73,23 @@ def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
                     for c in range(24):
                         Km[r, c] = m[r] * m[c] * (le * K_lambda[r, c] + me * K_mu[r, c])
                 _triple_add(Km, W[q], o)
+        for r in range(24):
+            for c in range(24):
+                out[E, r, c] = o[r, c]
 
 
 @njit(**PJIT)
 def galerkin_elements(child_ptr, child_el, child_pos, Ke, W, out):
     """Coarse element matrices out (n_parent, 24, 24) from element matrices Ke
-    (n_child, 24, 24) of a coarse level: out[E] = sum P_q^T Ke[c] P_q."""
+    (n_child, 24, 24) of a coarse level: out[E] = sum P_q^T Ke[c] P_q (summed in
+    float64; Ke and out may be float32)."""
     for E in prange(child_ptr.size - 1):
-        o = out[E]
-        o[:, :] = 0.0
+        o = np.zeros((24, 24))
         for t in range(child_ptr[E], child_ptr[E + 1]):
             _triple_add(Ke[child_el[t]], W[child_pos[t]], o)
+        for r in range(24):
+            for c in range(24):
+                out[E, r, c] = o[r, c]
 
 
 @njit(**PJIT)
@@ -98,6 +104,41 @@ def element_diagonal(node_elems, Ke, diag):
                 if e >= 0:
                     s += Ke[e, 3 * a + c, 3 * a + c]
             diag[3 * n + c] = s
+
+
+@njit(**PJIT)
+def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
+    """y = sum_e Ke[e] x_e element by element (Ke (n_el, 24, 24) symmetric, float32 or
+    float64; sums in float64): x_e gathered once, 24-long row updates (vectorise),
+    scatter-add; elements of one colour (colour_ptr, order: voxel parity) share no node,
+    so each colour is a race-free parallel loop."""
+    n_chunks = 64
+    for t in prange(y.shape[0]):
+        y[t] = 0.0
+    for col in range(colour_ptr.shape[0] - 1):
+        lo = colour_ptr[col]
+        size = colour_ptr[col + 1] - lo
+        step = (size + n_chunks - 1) // n_chunks
+        for ch in prange(n_chunks):
+            xe = np.empty(24)
+            ye = np.empty(24)
+            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+                e = order[t]
+                for b in range(8):
+                    j = conn[e, b]
+                    xe[3 * b] = x[3 * j]
+                    xe[3 * b + 1] = x[3 * j + 1]
+                    xe[3 * b + 2] = x[3 * j + 2]
+                for r in range(24):
+                    ye[r] = 0.0
+                for k in range(24):
+                    xk = xe[k]
+                    for r in range(24):
+                        ye[r] += Ke[e, k, r] * xk
+                for b in range(8):
+                    j = conn[e, b]
+                    for c in range(3):
+                        y[3 * j + c] += ye[3 * b + c]
 
 
 @njit(**JIT)

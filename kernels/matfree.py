@@ -5,10 +5,12 @@ by element without storing K: gather x_e, y_e = lam_e K_lambda x_e +
 mu_e K_mu x_e, scatter-add, with the elements grouped in 8 colours (voxel
 parity) so that each colour is a race-free parallel loop; or node by node
 (``voxel_matvec_gather``: one parallel loop, x_e gathered once per node and
-element).  The gather form ran 1.4x slower on a quiet machine but 2-9x faster
-with the 2 cores shared by several processes (27k-273k DOF, bench_gmg.py era):
-the coloured form waits at nine thread barriers per product, the gather form at
-one; VoxelOperator uses the gather form.
+element).  The coloured form is the one used (VoxelOperator, the GMG fine level): 2x
+faster than the gather form on a quiet machine, with one thread or two (680k DOF:
+13 ms against 29 ms).  The gather form waits at one thread barrier per product
+instead of nine, which won (2-9x) only while the 2 cores were shared by more busy
+threads than cores; the runner gives each worker cores / workers threads, so that
+does not arise in a study.  It stays for small serial levels and as a check.
 """
 from __future__ import annotations
 
@@ -35,17 +37,23 @@ def voxel_diagonal(node_elems, lam, mu, K_lambda, K_mu, diag):
 
 @njit(**PJIT)
 def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y):
-    """y = K x element by element: gather x_e once, y_e = lam K_lambda x_e +
-    mu K_mu x_e as contiguous 24-long vector updates (SIMD-friendly: K is
-    symmetric, so column k is row k), scatter-add.
+    """y = K x element by element: gather x_e once, [K_lambda x_e, K_mu x_e] as one
+    48-long vector update per entry of x_e (SIMD-friendly: K is symmetric, so column k
+    is row k), y_e = lam_e K_lambda x_e + mu_e K_mu x_e, scatter-add.
 
     Elements grouped by colour (colour_ptr, order) so that no two elements of a
     colour share a node (voxel parity: 8 colours): each colour is a race-free
     parallel loop.  x, y : (3*n_nodes,); conn : (n_el, 8); lam, mu : (n_el,)
-    [MPa]; K_lambda, K_mu : (24, 24) reference matrices.  About 1.4x faster
-    than a node-gather form (x gathered once per element, not once per node).
+    [MPa]; K_lambda, K_mu : (24, 24) reference matrices.  2x faster than the
+    node-gather form on one thread and on two (x_e gathered once per element, not
+    once per node, and the 48-long updates vectorise).
     """
     n_chunks = 64
+    KK = np.empty((24, 48))
+    for k in range(24):
+        for r in range(24):
+            KK[k, r] = K_lambda[k, r]
+            KK[k, 24 + r] = K_mu[k, r]
     for t in prange(y.shape[0]):
         y[t] = 0.0
     for col in range(colour_ptr.shape[0] - 1):
@@ -54,8 +62,7 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
         step = (size + n_chunks - 1) // n_chunks
         for ch in prange(n_chunks):
             xe = np.empty(24)
-            yl = np.empty(24)
-            ym = np.empty(24)
+            ye = np.empty(48)
             for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
                 e = order[t]
                 for b in range(8):
@@ -63,19 +70,18 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
                     xe[3 * b] = x[3 * j]
                     xe[3 * b + 1] = x[3 * j + 1]
                     xe[3 * b + 2] = x[3 * j + 2]
-                yl[:] = 0.0
-                ym[:] = 0.0
+                for r in range(48):
+                    ye[r] = 0.0
                 for k in range(24):
                     xk = xe[k]
-                    for r in range(24):
-                        yl[r] += K_lambda[k, r] * xk
-                        ym[r] += K_mu[k, r] * xk
+                    for r in range(48):
+                        ye[r] += KK[k, r] * xk
                 le = lam[e]
                 me = mu[e]
                 for b in range(8):
                     j = conn[e, b]
                     for c in range(3):
-                        y[3 * j + c] += le * yl[3 * b + c] + me * ym[3 * b + c]
+                        y[3 * j + c] += le * ye[3 * b + c] + me * ye[24 + 3 * b + c]
 
 
 @njit(**JIT)

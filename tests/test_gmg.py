@@ -71,17 +71,36 @@ def _hierarchy(prob, coupling=None):
 
 
 def test_gather_products_equal_the_coloured_product():
-    """The node-gather voxel product (VoxelOperator, GMG fine level) equals the coloured
-    element-by-element product (relative 1e-13)."""
+    """The node-gather voxel product (small serial GMG levels) equals the coloured
+    element-by-element product (VoxelOperator, GMG fine level), and both the assembled
+    K (relative 1e-13)."""
     from biomech import kernels as K
     prob = _block("voids", n=5)
     op = prob.matrix_free_operator()
     x = np.random.default_rng(3).standard_normal(prob.mesh.n_dofs)
-    ref = np.empty_like(x)
-    K.voxel_matvec_coloured(x, prob.mesh.cells, op.colour_ptr, op.order, op.lam, op.mu,
-                            op.K_lambda, op.K_mu, ref)
+    ref = prob.stiffness @ x
+    for kernel in (K.voxel_matvec_gather, K.voxel_matvec_gather_serial):
+        got = np.empty_like(x)
+        kernel(x, op.node_elems, prob.mesh.cells, op.lam, op.mu, op.K_lambda, op.K_mu, got)
+        assert np.linalg.norm(got - ref) <= 1e-13 * np.linalg.norm(ref)
     assert np.linalg.norm(op @ x - ref) <= 1e-13 * np.linalg.norm(ref)
-    assert np.linalg.norm(prob.stiffness @ x - ref) <= 1e-13 * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_coloured_coarse_product_equals_the_gather_product(small_coarse, dtype):
+    """On a coarse level (split nodes included), the coloured element product of the
+    large levels equals the node-gather product of the small ones (relative 1e-13)."""
+    from biomech import kernels as K
+    prob = _block("voids", n=6)
+    H, _ = _hierarchy(prob)
+    lev = H.levels[1]
+    Ke = lev.Ke.astype(dtype)
+    x = np.random.default_rng(4).standard_normal(lev.n)
+    ref, got = np.empty_like(x), np.empty_like(x)
+    K.element_matvec_gather_serial(x, G._node_elements(lev.grid.conn, lev.grid.n_nodes),
+                                   lev.grid.conn, Ke, ref)
+    K.element_matvec_coloured(x, lev.grid.conn, *G.parity_colours(lev.grid.ijk), Ke, got)
+    assert np.linalg.norm(got - ref) <= 1e-13 * np.linalg.norm(ref)
 
 
 def test_child_weights_are_trilinear():
@@ -112,8 +131,12 @@ def test_coarse_functions_do_not_bridge_a_gap():
     assert coarse.n_nodes > unsplit
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, GALERKIN), (np.float32, 1e-6)])
 @pytest.mark.parametrize("springs", [False, True])
-def test_galerkin_levels_equal_scipy_products(small_coarse, springs):
+def test_galerkin_levels_equal_scipy_products(small_coarse, springs, dtype, tol, monkeypatch):
+    """Coarse levels equal SciPy's P^T A P: to round-off when stored in float64, to
+    float32 precision in the default storage (G.COARSE_DTYPE)."""
+    monkeypatch.setattr(G, "COARSE_DTYPE", dtype)
     prob = _block("voids", n=6)
     m = prob.mesh
     C = None
@@ -134,10 +157,11 @@ def test_galerkin_levels_equal_scipy_products(small_coarse, springs):
         if coarse.extra is not None:
             got = got + coarse.extra
         diff = abs(got - ref).max()
-        assert diff <= GALERKIN * abs(ref).max()
+        assert coarse.Ke.dtype == dtype
+        assert diff <= tol * abs(ref).max()
         # the matrix-free products agree with the assembled matrix too
         x = np.random.default_rng(2).standard_normal(coarse.n)
-        assert np.linalg.norm(coarse.matvec(x) - ref @ x) <= GALERKIN * np.linalg.norm(ref @ x)
+        assert np.linalg.norm(coarse.matvec(x) - ref @ x) <= tol * np.linalg.norm(ref @ x)
         A = ref
 
 

@@ -46,11 +46,15 @@ LANCZOS_STEPS = 12
 COARSE_MAX_UNKNOWNS = 4000
 #: Chebyshev degree (matrix products per smoothing step).
 DEGREE = 3
-#: Levels with fewer nodes run their products on one thread: a parallel loop waits at
-#: a barrier for its slowest thread, and with the 2 cores shared by several processes
-#: that wait (a scheduler time slice, ~10 ms) cost more than a serial product of this
-#: many nodes (about 1 us per node).
-SERIAL_MAX_NODES = 10_000
+#: Levels with fewer nodes run their products on one thread (the node-gather form, no
+#: barrier): a parallel product's nine barriers cost more than a serial product of this
+#: many nodes.  Larger levels use the coloured element form on all threads.
+SERIAL_MAX_NODES = 2_000
+#: Storage of the coarse element matrices: float32 halves their memory (~190 -> 95
+#: bytes per fine DOF) and the bandwidth of the coarse products; they are summed in
+#: float64 (kernels) and only precondition CG, whose residuals use the exact fine
+#: operator in float64.
+COARSE_DTYPE = np.float32
 # Blocks of right-hand sides (a plate condensation) go column by column: a block form
 # of the gather product (each element read once for all k columns) ran 1.5-2x slower
 # than k single products, the products being bound by flops, not by memory.
@@ -80,6 +84,15 @@ def _topology(ijk: np.ndarray):
     flat = np.ravel_multi_index(corners.reshape(-1, 3).T, top)
     used, conn = np.unique(flat, return_inverse=True)
     return conn.reshape(-1, 8).astype(np.int64), np.stack(np.unravel_index(used, top), 1), top
+
+
+def parity_colours(ijk: np.ndarray):
+    """(colour_ptr (9,), order (n_el,)): voxels grouped by the parity of their grid index
+    (8 colours; voxels of one colour share no node), for the coloured product."""
+    parity = (np.asarray(ijk) % 2) @ np.array([4, 2, 1])
+    order = np.argsort(parity, kind="stable").astype(np.int64)
+    colour_ptr = np.concatenate([[0], np.cumsum(np.bincount(parity, minlength=8))])
+    return colour_ptr.astype(np.int64), order
 
 
 def _node_elements(conn: np.ndarray, n_nodes: int) -> np.ndarray:
@@ -114,7 +127,7 @@ FINE_BYTES_PER_DOF = 160
 CG_BYTES_PER_DOF_COLUMN = 5 * 8 + 3 * 8     # CG vectors, plus X, A_ip and K T_p per column
 #: bytes per coarse element (dense 24x24 matrix, connectivity, indices) and per coarse
 #: DOF (prolongation rows, diagonals, work vectors)
-COARSE_BYTES_PER_ELEMENT = 24 * 24 * 8 + 8 * 8 + 3 * 8 + 8 * 8
+COARSE_BYTES_PER_ELEMENT = 24 * 24 * 4 + 8 * 8 + 3 * 8 + 8 * 8
 COARSE_BYTES_PER_DOF = 120
 COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
 
@@ -365,13 +378,18 @@ class VoxelHierarchy:
         d0 *= mask
 
         serial0 = grid.n_nodes < SERIAL_MAX_NODES
+        colour_ptr, order = parity_colours(grid.ijk)
 
         def apply0(x, g=grid):
-            f = K.voxel_matvec_gather_serial if serial0 else K.voxel_matvec_gather
             xm = np.ascontiguousarray((x.T * mask).reshape(-1, x.shape[0]))
             y = np.empty_like(xm)
             for j in range(y.shape[0]):        # a block column by column (see SERIAL_MAX_NODES)
-                f(xm[j], node_el, g.conn, lam, mu, K_lambda, K_mu, y[j])
+                if serial0:
+                    K.voxel_matvec_gather_serial(xm[j], node_el, g.conn, lam, mu, K_lambda,
+                                                 K_mu, y[j])
+                else:
+                    K.voxel_matvec_coloured(xm[j], g.conn, colour_ptr, order, lam, mu,
+                                            K_lambda, K_mu, y[j])
             y *= mask
             return np.ascontiguousarray(y.T).reshape(x.shape)
 
@@ -386,7 +404,7 @@ class VoxelHierarchy:
             coarse, cptr, cel, cpos, P = fine.grid.coarsen()
             if coarse.n_nodes >= fine.grid.n_nodes:
                 break
-            out = np.empty((coarse.ijk.shape[0], 24, 24))
+            out = np.empty((coarse.ijk.shape[0], 24, 24), dtype=COARSE_DTYPE)
             if Ke is None:
                 K.galerkin_voxel(cptr, cel, cpos, lam, mu, grid.conn, mask, A_ref, B_ref,
                                  K_lambda, K_mu, W, out)
@@ -397,13 +415,16 @@ class VoxelHierarchy:
             ne = _node_elements(coarse.conn, coarse.n_nodes)
             K.element_diagonal(ne, Ke, dc)
 
-            def apply_c(x, g=coarse, Ke=Ke, ne=ne):
-                f = (K.element_matvec_gather_serial if g.n_nodes < SERIAL_MAX_NODES
-                     else K.element_matvec_gather)
+            colours = parity_colours(coarse.ijk)
+
+            def apply_c(x, g=coarse, Ke=Ke, ne=ne, colours=colours):
                 xt = np.ascontiguousarray(x.T).reshape(-1, x.shape[0])
                 y = np.empty_like(xt)
                 for j in range(y.shape[0]):
-                    f(xt[j], ne, g.conn, Ke, y[j])
+                    if g.n_nodes < SERIAL_MAX_NODES:
+                        K.element_matvec_gather_serial(xt[j], ne, g.conn, Ke, y[j])
+                    else:
+                        K.element_matvec_coloured(xt[j], g.conn, *colours, Ke, y[j])
                 return np.ascontiguousarray(y.T).reshape(x.shape)
 
             fine.P, fine.R = P, sp.csr_matrix(P.T)
@@ -444,7 +465,7 @@ class VoxelHierarchy:
             Ke = Ke * m[:, :, None] * m[:, None, :]
         else:
             Ke = lev.Ke
-        A = _element_csr(lev.grid, Ke, lev.n)
+        A = _element_csr(lev.grid, np.asarray(Ke, dtype=float), lev.n)
         if lev.extra is not None:
             A = A + lev.extra
         # unit diagonal on DOFs without stiffness; a relative 1e-10 shift elsewhere: with

@@ -515,19 +515,16 @@ class VoxelOperator(spla.LinearOperator):
         self.mu = np.ascontiguousarray(mu, float)
         self.K_lambda, self.K_mu = reference_matrices
         self.node_elems = mesh.node_elements()
-        # voxel parity colours: elements of one colour share no node
-        parity = (mesh.voxel_ijk % 2) @ np.array([4, 2, 1])
-        self.order = np.argsort(parity, kind="stable").astype(np.int64)
-        self.colour_ptr = np.concatenate([[0], np.cumsum(np.bincount(parity, minlength=8))]
-                                         ).astype(np.int64)
+        from .gmg import parity_colours
+        self.colour_ptr, self.order = parity_colours(mesh.voxel_ijk)
         super().__init__(dtype=np.float64, shape=(mesh.n_dofs, mesh.n_dofs))
 
     def _matvec(self, x):
         x = np.ascontiguousarray(np.ravel(x), dtype=np.float64)
         y = np.empty_like(x)
-        # node-gather form: one thread barrier per product (kernels/matfree.py)
-        K.voxel_matvec_gather(x, self.node_elems, self.mesh.cells, self.lam, self.mu,
-                              self.K_lambda, self.K_mu, y)
+        # coloured element form: 2x the node-gather form (kernels/matfree.py)
+        K.voxel_matvec_coloured(x, self.mesh.cells, self.colour_ptr, self.order, self.lam,
+                                self.mu, self.K_lambda, self.K_mu, y)
         return y
 
     def _matmat(self, X):
