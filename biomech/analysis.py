@@ -95,8 +95,9 @@ class SegmentAnalysis:
 
     model : VoxelModel (segment, single vertebra between caps, or CT model)
     registry : biomech.materials.MaterialRegistry (defaults when None)
-    solver : 'amg' (default), 'gmg' (geometric multigrid), 'auto', 'direct',
-    'matrix-free'; rtol : CG tolerance.
+    solver : 'gmg' (default: geometric multigrid on the voxel grid, matrix-free), 'amg'
+    (assembled K, smoothed aggregation), 'auto', 'direct', 'matrix-free'; rtol : CG
+    tolerance.
     reuse_hierarchy : AMG: keep the prolongators for the next model on the same
                   mesh in this process (cement sweeps; see
                   :class:`biomech.fem.multigrid.HierarchyCache`).
@@ -111,7 +112,7 @@ class SegmentAnalysis:
                   each load case an active-set iteration of a few linear solves.
     """
 
-    def __init__(self, model: VoxelModel, *, registry=None, solver: str = "amg",
+    def __init__(self, model: VoxelModel, *, registry=None, solver: str = "gmg",
                  rtol: float = 1e-6, focus_level: str | None = None,
                  reuse_hierarchy: bool = False, soft_tissue=None):
         t0 = time.perf_counter()

@@ -76,3 +76,15 @@ def available_memory_bytes() -> int | None:
         return int(psutil.virtual_memory().available)
     except ImportError:
         return None
+
+
+def single_threaded_blas():
+    """Context manager: BLAS (OpenBLAS/MKL behind NumPy and SciPy) on one thread.
+
+    The solvers' heavy work runs in Numba's threads; the BLAS calls between them are
+    tall-skinny products (n x 6) that gain nothing from threads.  With several BLAS
+    threads, those threads keep spinning after each call and take the cores from
+    Numba's: the L1-L3 case at 2 mm (GMG) ran 41 s with OpenBLAS's default threads
+    and 19 s with one (threadpoolctl, made for exactly this)."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")

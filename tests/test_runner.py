@@ -19,11 +19,12 @@ from biomech.study import study_from_dict
 VP = {"kind": "vertebroplasty", "level": "L2", "approach": "extrapedicular", "volume_ml": 1.5}
 
 
-def tiny_study(cases, load_cases=("compression",), outputs=None):
+def tiny_study(cases, load_cases=("compression",), outputs=None, analysis=None):
     return study_from_dict({
         "study": {"name": "tiny", "baseline": "intact"},
         "model": {"kind": "vertebra_with_caps", "level": "L2", "voxel_size_mm": 4.0,
                   "bone": {"vbmd_mg_cm3": 70.0}},
+        **({"analysis": analysis} if analysis else {}),
         "load_cases": list(load_cases),
         "cases": cases,
         "outputs": outputs or {"pictures": False, "vti": False, "fields": "none",
@@ -195,7 +196,7 @@ def test_reuse_hierarchy_option_reaches_the_solver(tmp_path):
     from biomech.fem.multigrid import HIERARCHY_CACHE
     soft = {"kind": "osteoporosis_rule"}
     cases = [{"name": "intact"}, {"name": "soft", "conditions": [soft]}]
-    fresh = tiny_study(cases)
+    fresh = tiny_study(cases, analysis={"solver": "amg", "rtol": 1e-6})
     reuse = study_from_dict({
         "study": {"name": "tiny", "baseline": "intact"},
         "model": {"kind": "vertebra_with_caps", "level": "L2", "voxel_size_mm": 4.0,

@@ -284,6 +284,11 @@ class StaticProblem:
         """
         if solver not in SOLVER_CHOICES:
             raise InputError(f"solver must be one of {SOLVER_CHOICES}, got {solver!r}")
+        from ..environment import single_threaded_blas
+        with single_threaded_blas():
+            return self._solve(solver, rtol, maxiter, reuse_hierarchy)
+
+    def _solve(self, solver, rtol, maxiter, reuse_hierarchy):
         red = self._reduction()
         name = self._choose(solver, red.n_free)
         if name == "direct" and red.n_free > 4 * DIRECT_MAX_UNKNOWNS:
