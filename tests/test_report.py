@@ -318,6 +318,10 @@ def test_report_leads_with_headline_table_methods_limitations_and_warnings(tmp_p
     heads = [h for h, _ in methods]
     assert heads[:3] == ["Anatomy and mesh", "Conditions", "Materials"]
     assert {"Boundary conditions", "Load cases", "Solver", "Cement model"} <= set(heads)
+    # the solver paragraph names the method the cases used (no analysis recorded here)
+    assert "'unrecorded'" in dict(methods)["Solver"]
+    gmg = [dict(c, analysis={"solver": "gmg", "rtol": 1e-6}) for c in specs]
+    assert "'gmg': geometric multigrid" in dict(T.methods(gmg, materials=[]))["Solver"]
     path = write_report(tmp_path, _demo_like_rows(), baseline="untreated", methods=methods,
                         limitations=T.limitations(voxel_size_mm=2.0), comparisons=notes)
     text = path.read_text()

@@ -446,13 +446,20 @@ def methods(cases: Sequence[Mapping], *, materials: Iterable[Sequence] = (),
     if lcs:
         out.append(("Load cases", "; ".join(lcs.values()) + ". Each load case is a "
                     "superposition of six unit plate loads of one linear solve set-up."))
-    solvers = sorted({f"{(c.get('analysis') or {}).get('solver', 'amg')}, relative residual "
-                      f"tolerance {float((c.get('analysis') or {}).get('rtol', 1e-6)):g}"
-                      for c in cases})
+    methods = {
+        "gmg": "geometric multigrid on the voxel grid (matrix-free fine level, Galerkin coarse "
+               "levels, Chebyshev smoothing)",
+        "amg": "smoothed-aggregation AMG (pyamg hierarchy, biomech's V-cycle)",
+        "auto": "the solver chosen by model size (direct, geometric multigrid or AMG)",
+        "direct": "a sparse direct solver (SuperLU)",
+        "matrix-free": "Jacobi on the matrix-free operator",
+        "jacobi": "Jacobi"}
+    used = sorted({str((c.get("analysis") or {}).get("solver", "unrecorded")) for c in cases})
+    tols = sorted({f"{float((c.get('analysis') or {}).get('rtol', 1e-6)):g}" for c in cases})
     out.append(("Solver", "Small-strain linear elasticity, hex8 voxel elements (B-bar for "
-                "near-incompressible tissue); rigid plate condensed; preconditioned conjugate "
-                "gradients with smoothed-aggregation AMG (pyamg hierarchy, biomech's V-cycle) "
-                "or a direct solver: " + "; ".join(solvers) + "."))
+                "near-incompressible tissue); rigid plate condensed; conjugate gradients "
+                "preconditioned by " + "; ".join(f"'{u}': {methods.get(u, u)}" for u in used)
+                + "; relative residual tolerance " + ", ".join(tols) + "."))
     treats = [x for c in cases for x in c.get("treatments") or []]
     if treats:
         cements = {}
