@@ -34,6 +34,11 @@ SOLVER_CHOICES = ("auto", "gmg", "amg", "direct", "jacobi", "matrix-free")
 #: Relative tolerance of the linear solves while the active set of tension-only and
 #: contact springs still changes (the last solve uses the problem's own tolerance).
 ACTIVE_SET_RTOL = 1e-3
+#: Tolerance of the rigid-plate columns of the condensation when the problem has
+#: switching springs: every solve is then one CG on the whole system that the
+#: condensation only preconditions (CondensedSolver.set_operator), so its columns need
+#: not be tight.  L1-L3 case: see the README's GMG section.
+PRECONDITIONER_COLUMNS_RTOL = 1e-3
 
 
 @dataclass
@@ -401,7 +406,8 @@ class StaticProblem:
         if name == "amg" and red.plate_columns:
             from .solvers import CondensedSolver
             plate_cols = np.concatenate(list(red.plate_columns.values()))
-            solver = CondensedSolver(solver, plate_cols, **opts)
+            solver = CondensedSolver(solver, plate_cols, **opts,
+                                     columns_rtol=self._columns_rtol(rtol))
         self._system["solver"] = solver.setup(A, near_nullspace=B)
 
     def _setup_gmg(self, red, opts):
@@ -426,8 +432,13 @@ class StaticProblem:
                              coupling=C_all)
         if red.plate_columns:
             plate_cols = np.concatenate(list(red.plate_columns.values()))
-            solver = CondensedSolver(solver, plate_cols, **opts)
+            solver = CondensedSolver(solver, plate_cols, **opts,
+                                     columns_rtol=self._columns_rtol(opts["rtol"]))
         self._system["solver"] = solver.setup(A)
+
+    def _columns_rtol(self, rtol: float) -> float:
+        """Tolerance of the condensation's plate columns (see PRECONDITIONER_COLUMNS_RTOL)."""
+        return max(rtol, PRECONDITIONER_COLUMNS_RTOL) if self.nonlinear else rtol
 
     def _reduced_rhs(self, red):
         f = self._f
