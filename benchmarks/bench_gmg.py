@@ -4,12 +4,14 @@ one process per run (ParOSol in its own MPI processes, started from here).
     python benchmarks/bench_gmg.py                     # verse004 1 mm, segment 2 mm, growth
     python benchmarks/bench_gmg.py --verse-h 1 0.5 --segment-h 2 1 --json out.json
     python benchmarks/bench_gmg.py --no-parosol        # biomech only
+    python benchmarks/bench_gmg.py --verse-h 0.5 --l2-h 0.5 --segment-h --growth --solvers gmg
 
 * verse004 L2 between PMMA caps (examples/verse004_ct.py's model): the voxel array
   cropped to the caps' outer faces, every node of the bottom face fixed, every node of
   the top face displaced -0.2 mm in z with x, y held (ParOSol's ``constrained_axial``
   case on the same array); biomech GMG-CG, AMG-CG and ParOSol (2 MPI processes, 4
-  levels) at the same relative tolerance.  Wall time (set-up, solve), iterations,
+  levels) at the same relative tolerance.  ``--l2-h``: the same test on the built-in
+  default L2 (parametric, vBMD 70 mg/cm³) between caps.  Wall time (set-up, solve), iterations,
   peak memory of all processes (RSS polled every 5 ms, above the starting level) and
   the axial stiffness [N/mm] of each, with its difference to GMG's.
 * The default study's L1-L3 case (vertebroplasty, five load cases) through
@@ -83,11 +85,28 @@ class PeakTreeRSS:
 
 
 def verse_array(h: float):
-    """(E array (nx, ny, nz) [MPa, 0 = void], h, origin) cropped to the caps' outer faces."""
+    """(E array (nx, ny, nz) [MPa, 0 = void], h) cropped to the caps' outer faces."""
     import verse004_ct as V
+    return capped_array(V.build_model(h))
+
+
+def default_l2_array(h: float):
+    """The built-in default L2 (parametric, vBMD 70 mg/cm³) between PMMA caps, as
+    verse_array."""
+    from biomech.runner import build_case_model
+    from biomech.study import study_from_dict
+    study = study_from_dict({
+        "study": {"name": "l2", "baseline": "intact"},
+        "model": {"kind": "vertebra_with_caps", "level": "L2", "voxel_size_mm": h,
+                  "bone": {"vbmd_mg_cm3": 70.0}},
+        "load_cases": ["compression"], "cases": [{"name": "intact"}]})
+    model, *_ = build_case_model(study.cases[0])
+    return capped_array(model)
+
+
+def capped_array(model):
     from biomech.materials import element_properties
     from biomech.meshes.labels import Label
-    model = V.build_model(h)
     mask = model.labels != Label.VOID
     E_grid, _ = element_properties(model)
     caps = [model.level_index("cap_inferior"), model.level_index("cap_superior")]
@@ -142,18 +161,18 @@ def parosol_axial(E_arr, h, processes=2, level=4):
             "note": f"{processes} MPI processes, {level} levels, dofs of the full box"}
 
 
-def bench_verse(h, parosol=True):
-    E, h = verse_array(h)
+def bench_verse(h, parosol=True, solvers=("gmg", "amg"), model="verse004"):
+    E, h = verse_array(h) if model == "verse004" else default_l2_array(h)
     rows = []
-    for solver in ("gmg", "amg"):
+    for solver in solvers:
         k, info, wall, gb, ndof = biomech_axial(E, h, solver)
-        rows.append({"model": f"verse004 {h:g} mm", "code": f"biomech {solver}", "dofs": ndof,
+        rows.append({"model": f"{model} {h:g} mm", "code": f"biomech {solver}", "dofs": ndof,
                      "setup_s": info.setup_time_s, "solve_s": info.solve_time_s,
                      "wall_s": wall, "iterations": info.iterations, "peak_GB": gb,
                      "B_per_dof": gb * 1e9 / ndof, "stiffness_N_per_mm": k})
     if parosol:
         p = parosol_axial(E, h)
-        rows.append({"model": f"verse004 {h:g} mm", "code": "ParOSol", **p})
+        rows.append({"model": f"{model} {h:g} mm", "code": "ParOSol", **p})
     k_ref = rows[0]["stiffness_N_per_mm"]
     for r in rows:
         if "stiffness_N_per_mm" in r:
@@ -161,11 +180,11 @@ def bench_verse(h, parosol=True):
     return rows
 
 
-def bench_segment(h):
+def bench_segment(h, solvers=("gmg", "amg")):
     from biomech.runner import solve_case
     from bench_segment import case_spec
     rows = []
-    for solver in ("gmg", "amg"):
+    for solver in solvers:
         spec = case_spec(h)
         spec.analysis["solver"] = solver
         spec.analysis["rtol"] = RTOL
@@ -228,7 +247,11 @@ def markdown(rows) -> str:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--verse-h", type=float, nargs="*", default=[1.0])
+    ap.add_argument("--l2-h", type=float, nargs="*", default=[],
+                    help="the built-in default L2 between caps at these voxel sizes [mm]")
     ap.add_argument("--segment-h", type=float, nargs="*", default=[2.0])
+    ap.add_argument("--solvers", nargs="*", default=["gmg", "amg"], choices=["gmg", "amg"],
+                    help="biomech solvers to run (AMG needs ~5 kB/DOF: leave it out at 0.5 mm)")
     ap.add_argument("--growth", type=int, nargs="*", default=[26, 40, 52],
                     help="block edge lengths [voxels] of the growth table")
     ap.add_argument("--no-parosol", action="store_true")
@@ -239,13 +262,16 @@ def main(argv=None):
     rows = []
     for h in args.verse_h:
         try:
-            rows += bench_verse(h, parosol=not args.no_parosol)
+            rows += bench_verse(h, parosol=not args.no_parosol, solvers=args.solvers)
         except FileNotFoundError as exc:
             rows.append({"model": f"verse004 {h:g} mm", "note": f"skipped: {exc}"})
         print(markdown(rows), flush=True)
+    for h in args.l2_h:
+        rows += bench_verse(h, parosol=not args.no_parosol, solvers=args.solvers, model="L2")
+        print(markdown(rows), flush=True)
     for h in args.segment_h:
-        rows += bench_segment(h)
-        print(markdown(rows[-2:]), flush=True)
+        rows += bench_segment(h, solvers=args.solvers)
+        print(markdown(rows[-len(args.solvers):]), flush=True)
     if args.growth:
         rows += bench_growth(args.growth)
     print(markdown(rows))

@@ -291,7 +291,8 @@ def test_a_model_too_large_for_memory_is_refused_before_allocating(monkeypatch):
 
 
 def test_bench_gmg_growth_runs(tmp_path):
-    """benchmarks/bench_gmg.py end to end on two small blocks (no CT data, no ParOSol)."""
+    """benchmarks/bench_gmg.py end to end on the default L2 at 4 mm and two small blocks
+    (no CT data, no ParOSol)."""
     import importlib.util
     import json
     from pathlib import Path
@@ -300,11 +301,13 @@ def test_bench_gmg_growth_runs(tmp_path):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     out = tmp_path / "gmg.json"
-    rows = mod.main(["--verse-h", "--segment-h", "--growth", "8", "12", "--no-parosol",
-                     "--json", str(out)])
-    assert [r["model"] for r in rows] == ["block 8^3", "block 12^3"]
+    rows = mod.main(["--verse-h", "--l2-h", "4", "--segment-h", "--growth", "8", "12",
+                     "--no-parosol", "--json", str(out)])
+    assert [r["model"] for r in rows] == ["L2 4 mm", "L2 4 mm", "block 8^3", "block 12^3"]
+    assert [r["code"] for r in rows[:2]] == ["biomech gmg", "biomech amg"]
+    assert abs(rows[1]["vs_gmg"]) < 1e-4            # GMG and AMG: the same stiffness
     assert all(r["iterations"] >= 1 for r in rows) and "slope_wall_s" in rows[-1]
-    assert json.loads(out.read_text())[0]["dofs"] == 3 * 9 ** 3
+    assert json.loads(out.read_text())[2]["dofs"] == 3 * 9 ** 3
 
 
 def test_a_study_can_choose_gmg_and_it_agrees_with_amg():
