@@ -106,7 +106,10 @@ def _scalar_bar(p, title, actor, font, *, fmt="%.3g", n_labels=7, title_font=Non
                        font_size=max(5, size))
         t.prop.justification_horizontal = "center"
     if title_font is None:
-        title_font = _fit(title, font, _panel_pixels(p)[0])
+        # with a clipped end the '<' / '>' marks sit at the bar's ends, level with the
+        # title: keep the title within the bar's middle
+        room = 0.6 if has_note else 1.0
+        title_font = _fit(title, font, room * _panel_pixels(p)[0])
     text = p.add_text(title, position=(0.5, title_y), viewport=True, font_size=title_font,
                       color=C.TEXT_COLOUR)
     text.prop.justification_horizontal = "center"

@@ -183,7 +183,8 @@ def picture_fields(case: CaseFields, *, fields: Sequence[str] = DEFAULT_FIELDS,
     sections = {pl: _section(case, pl, point, outline_labels) for pl in planes}
     column_px = window_size[0] * cols[1] / sum(cols)
     titles = _bar_titles(p, fields, font, column_px)
-    title_font = min(_fit(t, font, column_px) for t in titles.values())
+    # titles clear of the '<' / '>' marks at the bar ends (0.15-0.85 of the column)
+    title_font = min(_fit(t, font, 0.6 * column_px) for t in titles.values())
     row_px = window_size[1] * weights[0] / sum(weights)
     captions = [PLANES[pl]["caption"].format(-999.9) for pl in planes]
     caption_font = min(_fit(c.replace(", ", "\n", 1), max(8, int(font * 0.9)), row_px)
