@@ -105,7 +105,11 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
             "are thinner than a voxel and enter as mixed (partial-volume) moduli; surfaces are "
             "stair-stepped, so peak stresses at the surface (and p95 endplate stress) depend on "
             "the voxel size" + (" (2 mm is a quick look; 1 mm resolves the shell better)."
-                                if voxel_size_mm >= 2 else "."))
+                                if voxel_size_mm >= 2 else ".")
+            + " Measured on the default demo, 2 mm against 1 mm: vertebroplasty stiffness 1.70 "
+            "against 1.25 x intact, untreated fracture 0.89 against 0.75, kyphosis 17.5 against "
+            "14.1 deg, vertebroplasty leak probability 0.27 against 0.02; check a conclusion at "
+            "1 mm before relying on it.")
     if not leak_constants_calibrated:
         out.append("Cement spread and leakage: leak probabilities come from seeded random "
                    "realisations of bone permeability, veins and needle-track gap; the trends "
