@@ -342,13 +342,17 @@ class _Level:
         sigma = theta / delta
         rho = 1.0 / sigma
         dinv = self.dinv if b.ndim == 1 else self.dinv[:, None]
-        d = dinv * b / theta
+        d = np.multiply(dinv, b)           # in place where possible: fewer full-size temporaries
+        d /= theta
         x = d.copy()
         for _ in range(degree - 1):
-            res = b - self.matvec(x)
+            res = self.matvec(x)
+            np.subtract(b, res, out=res)
             rho_new = 1.0 / (2.0 * sigma - rho)
             d *= rho_new * rho
-            d += (2.0 * rho_new / delta) * (dinv * res)
+            res *= dinv
+            res *= 2.0 * rho_new / delta
+            d += res
             x += d
             rho = rho_new
         return x
@@ -379,6 +383,8 @@ class VoxelHierarchy:
 
         serial0 = grid.n_nodes < SERIAL_MAX_NODES
         colour_ptr, order = parity_colours(grid.ijk)
+        if not serial0:
+            node_el = None                 # only the small serial product needs it
 
         def apply0(x, g=grid):
             xm = np.ascontiguousarray((x.T * mask).reshape(-1, x.shape[0]))
@@ -427,7 +433,7 @@ class VoxelHierarchy:
                         K.element_matvec_coloured(xt[j], g.conn, *colours, Ke, y[j])
                 return np.ascontiguousarray(y.T).reshape(x.shape)
 
-            fine.P, fine.R = P, sp.csr_matrix(P.T)
+            fine.P, fine.R = P, P.T          # R: a CSC view of P, no copy
             level = _Level(coarse, apply_c, dc, None)
             level.Ke = Ke
             self.levels.append(level)
@@ -487,13 +493,16 @@ class VoxelHierarchy:
             x[lev.empty] = 0.0
             return x
         x = lev.smooth(b, self.degree)
-        r = b - lev.matvec(x)
+        r = lev.matvec(x)
+        np.subtract(b, r, out=r)
         # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
         tail = b.shape[1:]
         rc = (lev.R @ r.reshape(lev.grid.n_nodes, -1)).reshape((-1,) + tail)
+        del r
         ec = self._cycle(i + 1, rc)
         x += (lev.P @ ec.reshape(ec.shape[0] // 3, -1)).reshape((-1,) + tail)
-        r = b - lev.matvec(x)
+        r = lev.matvec(x)
+        np.subtract(b, r, out=r)
         x += lev.smooth(r, self.degree)
         return x
 

@@ -530,7 +530,6 @@ class VoxelOperator(spla.LinearOperator):
         self.lam = np.ascontiguousarray(lam, float)
         self.mu = np.ascontiguousarray(mu, float)
         self.K_lambda, self.K_mu = reference_matrices
-        self.node_elems = mesh.node_elements()
         from .gmg import parity_colours
         self.colour_ptr, self.order = parity_colours(mesh.voxel_ijk)
         super().__init__(dtype=np.float64, shape=(mesh.n_dofs, mesh.n_dofs))
@@ -549,6 +548,12 @@ class VoxelOperator(spla.LinearOperator):
 
     def _rmatvec(self, x):
         return self._matvec(x)
+
+    @property
+    def node_elems(self) -> np.ndarray:
+        """(n_nodes, 8) node-element table, built on demand and not kept (21 bytes per
+        DOF; the coloured product does not need it)."""
+        return self.mesh.node_elements()
 
     def diagonal(self):
         d = np.empty(self.shape[0])

@@ -503,7 +503,7 @@ class GMGCGSolver(_Solver):
         self.hierarchy = VoxelHierarchy(
             Grid(m.voxel_ijk, m.cells, m.node_ijk), v.lam, v.mu, v.K_lambda, v.K_mu, mask,
             None if self.coupling is None else self._full(self.coupling),
-            degree=self.degree, node_elems=getattr(v, "node_elems", None))
+            degree=self.degree)
         self.level_sizes = self.hierarchy.level_sizes
         self.jacobi = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
         self.jacobi[self.cols] = 0.0
