@@ -6,8 +6,9 @@ is element-local: fine local node a of child q takes W[q, a, A] of coarse corner
 (W (8, 8, 8), rows summing to 1), so the Galerkin coarse element matrix is
 ``Ke_E = sum_children P_q^T Ke_c P_q`` with ``P_q = W[q] (x) I_3`` (24 x 24).
 
-Products gather node by node (one parallel loop, race-free; see
-biomech.kernels.matfree for why not by colour).
+Coarse element matrices are symmetric and stored packed: the upper triangle row by
+row, PACKED = 300 entries per element (``_packed_index``), float32 or float64.
+Products run by colour on large levels and node by node (serial) on small ones.
 """
 from __future__ import annotations
 
@@ -15,6 +16,39 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba import JIT, PJIT
+
+#: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
+PACKED = 300
+
+
+@njit(**JIT)
+def _packed_index(r, c):
+    """Position of entry (r, c) of a symmetric 24 x 24 matrix in its packed form."""
+    if r > c:
+        r, c = c, r
+    return 24 * r - (r * (r - 1)) // 2 + (c - r)
+
+
+@njit(**JIT)
+def _pack(o, out_e):
+    """out_e (PACKED,) = upper triangle of o (24, 24), row by row."""
+    t = 0
+    for r in range(24):
+        for c in range(r, 24):
+            out_e[t] = o[r, c]
+            t += 1
+
+
+@njit(**JIT)
+def _unpack(ke, full):
+    """full (24, 24) float64 = the symmetric matrix of packed ke (PACKED,)."""
+    t = 0
+    for r in range(24):
+        for c in range(r, 24):
+            v = ke[t]
+            full[r, c] = v
+            full[c, r] = v
+            t += 1
 
 
 @njit(**JIT)
@@ -40,8 +74,8 @@ def _triple_add(Ke, W, out):
 @njit(**PJIT)
 def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
                    A_ref, B_ref, K_lambda, K_mu, W, out):
-    """Coarse element matrices of the fine voxel level, out (n_parent, 24, 24) [N/mm]
-    (summed in float64; out may be float32).
+    """Coarse element matrices of the fine voxel level, out (n_parent, PACKED) [N/mm],
+    packed (summed in float64; out may be float32).
 
     child_ptr (n_parent+1,), child_el, child_pos: children of each parent (CSR);
     lam, mu (n_el,) [MPa]; conn (n_el, 8); dof_mask (3 n_nodes,) 1.0 for an active
@@ -73,45 +107,44 @@ def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
                     for c in range(24):
                         Km[r, c] = m[r] * m[c] * (le * K_lambda[r, c] + me * K_mu[r, c])
                 _triple_add(Km, W[q], o)
-        for r in range(24):
-            for c in range(24):
-                out[E, r, c] = o[r, c]
+        _pack(o, out[E])
 
 
 @njit(**PJIT)
 def galerkin_elements(child_ptr, child_el, child_pos, Ke, W, out):
-    """Coarse element matrices out (n_parent, 24, 24) from element matrices Ke
-    (n_child, 24, 24) of a coarse level: out[E] = sum P_q^T Ke[c] P_q (summed in
+    """Coarse element matrices out (n_parent, PACKED) from the packed element matrices
+    Ke (n_child, PACKED) of a coarse level: out[E] = sum P_q^T Ke[c] P_q (summed in
     float64; Ke and out may be float32)."""
     for E in prange(child_ptr.size - 1):
         o = np.zeros((24, 24))
+        child = np.empty((24, 24))
         for t in range(child_ptr[E], child_ptr[E + 1]):
-            _triple_add(Ke[child_el[t]], W[child_pos[t]], o)
-        for r in range(24):
-            for c in range(24):
-                out[E, r, c] = o[r, c]
+            _unpack(Ke[child_el[t]], child)
+            _triple_add(child, W[child_pos[t]], o)
+        _pack(o, out[E])
 
 
 @njit(**PJIT)
 def element_diagonal(node_elems, Ke, diag):
-    """Diagonal of sum_e Ke[e] scattered: node_elems (n_nodes, 8) the element in
-    which a node is local node a (or -1); diag (3 n_nodes,)."""
+    """Diagonal of sum_e Ke[e] scattered (Ke (n_el, PACKED) packed): node_elems
+    (n_nodes, 8) the element in which a node is local node a (or -1); diag (3 n_nodes,)."""
     for n in prange(node_elems.shape[0]):
         for c in range(3):
             s = 0.0
             for a in range(8):
                 e = node_elems[n, a]
                 if e >= 0:
-                    s += Ke[e, 3 * a + c, 3 * a + c]
+                    r = 3 * a + c
+                    s += Ke[e, _packed_index(r, r)]
             diag[3 * n + c] = s
 
 
 @njit(**PJIT)
 def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
-    """y = sum_e Ke[e] x_e element by element (Ke (n_el, 24, 24) symmetric, float32 or
-    float64; sums in float64): x_e gathered once, 24-long row updates (vectorise),
-    scatter-add; elements of one colour (colour_ptr, order: voxel parity) share no node,
-    so each colour is a race-free parallel loop."""
+    """y = sum_e Ke[e] x_e element by element (Ke (n_el, PACKED) packed symmetric, float32
+    or float64, read once per element; sums in float64): x_e gathered once, scatter-add;
+    elements of one colour (colour_ptr, order: voxel parity) share no node, so each
+    colour is a race-free parallel loop."""
     n_chunks = 64
     for t in prange(y.shape[0]):
         y[t] = 0.0
@@ -131,10 +164,17 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
                     xe[3 * b + 2] = x[3 * j + 2]
                 for r in range(24):
                     ye[r] = 0.0
-                for k in range(24):
-                    xk = xe[k]
-                    for r in range(24):
-                        ye[r] += Ke[e, k, r] * xk
+                p = 0
+                for r in range(24):
+                    xr = xe[r]
+                    acc = Ke[e, p] * xr
+                    p += 1
+                    for c in range(r + 1, 24):
+                        v = Ke[e, p]
+                        acc += v * xe[c]
+                        ye[c] += v * xr
+                        p += 1
+                    ye[r] += acc
                 for b in range(8):
                     j = conn[e, b]
                     for c in range(3):
@@ -160,9 +200,9 @@ def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
             r = 3 * a
             for k in range(24):
                 xk = xe[k]
-                s0 += Ke[e, r, k] * xk
-                s1 += Ke[e, r + 1, k] * xk
-                s2 += Ke[e, r + 2, k] * xk
+                s0 += Ke[e, _packed_index(r, k)] * xk
+                s1 += Ke[e, _packed_index(r + 1, k)] * xk
+                s2 += Ke[e, _packed_index(r + 2, k)] * xk
         y[3 * n] = s0
         y[3 * n + 1] = s1
         y[3 * n + 2] = s2
@@ -170,7 +210,7 @@ def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
 
 @njit(**PJIT)
 def element_matvec_gather(x, node_elems, conn, Ke, y):
-    """y = sum_e Ke[e] x_e (Ke (n_el, 24, 24)), one parallel loop over chunks of nodes;
+    """y = sum_e Ke[e] x_e (Ke (n_el, PACKED) packed), one parallel loop over chunks of nodes;
     node_elems as in biomech.kernels.matfree.voxel_matvec_gather."""
     n = node_elems.shape[0]
     n_chunks = (n + 255) // 256

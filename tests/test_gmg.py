@@ -103,6 +103,20 @@ def test_coloured_coarse_product_equals_the_gather_product(small_coarse, dtype):
     assert np.linalg.norm(got - ref) <= 1e-13 * np.linalg.norm(ref)
 
 
+def test_packed_element_storage_round_trips():
+    """Coarse element matrices are stored as upper triangles: the kernels' index and the
+    NumPy packing agree, and unpacking restores the symmetric matrix exactly."""
+    from biomech.kernels.gmg import PACKED, _packed_index
+    A = np.random.default_rng(5).standard_normal((3, 24, 24))
+    A = A + A.transpose(0, 2, 1)
+    P = G.pack_elements(A)
+    assert P.shape == (3, PACKED)
+    assert np.array_equal(G.unpack_elements(P), A)
+    r, c = np.triu_indices(24)
+    assert [_packed_index(i, j) for i, j in zip(r, c)] == list(range(PACKED))
+    assert all(_packed_index(j, i) == _packed_index(i, j) for i, j in zip(r, c))
+
+
 def test_child_weights_are_trilinear():
     W = G.child_weights()
     assert np.allclose(W.sum(axis=2), 1.0)

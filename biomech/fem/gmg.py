@@ -32,6 +32,7 @@ import scipy.sparse.linalg as spla
 
 from .. import kernels as K
 from ..errors import ConvergenceError, InputError
+from ..kernels.gmg import PACKED
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,10 @@ DEGREE = 3
 #: barrier): a parallel product's nine barriers cost more than a serial product of this
 #: many nodes.  Larger levels use the coloured element form on all threads.
 SERIAL_MAX_NODES = 2_000
-#: Storage of the coarse element matrices: float32 halves their memory (~190 -> 95
-#: bytes per fine DOF) and the bandwidth of the coarse products; they are summed in
-#: float64 (kernels) and only precondition CG, whose residuals use the exact fine
-#: operator in float64.
+#: Storage of the coarse element matrices, packed (their upper triangles: 300 of 576
+#: entries): float32 with packing brings them from ~190 to ~50 bytes per fine DOF and
+#: cuts the bandwidth of the coarse products; they are summed in float64 (kernels) and
+#: only precondition CG, whose residuals use the exact fine operator in float64.
 COARSE_DTYPE = np.float32
 # Blocks of right-hand sides (a plate condensation) go column by column: a block form
 # of the gather product (each element read once for all k columns) ran 1.5-2x slower
@@ -127,7 +128,7 @@ FINE_BYTES_PER_DOF = 160
 CG_BYTES_PER_DOF_COLUMN = 5 * 8 + 3 * 8     # CG vectors, plus X, A_ip and K T_p per column
 #: bytes per coarse element (dense 24x24 matrix, connectivity, indices) and per coarse
 #: DOF (prolongation rows, diagonals, work vectors)
-COARSE_BYTES_PER_ELEMENT = 24 * 24 * 4 + 8 * 8 + 3 * 8 + 8 * 8
+COARSE_BYTES_PER_ELEMENT = PACKED * 4 + 8 * 8 + 3 * 8 + 8 * 8
 COARSE_BYTES_PER_DOF = 120
 COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
 
@@ -267,7 +268,26 @@ def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
     return sp.kron(P_node, sp.identity(3), format="csr")
 
 
+_TRIU = np.triu_indices(24)        # the packed order of kernels.gmg (row by row, c >= r)
+
+
+def pack_elements(Ke: np.ndarray) -> np.ndarray:
+    """(n_el, 24, 24) symmetric element matrices -> (n_el, PACKED) upper triangles."""
+    return np.ascontiguousarray(Ke[:, _TRIU[0], _TRIU[1]])
+
+
+def unpack_elements(Ke: np.ndarray) -> np.ndarray:
+    """(n_el, PACKED) packed element matrices -> (n_el, 24, 24) float64."""
+    full = np.empty((Ke.shape[0], 24, 24))
+    full[:, _TRIU[0], _TRIU[1]] = Ke
+    full[:, _TRIU[1], _TRIU[0]] = Ke
+    return full
+
+
 def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
+    """Assembled sum of element matrices Ke, (n_el, 24, 24) or packed (n_el, PACKED)."""
+    if Ke.ndim == 2:
+        Ke = unpack_elements(Ke)
     idx = (3 * grid.conn[:, :, None] + np.arange(3)).reshape(-1, 24)
     rows = np.repeat(idx[:, :, None], 24, axis=2).ravel()
     cols = np.repeat(idx[:, None, :], 24, axis=1).ravel()
@@ -410,7 +430,7 @@ class VoxelHierarchy:
             coarse, cptr, cel, cpos, P = fine.grid.coarsen()
             if coarse.n_nodes >= fine.grid.n_nodes:
                 break
-            out = np.empty((coarse.ijk.shape[0], 24, 24), dtype=COARSE_DTYPE)
+            out = np.empty((coarse.ijk.shape[0], PACKED), dtype=COARSE_DTYPE)
             if Ke is None:
                 K.galerkin_voxel(cptr, cel, cpos, lam, mu, grid.conn, mask, A_ref, B_ref,
                                  K_lambda, K_mu, W, out)

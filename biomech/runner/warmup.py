@@ -95,7 +95,7 @@ def _gmg_on_tiny_inputs() -> None:
     K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam, op.mu, op.K_lambda,
                             op.K_mu, y)
     K.voxel_matvec_gather(x, op.node_elems, m.cells, op.lam, op.mu, op.K_lambda, op.K_mu, y)
-    Ke = np.ascontiguousarray(op.lam[:, None, None] * op.K_lambda)
+    Ke = gmg.pack_elements(op.lam[:, None, None] * op.K_lambda).astype(gmg.COARSE_DTYPE)
     K.element_matvec_gather(x, op.node_elems, m.cells, Ke, y)
 
 
