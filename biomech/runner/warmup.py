@@ -87,8 +87,8 @@ def _gmg_on_tiny_inputs() -> None:
     h = gmg.VoxelHierarchy(gmg.Grid(m.voxel_ijk, m.cells, m.node_ijk), p.lam, p.mu,
                            *p.assembler.reference_matrices, mask, coarse_max=30)
     h @ np.ones(m.n_dofs)
-    # the parallel forms that only levels above gmg.SERIAL_MAX_NODES reach, and the
-    # coloured product (kept as the reference of the gather form)
+    # the coloured products (the voxel operator's and large levels'), and the parallel
+    # gather forms (kept as their reference)
     from .. import kernels as K
     op = p.matrix_free_operator()
     x, y = np.ones(m.n_dofs), np.empty(m.n_dofs)
