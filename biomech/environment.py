@@ -15,7 +15,7 @@ VERSIONED_PACKAGES = ("biomech", "numpy", "scipy", "numba", "meshio", "pyamg", "
 #: Distributions ``biomech info`` lists (a bug report wants the optional ones too).
 INFO_PACKAGES = ("numpy", "scipy", "numba", "llvmlite", "pyamg", "meshio", "pyvista", "vtk",
                  "matplotlib", "nibabel", "pydicom", "dask", "distributed", "dask-jobqueue",
-                 "tqdm", "pandas")
+                 "tqdm", "threadpoolctl", "pandas")
 
 
 def installed_versions(names: Iterable[str], *, missing=None) -> dict:
