@@ -41,11 +41,26 @@ SKFEM_HEX_TO_VTK = [0, 2, 4, 1, 3, 6, 7, 5]
 
 
 class PeakRSS:
-    """Peak resident memory [bytes] above the starting level while the block runs."""
+    """Peak resident memory [bytes] above the starting level while the block runs, of
+    this process (and with ``children=True`` of its child processes too, e.g. MPI
+    ranks started from here), polled every ``interval_s``."""
+
+    def __init__(self, children: bool = False, interval_s: float = 0.005):
+        self.children = children
+        self.interval_s = interval_s
+
+    def _rss(self):
+        total = self.proc.memory_info().rss
+        for c in (self.proc.children(recursive=True) if self.children else ()):
+            try:
+                total += c.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
 
     def __enter__(self):
         self.proc = psutil.Process()
-        self.base = self.proc.memory_info().rss
+        self.base = self._rss()
         self.peak = self.base
         self._stop = False
         self._t = threading.Thread(target=self._poll, daemon=True)
@@ -54,14 +69,18 @@ class PeakRSS:
 
     def _poll(self):
         while not self._stop:
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.005)
+            self.peak = max(self.peak, self._rss())
+            time.sleep(self.interval_s)
 
     def __exit__(self, *exc):
         self._stop = True
         self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
+        self.peak = max(self.peak, self._rss())
         self.delta = self.peak - self.base
+
+    @property
+    def used_GB(self):
+        return self.delta / 1e9
 
 
 @njit(parallel=True, cache=True)

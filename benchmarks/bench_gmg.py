@@ -31,7 +31,6 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
 
 import numpy as np
@@ -40,48 +39,11 @@ os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__),
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
-import psutil  # noqa: E402
-
 import biomech  # noqa: E402
+from bench_core import PeakRSS  # noqa: E402
 
 RTOL = 1e-6
 DISPLACEMENT_MM = 0.2
-
-
-class PeakTreeRSS:
-    """Peak resident memory [bytes] of this process and its children above the start."""
-
-    def __enter__(self):
-        self.proc = psutil.Process()
-        self.base = self._rss()
-        self.peak = self.base
-        self._stop = False
-        self._t = threading.Thread(target=self._poll, daemon=True)
-        self._t.start()
-        return self
-
-    def _rss(self):
-        total = self.proc.memory_info().rss
-        for c in self.proc.children(recursive=True):
-            try:
-                total += c.memory_info().rss
-            except psutil.Error:
-                pass
-        return total
-
-    def _poll(self):
-        while not self._stop:
-            self.peak = max(self.peak, self._rss())
-            time.sleep(0.005)
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._t.join()
-        self.peak = max(self.peak, self._rss())
-
-    @property
-    def used_GB(self):
-        return (self.peak - self.base) / 1e9
 
 
 def verse_array(h: float):
@@ -120,7 +82,7 @@ def capped_array(model):
 
 def biomech_axial(E_arr, h, solver):
     """(stiffness N/mm, SolveInfo, wall s, peak GB) of the constrained axial test."""
-    with PeakTreeRSS() as peak:
+    with PeakRSS(children=True) as peak:
         t0 = time.perf_counter()
         mask = E_arr > 0
         mesh = biomech.VoxelMesh.from_mask(mask, h)
@@ -144,7 +106,7 @@ def parosol_axial(E_arr, h, processes=2, level=4):
         return {"note": "parosol-py not importable (pip install parosol-py)"}
     height = E_arr.shape[2] * h
     strain = -DISPLACEMENT_MM / height
-    with PeakTreeRSS() as peak, tempfile.TemporaryDirectory() as work:
+    with PeakRSS(children=True) as peak, tempfile.TemporaryDirectory() as work:
         t0 = time.perf_counter()
         res = api.solve(material=np.ascontiguousarray(E_arr.transpose(2, 1, 0)), spacing=(h, h, h),
                         array_order="zyx", strain=strain, tolerance=RTOL, level=level,
@@ -188,7 +150,7 @@ def bench_segment(h, solvers=("gmg", "amg")):
         spec = case_spec(h)
         spec.analysis["solver"] = solver
         spec.analysis["rtol"] = RTOL
-        with PeakTreeRSS() as peak:
+        with PeakRSS(children=True) as peak:
             t0 = time.perf_counter()
             solved = solve_case(spec, fields=False)
             wall = time.perf_counter() - t0

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba import JIT, PJIT
+from .matfree import gather_element
 
 #: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
 PACKED = 300
@@ -157,11 +158,7 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
             ye = np.empty(24)
             for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
                 e = order[t]
-                for b in range(8):
-                    j = conn[e, b]
-                    xe[3 * b] = x[3 * j]
-                    xe[3 * b + 1] = x[3 * j + 1]
-                    xe[3 * b + 2] = x[3 * j + 2]
+                gather_element(x, conn, e, xe)
                 for r in range(24):
                     ye[r] = 0.0
                 p = 0
@@ -192,11 +189,7 @@ def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
             e = node_elems[n, a]
             if e < 0:
                 continue
-            for b in range(8):
-                j = conn[e, b]
-                xe[3 * b] = x[3 * j]
-                xe[3 * b + 1] = x[3 * j + 1]
-                xe[3 * b + 2] = x[3 * j + 2]
+            gather_element(x, conn, e, xe)
             r = 3 * a
             for k in range(24):
                 xk = xe[k]

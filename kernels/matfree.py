@@ -20,6 +20,17 @@ from numba import njit, prange
 from ._numba import JIT, PJIT
 
 
+@njit(**JIT)
+def gather_element(x, conn, e, xe):
+    """xe (24,) = the 3 DOFs of each of element e's 8 nodes from x (3 n_nodes,), node-major
+    (the gather of every element product here and in biomech.kernels.gmg)."""
+    for b in range(8):
+        j = conn[e, b]
+        xe[3 * b] = x[3 * j]
+        xe[3 * b + 1] = x[3 * j + 1]
+        xe[3 * b + 2] = x[3 * j + 2]
+
+
 @njit(**PJIT)
 def voxel_diagonal(node_elems, lam, mu, K_lambda, K_mu, diag):
     """Diagonal of K for a voxel mesh (Jacobi smoothing), diag (3*n_nodes,)."""
@@ -65,11 +76,7 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
             ye = np.empty(48)
             for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
                 e = order[t]
-                for b in range(8):
-                    j = conn[e, b]
-                    xe[3 * b] = x[3 * j]
-                    xe[3 * b + 1] = x[3 * j + 1]
-                    xe[3 * b + 2] = x[3 * j + 2]
+                gather_element(x, conn, e, xe)
                 for r in range(48):
                     ye[r] = 0.0
                 for k in range(24):
@@ -97,11 +104,7 @@ def _voxel_gather_rows(lo, hi, x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
             e = node_elems[n, a]
             if e < 0:
                 continue
-            for b in range(8):
-                j = conn[e, b]
-                xe[3 * b] = x[3 * j]
-                xe[3 * b + 1] = x[3 * j + 1]
-                xe[3 * b + 2] = x[3 * j + 2]
+            gather_element(x, conn, e, xe)
             r = 3 * a
             l0 = 0.0
             l1 = 0.0

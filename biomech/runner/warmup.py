@@ -45,17 +45,9 @@ def warmup_kernels() -> dict:
         vp = vertebroplasty(model, "L2", volume_ml=1.0)
         fractured = apply_conditions(model, OsteoporoticFracture("L2", 2, "wedge"))
         kp = kyphoplasty(fractured, "L2", balloon_volume_ml=1.0, height_restoration=0.5)
-        from ..fem import gmg
         for solver in ("gmg", "amg", "direct", "matrix-free"):
             SegmentAnalysis(vp.model if solver != "direct" else kp.model, solver=solver,
                             rtol=1e-4).run([standard_load_case("compression")])
-        serial, coarsest = gmg.SERIAL_MAX_NODES, gmg.COARSE_MAX_UNKNOWNS
-        try:                 # the parallel coarse-level products of large models, too
-            gmg.SERIAL_MAX_NODES, gmg.COARSE_MAX_UNKNOWNS = 0, 300
-            SegmentAnalysis(vp.model, solver="gmg", rtol=1e-4).run(
-                [standard_load_case("compression")])
-        finally:
-            gmg.SERIAL_MAX_NODES, gmg.COARSE_MAX_UNKNOWNS = serial, coarsest
         pts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], float)
         tets = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
         for _kind, m in (("tet4", Mesh(pts, tets, "tet4")), ("tet10", _tet10_mesh())):
@@ -95,8 +87,10 @@ def _gmg_on_tiny_inputs() -> None:
     K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam, op.mu, op.K_lambda,
                             op.K_mu, y)
     K.voxel_matvec_gather(x, op.node_elems, m.cells, op.lam, op.mu, op.K_lambda, op.K_mu, y)
+    # a coarse level's storage: packed, COARSE_DTYPE (large levels: the coloured form)
     Ke = gmg.pack_elements(op.lam[:, None, None] * op.K_lambda).astype(gmg.COARSE_DTYPE)
     K.element_matvec_gather(x, op.node_elems, m.cells, Ke, y)
+    K.element_matvec_coloured(x, m.cells, op.colour_ptr, op.order, Ke, y)
 
 
 def _element_kernels_on_tiny_inputs() -> None:
