@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba import JIT, PJIT
-from .matfree import gather_element
+from .matfree import _gather_element
 
 #: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
 PACKED = 300
@@ -158,7 +158,7 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
             ye = np.empty(24)
             for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
                 e = order[t]
-                gather_element(x, conn, e, xe)
+                _gather_element(x, conn, e, xe)
                 for r in range(24):
                     ye[r] = 0.0
                 p = 0
@@ -189,7 +189,7 @@ def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
             e = node_elems[n, a]
             if e < 0:
                 continue
-            gather_element(x, conn, e, xe)
+            _gather_element(x, conn, e, xe)
             r = 3 * a
             for k in range(24):
                 xk = xe[k]

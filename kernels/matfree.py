@@ -21,7 +21,7 @@ from ._numba import JIT, PJIT
 
 
 @njit(**JIT)
-def gather_element(x, conn, e, xe):
+def _gather_element(x, conn, e, xe):
     """xe (24,) = the 3 DOFs of each of element e's 8 nodes from x (3 n_nodes,), node-major
     (the gather of every element product here and in biomech.kernels.gmg)."""
     for b in range(8):
@@ -76,7 +76,7 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
             ye = np.empty(48)
             for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
                 e = order[t]
-                gather_element(x, conn, e, xe)
+                _gather_element(x, conn, e, xe)
                 for r in range(48):
                     ye[r] = 0.0
                 for k in range(24):
@@ -104,7 +104,7 @@ def _voxel_gather_rows(lo, hi, x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
             e = node_elems[n, a]
             if e < 0:
                 continue
-            gather_element(x, conn, e, xe)
+            _gather_element(x, conn, e, xe)
             r = 3 * a
             l0 = 0.0
             l1 = 0.0
