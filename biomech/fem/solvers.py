@@ -533,7 +533,7 @@ class _GMGPreconditioner:
         R = np.asarray(R, dtype=float)
         R2 = R.reshape(R.shape[0], -1)
         Z = s.jacobi[:, None] * R2
-        full = np.zeros((s.T.shape[0], R2.shape[1]))
+        full = np.zeros((s.T.shape[0], R2.shape[1]), dtype=s.hierarchy.dtype)
         full[s.rows] = R2[s.cols]
         Y = s.hierarchy @ full
         Z[s.cols] = Y.reshape(full.shape)[s.rows]

@@ -91,6 +91,12 @@ def _gmg_on_tiny_inputs() -> None:
     Ke = gmg.pack_elements(op.lam[:, None, None] * op.K_lambda).astype(gmg.COARSE_DTYPE)
     K.element_matvec_gather(x, op.node_elems, m.cells, Ke, y)
     K.element_matvec_coloured(x, m.cells, op.colour_ptr, op.order, Ke, y)
+    # the V-cycle's own precision (gmg.VCYCLE_DTYPE) on the large levels' coloured forms
+    dt = gmg.VCYCLE_DTYPE
+    x, y = x.astype(dt), y.astype(dt)
+    K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam.astype(dt),
+                            op.mu.astype(dt), op.K_lambda.astype(dt), op.K_mu.astype(dt), y)
+    K.element_matvec_coloured(x, m.cells, op.colour_ptr, op.order, Ke, y)
 
 
 def _element_kernels_on_tiny_inputs() -> None:
