@@ -18,6 +18,6 @@ from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
 )
 from .gmg import (  # noqa: F401
-    element_diagonal, element_matvec_coloured, element_matvec_gather,
-    element_matvec_gather_serial, galerkin_elements, galerkin_voxel,
+    coarse_slot_labels, element_diagonal, element_matvec_coloured, element_matvec_gather,
+    element_matvec_gather_serial, galerkin_elements, galerkin_voxel, trilinear_prolongation,
 )

@@ -216,3 +216,133 @@ def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
     """element_matvec_gather on one thread (small levels)."""
     _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)
 
+
+
+@njit(**JIT)
+def _find(root, s):
+    """Root of slot s in the union-find forest ``root`` (path halving)."""
+    while root[s] != s:
+        root[s] = root[root[s]]
+        s = root[s]
+    return s
+
+
+@njit(**JIT)
+def coarse_slot_labels(conn, node_ijk, parent_of, parent_ijk, corner_index, fine_parent,
+                       label):
+    """Coarse nodes that follow the fine grid's connectivity (biomech.fem.gmg.coarse_node_slots).
+
+    Slot (E, A) is corner A of coarse voxel E.  For each fine node n the distinct parents
+    of its voxels are sorted; consecutive ones (E1, E2) share the coarse corners N with
+    |n - 2N| < 2 per axis (N = n // 2 or (n + 1) // 2), whose slots are joined
+    (union-find).  conn (n_el, 8), node_ijk (n_nodes, 3): the fine grid; parent_of
+    (n_el,); parent_ijk (n_par, 3); corner_index (2, 2, 2): hex8 local index of a corner
+    offset.  Out: fine_parent (n_nodes,): the smallest parent of a node (-1: node in no
+    voxel); label (8 n_par,): coarse node of each slot, numbered in order of the slots'
+    first appearance (0, 1, ...).  Memory: 33 bytes per fine node and 8 per slot."""
+    n_nodes = node_ijk.shape[0]
+    plist = np.full((n_nodes, 8), -1, np.int32)
+    count = np.zeros(n_nodes, np.int8)
+    for e in range(conn.shape[0]):
+        p = parent_of[e]
+        for b in range(8):
+            n = conn[e, b]
+            k = count[n]
+            seen = False
+            for t in range(k):
+                if plist[n, t] == p:
+                    seen = True
+                    break
+            if not seen:
+                # insertion in ascending order
+                t = k
+                while t > 0 and plist[n, t - 1] > p:
+                    plist[n, t] = plist[n, t - 1]
+                    t -= 1
+                plist[n, t] = p
+                count[n] = k + 1
+    root = np.arange(label.size)
+    lo = np.empty(3, np.int64)
+    hi = np.empty(3, np.int64)
+    for n in range(n_nodes):
+        k = count[n]
+        fine_parent[n] = plist[n, 0] if k > 0 else -1
+        for ax in range(3):
+            lo[ax] = node_ijk[n, ax] // 2
+            hi[ax] = (node_ijk[n, ax] + 1) // 2
+        for t in range(1, k):
+            e1 = plist[n, t - 1]
+            e2 = plist[n, t]
+            for q in range(8):
+                ok = True
+                for ax in range(3):
+                    if (q >> (2 - ax)) & 1 and hi[ax] == lo[ax]:
+                        ok = False
+                if not ok:
+                    continue
+                N0 = hi[0] if (q >> 2) & 1 else lo[0]
+                N1 = hi[1] if (q >> 1) & 1 else lo[1]
+                N2 = hi[2] if q & 1 else lo[2]
+                s1 = 8 * e1 + corner_index[N0 - parent_ijk[e1, 0], N1 - parent_ijk[e1, 1],
+                                           N2 - parent_ijk[e1, 2]]
+                s2 = 8 * e2 + corner_index[N0 - parent_ijk[e2, 0], N1 - parent_ijk[e2, 1],
+                                           N2 - parent_ijk[e2, 2]]
+                r1 = _find(root, s1)
+                r2 = _find(root, s2)
+                if r1 != r2:
+                    if r1 < r2:
+                        root[r2] = r1
+                    else:
+                        root[r1] = r2
+    # the smallest slot of a set is its root; number the roots in slot order
+    for s in range(label.size):
+        r = _find(root, s)
+        if r == s:
+            label[s] = -1
+        else:
+            label[s] = r
+    next_label = 0
+    for s in range(label.size):
+        if label[s] == -1:
+            label[s] = next_label
+            next_label += 1
+        else:
+            label[s] = label[label[s]]
+
+
+@njit(**JIT)
+def trilinear_prolongation(node_ijk, fine_parent, parent_ijk, conn_c, corner_index,
+                           indptr, indices, data):
+    """Node prolongation P (n_fine, n_coarse) as CSR arrays: fine node n takes weight
+    prod_axes (1 on an even axis, 1/2 on an odd one) from each coarse corner N around
+    it (N = n // 2 or (n + 1) // 2 per axis), the copy seen from its parent
+    fine_parent[n] (conn_c (n_par, 8) the coarse connectivity).  indptr (n_fine + 1,)
+    must hold each row's count, 2 ** (odd axes), in indptr[1:] on entry (prefix-summed
+    here); indices, data (indptr[-1],) are filled."""
+    n_nodes = node_ijk.shape[0]
+    for n in range(n_nodes):
+        indptr[n + 1] += indptr[n]
+    o = np.empty(3, np.int64)
+    for n in range(n_nodes):
+        e = fine_parent[n]
+        t = indptr[n]
+        for q in range(8):
+            w = 1.0
+            ok = True
+            for ax in range(3):
+                v = node_ijk[n, ax]
+                pick = (q >> (2 - ax)) & 1
+                if v % 2 == 1:
+                    w *= 0.5
+                    N = (v + 1) // 2 if pick else v // 2
+                elif pick:
+                    ok = False
+                    N = 0
+                else:
+                    N = v // 2
+                o[ax] = N - parent_ijk[e, ax]
+            if not ok:
+                continue
+            indices[t] = conn_c[e, corner_index[o[0], o[1], o[2]]]
+            data[t] = w
+            t += 1

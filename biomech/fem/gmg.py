@@ -197,25 +197,21 @@ class Grid:
         child_el = np.argsort(parent_of, kind="stable").astype(np.int64)
         child_ptr = np.concatenate([[0], np.cumsum(np.bincount(parent_of))]).astype(np.int64)
         child_pos = ((self.ijk % 2) @ np.array([4, 2, 1]))[child_el].astype(np.int64)
-        conn_c, node_ijk_c, fine_node, fine_parent = coarse_node_slots(
+        conn_c, node_ijk_c, fine_parent = coarse_node_slots(
             self.conn, self.node_ijk, parent_of, parent_ijk)
         coarse = Grid(parent_ijk, conn_c, node_ijk_c)
         # trilinear prolongation: fine node n takes weight 1 (even axis) or 1/2 (odd axis)
         # from each coarse corner N around it, the copy seen from one of its parents
-        nij = self.node_ijk[fine_node]
-        lo, hi = nij // 2, (nij + 1) // 2
-        odd = (nij % 2).astype(bool)
-        rows, cols, vals = [], [], []
-        for q in range(8):
-            pick = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1], dtype=bool)
-            w = np.prod(np.where(odd, 0.5, np.where(pick, 0.0, 1.0)), axis=1)
-            ok = w > 0
-            corner = np.where(pick, hi, lo)[ok] - parent_ijk[fine_parent[ok]]
-            rows.append(fine_node[ok])
-            cols.append(conn_c[fine_parent[ok], _CORNER_INDEX[tuple(corner.T)]])
-            vals.append(w[ok])
-        P = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(self.n_nodes, coarse.n_nodes))
+        if np.any(fine_parent < 0):
+            raise InputError("voxel grid with a node in no voxel")
+        indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
+        indptr[1:] = 2 ** (self.node_ijk % 2).sum(axis=1)
+        nnz = int(indptr.sum())
+        indices = np.empty(nnz, dtype=np.int32 if coarse.n_nodes < 2**31 else np.int64)
+        data = np.empty(nnz)
+        K.trilinear_prolongation(self.node_ijk, fine_parent, parent_ijk, conn_c,
+                                 _CORNER_INDEX, indptr, indices, data)
+        P = sp.csr_matrix((data, indices, indptr), shape=(self.n_nodes, coarse.n_nodes))
         return coarse, child_ptr, child_el, child_pos, P
 
 
@@ -234,41 +230,24 @@ def coarse_node_slots(conn, node_ijk, parent_of, parent_ijk):
     whichever parent it is seen from, so P is well defined.
 
     conn (n_el, 8), node_ijk (n_nodes, 3): the fine grid; parent_of (n_el,);
-    parent_ijk (n_parent, 3).  Returns (conn_c (n_parent, 8), node_ijk_c (n_c, 3),
-    fine_node (n_nodes,), fine_parent (n_nodes,)): the coarse grid, and for each fine
-    node one parent of a child holding it (the prolongation reads the copies there).
+    parent_ijk (n_par, 3).  Returns (conn_c (n_par, 8), node_ijk_c (n_c, 3),
+    fine_parent (n_nodes,)): the coarse grid, and for each fine node its smallest
+    parent (the prolongation reads the copies there; -1 for a node in no voxel).
+    One pass of union-find over the slots (:func:`biomech.kernels.coarse_slot_labels`):
+    about 11 bytes per fine DOF (the sort-and-graph form took 150).
     """
-    from scipy.sparse.csgraph import connected_components
     n_par = parent_ijk.shape[0]
-    node = conn.ravel()
-    par = np.repeat(parent_of, 8)
-    order = np.lexsort((par, node))
-    node, par = node[order], par[order]
-    first = np.ones(node.size, dtype=bool)
-    first[1:] = node[1:] != node[:-1]
-    fine_node, fine_parent = node[first], par[first]
-    # pairs of parents sharing a fine node (consecutive distinct parents of one node)
-    link = ~first
-    link[1:] &= par[1:] != par[:-1]
-    n_l, e1, e2 = node[link], par[np.flatnonzero(link) - 1], par[link]
-    del node, par, order
-    nij = node_ijk[n_l]
-    lo, hi = nij // 2, (nij + 1) // 2
-    a_parts, b_parts = [], []
-    for q in range(8):
-        pick = np.array([(q >> 2) & 1, (q >> 1) & 1, q & 1], dtype=bool)
-        ok = np.all(~pick | (hi != lo), axis=1)        # each corner position once
-        N = np.where(pick, hi, lo)[ok]
-        a_parts.append(8 * e1[ok] + _CORNER_INDEX[tuple((N - parent_ijk[e1[ok]]).T)])
-        b_parts.append(8 * e2[ok] + _CORNER_INDEX[tuple((N - parent_ijk[e2[ok]]).T)])
-    a, b = np.concatenate(a_parts), np.concatenate(b_parts)
-    graph = sp.coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(8 * n_par, 8 * n_par))
-    _, label = connected_components(graph, directed=False)
-    label = label.astype(np.int64)
+    fine_parent = np.empty(node_ijk.shape[0], dtype=np.int64)
+    label = np.empty(8 * n_par, dtype=np.int64)
+    K.coarse_slot_labels(np.ascontiguousarray(conn, dtype=np.int64),
+                         np.ascontiguousarray(node_ijk, dtype=np.int64),
+                         np.ascontiguousarray(parent_of, dtype=np.int64),
+                         np.ascontiguousarray(parent_ijk, dtype=np.int64), _CORNER_INDEX,
+                         fine_parent, label)
     conn_c = label.reshape(n_par, 8)
     node_ijk_c = np.empty((int(label.max()) + 1, 3), dtype=np.int64)
-    node_ijk_c[conn_c.ravel()] = (parent_ijk[:, None, :] + _CORNER[None]).reshape(-1, 3)
-    return conn_c, node_ijk_c, fine_node, fine_parent
+    node_ijk_c[label] = (parent_ijk[:, None, :] + _CORNER[None]).reshape(-1, 3)
+    return conn_c, node_ijk_c, fine_parent
 
 
 def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
