@@ -12,7 +12,10 @@ from .elements import (  # noqa: F401
     KIND_HEX8, KIND_TET10, KIND_TET4, NODES_PER_KIND, element_min_jacobian,
     hex8_stiffness, tet10_stiffness, tet4_stiffness, voxel_reference_matrices,
 )
-from .matfree import voxel_diagonal, voxel_matvec_coloured, voxel_matvec_gather, voxel_matvec_gather_serial  # noqa: F401,E501
+from .matfree import (  # noqa: F401
+    gather_own, scatter_own, voxel_diagonal, voxel_matvec_coloured, voxel_matvec_gather,
+    voxel_matvec_gather_serial,
+)
 from .recovery import element_strains  # noqa: F401
 from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,

@@ -149,3 +149,31 @@ def voxel_matvec_gather_serial(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
     """voxel_matvec_gather on one thread (small grids: no barrier to wait at)."""
     _voxel_gather_rows(0, node_elems.shape[0], x, node_elems, conn, lam, mu, K_lambda, K_mu, y)
 
+
+
+@njit(**PJIT)
+def gather_own(z, cols, rows, skip, x):
+    """x[rows[i], :] = z[cols[i], :], or 0 where skip[cols[i]]: the reduced unknowns z
+    (n_free, k) that are a DOF's own copied into the DOF vector x (n_dofs, k), in one
+    pass without index temporaries (any float dtypes: x takes its own).  Entries of x
+    not in rows are left as they are."""
+    for i in prange(rows.size):
+        c = cols[i]
+        r = rows[i]
+        if skip[c]:
+            for j in range(x.shape[1]):
+                x[r, j] = 0.0
+        else:
+            for j in range(x.shape[1]):
+                x[r, j] = z[c, j]
+
+
+@njit(**PJIT)
+def scatter_own(y_full, rows, cols, y):
+    """y[cols[i], :] = y_full[rows[i], :]: a DOF vector (n_dofs, k) back to the reduced
+    unknowns (n_free, k) that are a DOF's own (the transpose of gather_own's copy)."""
+    for i in prange(rows.size):
+        r = rows[i]
+        c = cols[i]
+        for j in range(y.shape[1]):
+            y[c, j] = y_full[r, j]

@@ -112,3 +112,27 @@ def test_matrix_free_needs_a_voxel_mesh():
     prob = biomech.StaticProblem(biomech.Mesh(pts, cells, "hex8"), 100.0, 0.3)
     with pytest.raises(biomech.InputError, match="VoxelMesh"):
         prob.matrix_free_operator()
+
+
+@pytest.mark.parametrize("k, dtype", [(1, np.float64), (3, np.float64), (2, np.float32)])
+def test_gather_and_scatter_of_own_unknowns_equal_fancy_indexing(k, dtype):
+    """gather_own / scatter_own (the reduced voxel operator's and the GMG
+    preconditioner's copies between unknowns and DOFs) equal NumPy's fancy indexing,
+    exactly, with skipped (prescribed) unknowns set to 0 and a float32 target."""
+    from biomech import kernels as K
+    rng = np.random.default_rng(5)
+    n_dofs, n_free = 50, 44
+    rows = np.sort(rng.choice(n_dofs, 40, replace=False)).astype(np.int32)
+    cols = rng.permutation(n_free)[:40].astype(np.int32)
+    skip = rng.random(n_free) < 0.2
+    z = rng.standard_normal((n_free, k))
+    x = np.full((n_dofs, k), 7.0, dtype=dtype)
+    K.gather_own(z, cols, rows, skip, x)
+    ref = np.full((n_dofs, k), 7.0, dtype=dtype)
+    ref[rows] = np.where(skip[cols, None], 0.0, z[cols])
+    assert np.array_equal(x, ref)
+    y = np.full((n_free, k), -1.0)
+    K.scatter_own(x, rows, cols, y)
+    ref_y = np.full((n_free, k), -1.0)
+    ref_y[cols] = x[rows]
+    assert np.array_equal(y, ref_y)

@@ -233,7 +233,7 @@ def coarse_node_slots(conn, node_ijk, parent_of, parent_ijk):
     parent_ijk (n_par, 3).  Returns (conn_c (n_par, 8), node_ijk_c (n_c, 3),
     fine_parent (n_nodes,)): the coarse grid, and for each fine node its smallest
     parent (the prolongation reads the copies there; -1 for a node in no voxel).
-    One pass of union-find over the slots (:func:`biomech.kernels.coarse_slot_labels`):
+    One pass of union-find over the slots (``biomech.kernels.coarse_slot_labels``):
     about 11 bytes per fine DOF (the sort-and-graph form took 150).
     """
     n_par = parent_ijk.shape[0]
@@ -289,14 +289,16 @@ class _Level:
         self.n = 3 * grid.n_nodes
         self.dtype = np.dtype(dtype)
         self._apply = apply_elements
-        self._diag_el = diag_elements
+        # the element part of the diagonal, kept (in the V-cycle's precision) for
+        # set_extra: Jacobi scaling only
+        self._diag_el = np.asarray(diag_elements, dtype=self.dtype)
         self.P = self.R = None
         self.set_extra(extra)
 
     def set_extra(self, extra):
         self.extra = (None if extra is None or extra.nnz == 0
                       else sp.csr_matrix(extra, dtype=self.dtype))
-        d = self._diag_el.copy()
+        d = self._diag_el.astype(float)
         if extra is not None and extra.nnz:
             d += extra.diagonal()
         self.empty = ~(d > 0)          # no stiffness (masked or unsupported): kept at 0
@@ -439,6 +441,8 @@ class VoxelHierarchy:
             dc = np.empty(3 * coarse.n_nodes)
             ne = _node_elements(coarse.conn, coarse.n_nodes)
             K.element_diagonal(ne, Ke, dc)
+            if coarse.n_nodes >= SERIAL_MAX_NODES:
+                ne = None                  # only the small serial product needs it
 
             colours = parity_colours(coarse.ijk)
 

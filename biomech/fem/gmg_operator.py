@@ -12,78 +12,103 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .. import kernels as K
+
 
 class ReducedVoxelOperator:
     """y = A z for z (n_free,) or (n_free, k); ``shape``, ``dtype``, ``diagonal()``.
 
     K : the model's matrix-free :class:`~biomech.fem.problem.VoxelOperator` [N/mm];
     T : (n_dofs, n_free) reduction; decoupled : (n_free,) bool.
+    Own unknowns (a DOF's own copy) go to and from the DOF vector by the fused
+    kernels ``gather_own`` / ``scatter_own`` (no index temporaries); plate unknowns
+    through the rows of T they reach.  Held: the own index pairs (8 bytes per DOF) and
+    K T[:, plate] as a sparse matrix (nonzero next to the plate only).
     """
 
     def __init__(self, K, T, decoupled):
         from .problem import _identity_part
         self.K = K
-        T = sp.csr_matrix(T)
+        T = self.T = sp.csr_matrix(T)
         self.n_dofs, n = T.shape
         self.shape = (n, n)
         self.dtype = np.dtype(float)
         self.decoupled = np.asarray(decoupled, bool)
         self.rows, self.cols = _identity_part(T)
-        rest = np.setdiff1d(np.arange(n), self.cols)
-        self.rest = rest                           # plate unknowns
-        self.T_rest = sp.csc_matrix(T[:, rest]) if rest.size else None
-        self._keep = (~self.decoupled).astype(float)
+        own = np.zeros(n, dtype=bool)
+        own[self.cols] = True
+        self.rest = np.flatnonzero(~own)          # plate unknowns
+        self.T_rest = self._rest_rows = None
+        if self.rest.size:
+            Tr = sp.csc_matrix(T[:, self.rest])
+            self._rest_rows = np.unique(Tr.indices)          # DOFs tied to a plate
+            self.T_rest = sp.csr_matrix(Tr[self._rest_rows])  # (n_tied, n_rest)
+        self._dec = np.flatnonzero(self.decoupled)
         self._Krest = None
-        d = np.zeros(n)
-        d[self.cols] = K.diagonal()[self.rows]
-        if rest.size:
-            d[rest] = np.einsum("ij,ij->j", self.T_rest.toarray(), self._K_rest())
-        self._diag = d
+        self._diag_dec = self._diagonal()[self._dec]
 
     def _K_rest(self):
-        """K T[:, rest] (n_dofs, n_rest) dense, computed once."""
+        """K T[:, rest] (n_dofs, n_rest), sparse (nonzero next to the plates), once."""
         if self._Krest is None:
-            Tr = self.T_rest.toarray()
-            self._Krest = np.stack([self.K @ Tr[:, j] for j in range(Tr.shape[1])], axis=1)
+            Tr = self.T[:, self.rest].tocsc()
+            self._Krest = sp.hstack([sp.csc_matrix((self.K @ Tr[:, j].toarray().ravel())[:, None])
+                                     for j in range(self.rest.size)], format="csc")
         return self._Krest
 
+    def _diagonal(self) -> np.ndarray:
+        d = np.zeros(self.shape[0])
+        d[self.cols] = self.K.diagonal()[self.rows]
+        if self.rest.size:
+            Tr = self.T[:, self.rest]
+            d[self.rest] = np.asarray(self._K_rest().multiply(Tr).sum(axis=0)).ravel()
+        return d
+
     def diagonal(self) -> np.ndarray:
-        return self._diag.copy()
+        """diag(A) (n_free,): computed on demand, not held."""
+        d = self._diagonal()
+        d[self._dec] = self._diag_dec
+        return d
 
     def _apply(self, z):
         """z (n_free,) or (n_free, k)."""
-        zk = z * (self._keep if z.ndim == 1 else self._keep[:, None])
-        x = np.zeros((self.n_dofs,) + z.shape[1:])
-        x[self.rows] = zk[self.cols]
+        z2 = z.reshape(z.shape[0], -1)
+        x = np.zeros((self.n_dofs, z2.shape[1]))
+        K.gather_own(z2, self.cols, self.rows, self.decoupled, x)
         if self.T_rest is not None:
-            x += self.T_rest @ zk[self.rest]
-        Kx = self.K @ x
-        y = np.empty_like(z)
-        y[self.cols] = Kx[self.rows]
+            zr = np.where(self.decoupled[self.rest, None], 0.0, z2[self.rest])
+            x[self._rest_rows] += self.T_rest @ zr
+        if x.shape[1] == 1:
+            Kx = self.K.matvec(x[:, 0])[:, None]
+        else:
+            Kx = self.K @ x
+        del x
+        y = np.empty_like(z2)
+        K.scatter_own(Kx, self.rows, self.cols, y)
         if self.T_rest is not None:
-            y[self.rest] = self.T_rest.T @ Kx
-        y[self.decoupled] = (self._diag[self.decoupled] * z[self.decoupled].T).T
-        return y
+            y[self.rest] = self.T_rest.T @ Kx[self._rest_rows]
+        y[self._dec] = self._diag_dec[:, None] * z2[self._dec]
+        return y.reshape(z.shape)
 
     def __matmul__(self, Z):
         return self._apply(np.asarray(Z, dtype=float))
 
-    def columns(self, cols) -> np.ndarray:
-        """Dense A[:, cols] (n_free, len(cols)) for plate unknowns ``cols``."""
+    def columns(self, cols, *, sparse: bool = False):
+        """A[:, cols] (n_free, len(cols)) for plate unknowns ``cols``: dense, or CSC with
+        ``sparse=True`` (nonzero next to the plate only)."""
         cols = np.asarray(cols, dtype=np.int64)
         where = np.searchsorted(self.rest, cols)
         if not np.array_equal(self.rest[np.minimum(where, self.rest.size - 1)], cols):
             raise ValueError("columns() serves plate unknowns only")
-        Kr = self._K_rest()[:, where]
-        out = np.zeros((self.shape[0], cols.size))
-        out[self.cols] = Kr[self.rows]
-        out[self.rest] = self.T_rest.T @ Kr
-        out[self.decoupled] = 0.0
-        for j, c in enumerate(cols):
-            if self.decoupled[c]:
-                out[:, j] = 0.0
-                out[c, j] = self._diag[c]
-        return out
+        keep = sp.diags((~self.decoupled).astype(float))
+        out = (keep @ (self.T.T @ self._K_rest()[:, where])).tocoo()
+        fix = np.flatnonzero(self.decoupled[cols])         # prescribed plate unknowns
+        if fix.size:
+            drop = np.isin(out.col, fix)
+            out = sp.coo_matrix((np.r_[out.data[~drop], self.diagonal()[cols[fix]]],
+                                 (np.r_[out.row[~drop], cols[fix]], np.r_[out.col[~drop], fix])),
+                                shape=out.shape)
+        out = out.tocsc()
+        return out if sparse else out.toarray()
 
 
 class DecoupledOperator:
@@ -93,17 +118,19 @@ class DecoupledOperator:
     def __init__(self, A, is_p):
         self.A = A
         self.is_p = np.asarray(is_p, bool)
+        self._p = np.flatnonzero(self.is_p)
         self.shape = A.shape
         self.dtype = np.dtype(float)
-        self._diag = A.diagonal()
+        self._diag_p = A.diagonal()[self._p]
 
     def diagonal(self) -> np.ndarray:
-        return self._diag.copy()
+        return self.A.diagonal()
 
     def __matmul__(self, Z):
         Z = np.asarray(Z, dtype=float)
-        keep = np.where(self.is_p, 0.0, 1.0)
-        Zk = Z * (keep if Z.ndim == 1 else keep[:, None])
+        Zk = Z.copy()
+        Zk[self._p] = 0.0
         Y = np.asarray(self.A @ Zk)
-        Y[self.is_p] = (self._diag[self.is_p] * Z[self.is_p].T).T
+        del Zk
+        Y[self._p] = (self._diag_p * Z[self._p].T).T
         return Y

@@ -238,7 +238,7 @@ class VoxelMesh(Mesh):
             raise MeshError(f"voxel size h must be > 0 mm, got {h!r}")
         if not mask.any():
             raise MeshError("the voxel mask is empty: no element to mesh")
-        ijk = np.argwhere(mask).astype(np.int64)
+        ijk = np.ascontiguousarray(np.argwhere(mask), dtype=np.int64)   # C order: no copies later
         nx, ny, nz = mask.shape
         corner = ((K.elements.HEX8_SIGNS + 1) // 2).astype(np.int64)       # (8, 3)
         node_grid = (ijk[:, None, :] + corner[None, :, :])                  # (n_el, 8, 3)

@@ -429,7 +429,8 @@ class StaticProblem:
             A = SumOperator(A, C_all)
         self._system["operator"] = A
         solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
-                             coupling=C_all)
+                             coupling=C_all, own=(self._system["base"].rows,
+                                                  self._system["base"].cols))
         if red.plate_columns:
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts,

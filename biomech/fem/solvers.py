@@ -118,10 +118,12 @@ class SumOperator:
     def diagonal(self) -> np.ndarray:
         return sum(np.asarray(p.diagonal()) for p in self.parts)
 
-    def columns(self, cols) -> np.ndarray:
-        """Dense columns ``cols`` of the sum (a matrix-free part provides its own)."""
-        return sum(p.columns(cols) if hasattr(p, "columns") else
-                   sp.csr_matrix(p)[:, cols].toarray() for p in self.parts)
+    def columns(self, cols, *, sparse: bool = False):
+        """Columns ``cols`` of the sum (a matrix-free part provides its own): dense, or
+        CSC with ``sparse=True``."""
+        out = sum(p.columns(cols, sparse=True) if hasattr(p, "columns") else
+                  sp.csc_matrix(sp.csr_matrix(p)[:, cols]) for p in self.parts)
+        return sp.csc_matrix(out) if sparse else out.toarray()
 
     def __matmul__(self, x):
         out = None
@@ -251,15 +253,19 @@ class AMGCGSolver(_Solver):
 def split_coupled(A: sp.csr_matrix, columns):
     """(A_ii, A_ip, is_p) for the coupled unknowns ``columns`` (plate DOFs) of a CSR A:
     A_ii = A with those rows and columns decoupled (diagonal kept, same pattern),
-    A_ip (n, p) dense = A[:, columns] with the coupled rows zeroed, is_p (n,) bool."""
+    A_ip (n, p) CSC = A[:, columns] with the coupled rows zeroed, is_p (n,) bool."""
     from biomech import kernels as K
     is_p = np.zeros(A.shape[0], dtype=bool)
     is_p[columns] = True
     A_ii = A.copy()
     K.decouple_rows_and_columns(A_ii.indptr, A_ii.indices, A_ii.data, is_p)
-    A_ip = A[:, columns].toarray()
-    A_ip[is_p] = 0.0
-    return A_ii, A_ip, is_p
+    return A_ii, _without_rows(A[:, columns], is_p), is_p
+
+
+def _without_rows(M, rows_mask) -> sp.csc_matrix:
+    """Sparse M (n, k) with the rows ``rows_mask`` zeroed, as CSC (the plate columns
+    A_ip: nonzero next to the plate only, so held sparse)."""
+    return (sp.diags((~rows_mask).astype(float)) @ sp.csr_matrix(M)).tocsc()
 
 
 class CondensedSolver(_Solver):
@@ -306,12 +312,11 @@ class CondensedSolver(_Solver):
             # matrix-free (solver 'gmg'): A offers columns() for the plate unknowns
             from .gmg_operator import DecoupledOperator
             self.A = A
-            cols = A.columns(self.p)
+            cols = A.columns(self.p, sparse=True)
             is_p = np.zeros(n, dtype=bool)
             is_p[self.p] = True
-            A_pp = cols[self.p].copy()
-            A_ip = cols
-            A_ip[is_p] = 0.0
+            A_pp = cols[self.p].toarray()
+            A_ip = _without_rows(cols, is_p)
             A_ii = DecoupledOperator(A, is_p)
         B = None
         if near_nullspace is not None:
@@ -319,22 +324,26 @@ class CondensedSolver(_Solver):
             B[is_p] = 0.0
         self.inner.setup(A_ii, B)
         self.X = np.zeros((n, self.p.size))
-        loaded = np.flatnonzero(np.any(A_ip, axis=0))
+        loaded = np.flatnonzero(np.diff(A_ip.indptr) > 0)
         self.setup_iterations = 0
         if loaded.size:
             inner_rtol, self.inner.rtol = self.inner.rtol, self.columns_rtol
             try:
-                self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded])
+                self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded].toarray())
             finally:
                 self.inner.rtol = inner_rtol
             self.setup_iterations = info.iterations
             self.setup_info = info
-        residual = A_ip - A_ii @ self.X
-        residual[is_p] = 0.0
-        S = A_pp - A_ip.T @ self.X - self.X.T @ residual
+        self.X[is_p] = 0.0
+        # S = A_pp - A_pi X - X^T (A_ip - A_ii X), expanded (X is 0 on the plate rows)
+        AX = A_ii @ self.X
+        XtAX = self.X.T @ AX
+        del AX
+        ApX = np.asarray(A_ip.T @ self.X)
+        S = A_pp - ApX - ApX.T + XtAX
         self.S_inv = np.linalg.inv(0.5 * (S + S.T))
         self.A_ip = A_ip
-        self.column_norms = np.linalg.norm(A_ip, axis=0)
+        self.column_norms = np.sqrt(np.asarray(A_ip.multiply(A_ip).sum(axis=0)).ravel())
         self.is_p = is_p
         self._base = None
         self.op = None
@@ -353,13 +362,15 @@ class CondensedSolver(_Solver):
     def _precondition(self, R):
         """Apply M^-1 (see :meth:`set_operator`) to R (n,) or (n, k)."""
         R2 = R.reshape(R.shape[0], -1)
-        r_p = R2[self.p] - self.X.T @ np.where(self.is_p[:, None], 0.0, R2)
-        y = np.asarray(self.inner.M @ np.where(self.is_p[:, None], 0.0, R2)).reshape(R2.shape)
-        y[self.is_p] = 0.0
+        r_p = R2[self.p] - self.X.T @ R2          # X is 0 on the plate rows
+        Ri = R2.copy()
+        Ri[self.p] = 0.0
+        y = np.asarray(self.inner.M @ Ri).reshape(R2.shape)
+        del Ri
         z_p = self.S_inv @ r_p
-        Z = y - self.X @ z_p
-        Z[self.p] = z_p
-        return Z.reshape(R.shape)
+        y -= self.X @ z_p
+        y[self.p] = z_p
+        return y.reshape(R.shape)
 
     def _solve_changed(self, b, x0):
         t0 = time.perf_counter()
@@ -460,7 +471,8 @@ class GMGCGSolver(_Solver):
 
     voxel : the model's :class:`~biomech.fem.problem.VoxelOperator` (mesh, lam, mu [MPa]);
     T : reduction u = T z (n_dofs, n_free); decoupled (n_free,) bool: prescribed unknowns;
-    coupling : sparse (n_free, n_free) springs / contact in the set-up operator, or None.
+    coupling : sparse (n_free, n_free) springs / contact in the set-up operator, or None;
+    own : the (DOF rows, unknown columns) of T's identity part, if the caller has them.
     The V-cycle acts on the unknowns that are a node's own DOF (identity columns of T);
     the others (plate unknowns, prescribed ones) get Jacobi (they are decoupled in a
     :class:`CondensedSolver`'s inner block).  ``solve`` takes b (n,) or (n, k).
@@ -469,7 +481,7 @@ class GMGCGSolver(_Solver):
     method = "gmg-cg"
 
     def __init__(self, *, voxel=None, T=None, decoupled=None, coupling=None, rtol: float = 1e-8,
-                 maxiter: int | None = None, degree: int | None = None):
+                 maxiter: int | None = None, degree: int | None = None, own=None):
         super().__init__(rtol=rtol, maxiter=maxiter)
         if voxel is None or T is None:
             raise InputError("the gmg solver needs the voxel operator and the reduction T "
@@ -480,6 +492,7 @@ class GMGCGSolver(_Solver):
                           else np.asarray(decoupled, bool))
         self.coupling = coupling
         self.degree = degree
+        self.own = own
 
     def _full(self, C):
         """C (n_free, n_free) on the own DOFs, as (n_dofs, n_dofs)."""
@@ -493,11 +506,10 @@ class GMGCGSolver(_Solver):
         from .problem import _identity_part
         self.A = CSROperator(A) if sp.issparse(A) else A
         d = np.asarray(A.diagonal() if diagonal is None else diagonal, dtype=float)
-        rows, cols = _identity_part(self.T)
-        active = ~self.decoupled[cols]
-        self.rows, self.cols = rows[active], cols[active]
+        # the (DOF, unknown) pairs of own unknowns: shared with the operator where it has them
+        self.rows, self.cols = (self.own if self.own is not None else _identity_part(self.T))
         mask = np.zeros(self.T.shape[0], dtype=bool)
-        mask[self.rows] = True
+        mask[self.rows] = ~self.decoupled[self.cols]
         v = self.voxel
         m = v.mesh
         self.hierarchy = VoxelHierarchy(
@@ -505,8 +517,12 @@ class GMGCGSolver(_Solver):
             None if self.coupling is None else self._full(self.coupling),
             degree=self.degree)
         self.level_sizes = self.hierarchy.level_sizes
+        # Jacobi on the unknowns outside the V-cycle: plate unknowns and prescribed ones
+        outside = np.ones(self.n, dtype=bool)
+        outside[self.cols] = self.decoupled[self.cols]
+        self.outside = np.flatnonzero(outside)
+        d = d[self.outside]
         self.jacobi = np.where(d > 0, 1.0 / np.where(d > 0, d, 1.0), 0.0)
-        self.jacobi[self.cols] = 0.0
         self.M = _GMGPreconditioner(self)
 
     def set_operator(self, A_base, C):
@@ -529,14 +545,17 @@ class _GMGPreconditioner:
         self.dtype = np.dtype(float)
 
     def __matmul__(self, R):
+        from .. import kernels as K
         s = self.s
         R = np.asarray(R, dtype=float)
         R2 = R.reshape(R.shape[0], -1)
-        Z = s.jacobi[:, None] * R2
         full = np.zeros((s.T.shape[0], R2.shape[1]), dtype=s.hierarchy.dtype)
-        full[s.rows] = R2[s.cols]
-        Y = s.hierarchy @ full
-        Z[s.cols] = Y.reshape(full.shape)[s.rows]
+        K.gather_own(R2, s.cols, s.rows, s.decoupled, full)
+        Y = (s.hierarchy @ full).reshape(full.shape)
+        del full
+        Z = np.empty_like(R2)
+        K.scatter_own(Y, s.rows, s.cols, Z)
+        Z[s.outside] = s.jacobi[:, None] * R2[s.outside]
         return Z.reshape(R.shape)
 
 
