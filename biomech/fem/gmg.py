@@ -296,8 +296,11 @@ class _Level:
         self.set_extra(extra)
 
     def set_extra(self, extra):
+        from .multigrid import SparseRowsOperator
         self.extra = (None if extra is None or extra.nnz == 0
                       else sp.csr_matrix(extra, dtype=self.dtype))
+        self._extra_op = None if self.extra is None else SparseRowsOperator(self.extra,
+                                                                            self.dtype)
         d = self._diag_el.astype(float)
         if extra is not None and extra.nnz:
             d += extra.diagonal()
@@ -307,8 +310,8 @@ class _Level:
 
     def matvec(self, x):
         y = self._apply(x)
-        if self.extra is not None:
-            y += self.extra @ x
+        if self._extra_op is not None:
+            self._extra_op.add_to(y, x)
         return y
 
     def estimate_lmax(self, seed=0):

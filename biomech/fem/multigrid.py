@@ -51,6 +51,35 @@ class CSROperator:
         return Y[:, 0] if np.ndim(x) == 1 else Y
 
 
+class SparseRowsOperator:
+    """A sparse (n, n) matrix with few nonzero rows (springs, contact) whose products
+    touch those rows only: SciPy's CSR product walks all n rows (0.7 ms at 574k DOF for
+    a few thousand nonzeros, ~10 % of a 1 mm segment solve).  ``add_to(y, x)`` adds
+    C x into y (n,) or (n, k) in place; ``@`` returns C x."""
+
+    def __init__(self, C, dtype=float):
+        C = sp.csr_matrix(C, dtype=dtype)
+        self.shape = C.shape
+        self.dtype = C.dtype
+        self.rows = np.flatnonzero(np.diff(C.indptr))
+        self.sub = C[self.rows]                      # (n_rows, n) CSR
+        self.nnz = C.nnz
+
+    def diagonal(self) -> np.ndarray:
+        d = np.zeros(self.shape[0], dtype=self.dtype)
+        d[self.rows] = self.sub[np.arange(self.rows.size), self.rows]
+        return d
+
+    def add_to(self, y, x) -> None:
+        y[self.rows] += self.sub @ x
+
+    def __matmul__(self, x):
+        x = np.asarray(x)
+        y = np.zeros((self.shape[0],) + x.shape[1:], dtype=np.result_type(self.dtype, x))
+        self.add_to(y, x)
+        return y
+
+
 @dataclass
 class _Level:
     A: sp.csr_matrix

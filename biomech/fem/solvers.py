@@ -111,9 +111,12 @@ class SumOperator:
     contact), so the base keeps its fast kernel and the additions stay small."""
 
     def __init__(self, *parts):
+        from .multigrid import SparseRowsOperator
         self.parts = [p for p in parts if p is not None]
         self.shape = self.parts[0].shape
         self.dtype = np.dtype(float)
+        # sparse additions with few nonzero rows: products on those rows only
+        self._rows = [SparseRowsOperator(p) if sp.issparse(p) else None for p in self.parts]
 
     def diagonal(self) -> np.ndarray:
         return sum(np.asarray(p.diagonal()) for p in self.parts)
@@ -127,8 +130,11 @@ class SumOperator:
 
     def __matmul__(self, x):
         out = None
-        for p in self.parts:
-            y = np.asarray(p @ x)
+        for p, rows in zip(self.parts, self._rows):
+            if out is not None and rows is not None:
+                rows.add_to(out, np.asarray(x).reshape(out.shape))
+                continue
+            y = np.asarray(p @ x) if rows is None else rows @ x
             out = y if out is None else out + y.reshape(out.shape)
         return out
 
