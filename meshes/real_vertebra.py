@@ -42,7 +42,7 @@ from biomech.errors import InputError, MeshError
 from .labels import Label
 from .morphometry import DiscMorphometry, contiguous_levels, disc_name
 from .self_intersection import intersecting_triangle_pairs
-from .partial_volume import conserve_shell_volume, supersampling
+from .partial_volume import chunk_voxels, conserve_shell_volume, supersampling
 from .surface import SurfaceDistance, TriSurface, inside_mask
 from .voxel_model import NO_LEVEL, VoxelModel
 
@@ -133,7 +133,7 @@ def voxelise_vertebra_surface(surface: TriSurface, origin, h: float, shape, *,
     ins_all = fine_blocks(surface)
     ins_body_all = fine_blocks(body_surface) if body_surface is not None else None
     bsurf_inside = None
-    chunk = 4000
+    chunk = chunk_voxels(s)
     for st in range(0, len(idx), chunk):
         sel = idx[st:st + chunk]
         pts = (origin + sel[:, None, :] * h + offs[None]).reshape(-1, 3)

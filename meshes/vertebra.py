@@ -52,7 +52,7 @@ from biomech.errors import InputError
 
 from .labels import Label
 from .morphometry import SOURCES, VertebraMorphometry, vertebra_morphometry
-from .partial_volume import conserve_shell_volume, subsample_offsets, supersampling
+from .partial_volume import chunk_voxels, conserve_shell_volume, subsample_offsets, supersampling
 from .vertebra_geometry import (_CORTICAL, _ENDPLATE_INF, _ENDPLATE_SUP, _FORAMEN, _VOID,
                                 FORAMEN_RADIUS_MM, Frame, VertebraGeometry, _superellipse)
 from .voxel_model import NO_LEVEL, VoxelModel
@@ -94,7 +94,7 @@ def block_centres(lo, hi, origin, h):
 
 
 def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, shape,
-                      *, chunk: int = 6000) -> LevelVoxels:
+                      *, chunk: int | None = None) -> LevelVoxels:
     """Labels and partial volumes of one vertebra on the grid (origin, h, shape).
 
     The body is supersampled in a band around its surface
@@ -127,6 +127,8 @@ def voxelise_vertebra(geom: VertebraGeometry, frame: Frame, origin, h: float, sh
     s = supersampling(h)
     # sub-sample offsets run along the global grid axes; express them in the local frame
     offs_local = (subsample_offsets(s) * h) @ frame.rotation
+    if chunk is None:                       # voxels per chunk: same points at any voxel size
+        chunk = chunk_voxels(s)
     for start in range(0, len(idx), chunk):
         sel = idx[start:start + chunk]
         pts = (centres[sel][:, None, :] + offs_local[None, :, :]).reshape(-1, 3)

@@ -309,6 +309,7 @@ class CondensedSolver(_Solver):
     def _setup(self, A, near_nullspace, diagonal):
         from .multigrid import CSROperator
         n = A.shape[0]
+        self._columnwise = not sp.issparse(A)
         if sp.issparse(A):
             A = sp.csr_matrix(A)
             self.A = CSROperator(A)
@@ -335,16 +336,25 @@ class CondensedSolver(_Solver):
         if loaded.size:
             inner_rtol, self.inner.rtol = self.inner.rtol, self.columns_rtol
             try:
-                self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded].toarray())
+                if self._columnwise:
+                    # matrix-free products go column by column anyway: one column's CG
+                    # at a time holds 1/k of a block's work vectors (~40 instead of ~240
+                    # bytes per DOF for six columns); iterations: the slowest column's
+                    infos = []
+                    for j in loaded:
+                        self.X[:, j], info_j = self.inner.solve(A_ip[:, [j]].toarray().ravel())
+                        infos.append(info_j)
+                    info = max(infos, key=lambda i: i.iterations)
+                else:
+                    self.X[:, loaded], info = self.inner.solve(A_ip[:, loaded].toarray())
             finally:
                 self.inner.rtol = inner_rtol
             self.setup_iterations = info.iterations
             self.setup_info = info
         self.X[is_p] = 0.0
-        # S = A_pp - A_pi X - X^T (A_ip - A_ii X), expanded (X is 0 on the plate rows)
-        AX = A_ii @ self.X
-        XtAX = self.X.T @ AX
-        del AX
+        # S = A_pp - A_pi X - X^T (A_ip - A_ii X), expanded (X is 0 on the plate rows);
+        # X^T A_ii X column by column (no n x k temporaries)
+        XtAX = np.column_stack([self.X.T @ (A_ii @ self.X[:, j]) for j in range(self.p.size)])
         ApX = np.asarray(A_ip.T @ self.X)
         S = A_pp - ApX - ApX.T + XtAX
         self.S_inv = np.linalg.inv(0.5 * (S + S.T))
