@@ -12,11 +12,16 @@ one process per run (ParOSol in its own MPI processes, started from here).
   case on the same array); biomech GMG-CG, AMG-CG and ParOSol (2 MPI processes, 4
   levels) at the same relative tolerance.  ``--l2-h``: the same test on the built-in
   default L2 (parametric, vBMD 70 mg/cm³) between caps.  Wall time (set-up, solve), iterations,
-  peak memory of all processes (RSS polled every 5 ms, above the starting level) and
-  the axial stiffness [N/mm] of each, with its difference to GMG's.
-* The default study's L1-L3 case (vertebroplasty, five load cases) through
-  ``biomech.runner.solve_case`` with solver 'gmg' and 'amg': time per case, the
-  iterations of the last load case, peak bytes per DOF.
+  peak memory of all processes (RSS polled every 5 ms, above the level at the start of
+  the run, after the kernels are loaded) and the axial stiffness [N/mm] of each, with its
+  difference to GMG's.
+* The default study's L1-L3 case (vertebroplasty, five load cases plus standing) through
+  ``biomech.runner.solve_case`` with solver 'gmg' and 'amg': time per case (model
+  building included), CG iterations of all its solves, peak bytes per DOF of the whole
+  case (RSS polled every 50 ms).
+
+Every row runs in a fresh Python process (``--row``): a row's peak is then not hidden by
+memory an earlier row freed, which the allocator would reuse without the RSS growing.
 * Growth: GMG on a synthetic vertebra-like block (cortex 12 GPa, core 300 MPa, fixed
   base, pressed top) from about 50 k DOF up: time and peak memory, with the
   least-squares slope of log(time) and log(memory) against log(DOF).
@@ -123,44 +128,91 @@ def parosol_axial(E_arr, h, processes=2, level=4):
             "note": f"{processes} MPI processes, {level} levels, dofs of the full box"}
 
 
-def bench_verse(h, parosol=True, solvers=("gmg", "amg"), model="verse004"):
-    E, h = verse_array(h) if model == "verse004" else default_l2_array(h)
-    rows = []
-    for solver in solvers:
-        k, info, wall, gb, ndof = biomech_axial(E, h, solver)
-        rows.append({"model": f"{model} {h:g} mm", "code": f"biomech {solver}", "dofs": ndof,
-                     "setup_s": info.setup_time_s, "solve_s": info.solve_time_s,
-                     "wall_s": wall, "iterations": info.iterations, "peak_GB": gb,
-                     "B_per_dof": gb * 1e9 / ndof, "stiffness_N_per_mm": k})
-    if parosol:
-        p = parosol_axial(E, h)
-        rows.append({"model": f"{model} {h:g} mm", "code": "ParOSol", **p})
-    k_ref = rows[0]["stiffness_N_per_mm"]
-    for r in rows:
-        if "stiffness_N_per_mm" in r:
-            r["vs_gmg"] = r["stiffness_N_per_mm"] / k_ref - 1.0
-    return rows
+#: RSS polling interval [s]: 5 ms for the single solves (a second or less); the segment
+#: cases run minutes and 5 ms polling slowed them by a third, so they poll every 50 ms
+POLL_S = {"axial": 0.005, "segment": 0.05}
 
 
-def bench_segment(h, solvers=("gmg", "amg")):
+def model_array(model: str, h: float):
+    """(E array, h) of 'verse004' or 'L2' (the built-in default L2) between caps."""
+    return verse_array(h) if model == "verse004" else default_l2_array(h)
+
+
+def run_axial(model, h, code, array_path):
+    """One row: the constrained axial test of ``model`` at h with ``code`` ('gmg', 'amg',
+    'parosol') on the E array saved at ``array_path`` (read as is: no model building
+    whose freed memory the solve could reuse unseen)."""
+    E = np.load(array_path)
+    name = f"{model} {h:g} mm"
+    if code == "parosol":
+        return {"model": name, "code": "ParOSol", **parosol_axial(E, h)}
+    k, info, wall, gb, ndof = biomech_axial(E, h, code)
+    return {"model": name, "code": f"biomech {code}", "dofs": ndof,
+            "setup_s": info.setup_time_s, "solve_s": info.solve_time_s,
+            "wall_s": wall, "iterations": info.iterations, "peak_GB": gb,
+            "B_per_dof": gb * 1e9 / ndof, "stiffness_N_per_mm": k}
+
+
+def run_segment(h, solver):
+    """One row: the default study's L1-L3 case at h with ``solver``."""
     from biomech.runner import solve_case
     from bench_segment import case_spec
-    rows = []
-    for solver in solvers:
-        spec = case_spec(h)
-        spec.analysis["solver"] = solver
-        spec.analysis["rtol"] = RTOL
-        with PeakRSS(children=True) as peak:
-            t0 = time.perf_counter()
-            solved = solve_case(spec, fields=False)
-            wall = time.perf_counter() - t0
-        n = solved.analysis.n_dofs
-        info = solved.analysis.problem._system["solver"]
-        rows.append({"model": f"L1-L3 {h:g} mm", "code": f"biomech {solver}", "dofs": n,
-                     "wall_s": wall, "peak_GB": peak.used_GB, "B_per_dof": peak.used_GB * 1e9 / n,
-                     "setup_s": getattr(info, "setup_time_s", float("nan")),
-                     "levels": getattr(getattr(info, "inner", info), "level_sizes", None)})
-    return rows
+    spec = case_spec(h)
+    spec.analysis["solver"] = solver
+    spec.analysis["rtol"] = RTOL
+    with PeakRSS(children=True, interval_s=POLL_S["segment"]) as peak:
+        t0 = time.perf_counter()
+        solved = solve_case(spec, fields=False)
+        wall = time.perf_counter() - t0
+    n = solved.analysis.n_dofs
+    info = solved.analysis.problem._system["solver"]
+    t = solved.analysis.timings
+    linear = sum(v for k, v in t.items() if k.endswith("_linear_solves"))
+    return {"model": f"L1-L3 {h:g} mm", "code": f"biomech {solver}", "dofs": n,
+            "wall_s": wall, "peak_GB": peak.used_GB, "B_per_dof": peak.used_GB * 1e9 / n,
+            "setup_s": getattr(info, "setup_time_s", float("nan")),
+            "iterations": _case_iterations(solved), "note": f"{linear} linear solves",
+            "levels": getattr(getattr(info, "inner", info), "level_sizes", None)}
+
+
+def _case_iterations(solved):
+    """CG iterations of a case: the set-up's plate columns plus every load case's solves."""
+    its = [r.metrics.get("iterations") for r in solved.results]
+    return int(np.nansum([i for i in its if i is not None])) if any(
+        i is not None for i in its) else ""
+
+
+def run_growth(n):
+    k, info, wall, gb, ndof = biomech_axial(growth_block(n), 1.0, "gmg")
+    return {"model": f"block {n}^3", "code": "biomech gmg", "dofs": ndof, "wall_s": wall,
+            "setup_s": info.setup_time_s, "solve_s": info.solve_time_s,
+            "iterations": info.iterations, "peak_GB": gb, "B_per_dof": gb * 1e9 / ndof}
+
+
+def run_row(task: dict) -> dict:
+    """One benchmark row, in this process (see ``--row``)."""
+    # compile (or load) the kernels before anything is timed
+    biomech_axial(growth_block(24), 1.0, "gmg")     # level 1 large enough to run coloured
+    kind = task["kind"]
+    if kind == "axial":
+        return run_axial(task["model"], task["h"], task["code"], task["array"])
+    if kind == "segment":
+        return run_segment(task["h"], task["solver"])
+    return run_growth(task["n"])
+
+
+def run_in_process(task: dict) -> dict:
+    """One row in a fresh Python process: its peak memory is not hidden by memory an
+    earlier row freed (an allocator reuses it without the RSS growing)."""
+    import subprocess
+    res = subprocess.run([sys.executable, __file__, "--row", json.dumps(task)],
+                         capture_output=True, text=True)
+    for line in res.stdout.splitlines():
+        if line.startswith("ROW "):
+            return json.loads(line[4:])
+    tail = (res.stderr or res.stdout).strip().splitlines()[-1:] or ["no output"]
+    return {"model": task.get("model", task["kind"]), "code": task.get("code", ""),
+            "note": f"failed: {tail[0]}"}
 
 
 def growth_block(n):
@@ -172,21 +224,16 @@ def growth_block(n):
     return E
 
 
-def bench_growth(sizes):
-    rows = []
-    for n in sizes:
-        k, info, wall, gb, ndof = biomech_axial(growth_block(n), 1.0, "gmg")
-        rows.append({"model": f"block {n}^3", "code": "biomech gmg", "dofs": ndof, "wall_s": wall,
-                     "setup_s": info.setup_time_s, "solve_s": info.solve_time_s,
-                     "iterations": info.iterations, "peak_GB": gb, "B_per_dof": gb * 1e9 / ndof})
+def growth_slopes(rows) -> None:
+    """Least-squares slopes of log(time) and log(peak memory) against log(DOF), stored
+    on the last row."""
     for key in ("wall_s", "peak_GB"):
         # a peak under 10 MB means the allocator reused freed memory (no RSS growth)
-        use = [r for r in rows if key != "peak_GB" or r[key] > 0.01]
+        use = [r for r in rows if key in r and (key != "peak_GB" or r[key] > 0.01)]
         if len(use) >= 2:
             x = np.log([r["dofs"] for r in use])
             y = np.log([r[key] for r in use])
             rows[-1][f"slope_{key}"] = float(np.polyfit(x, y, 1)[0])
-    return rows
 
 
 def markdown(rows) -> str:
@@ -218,24 +265,42 @@ def main(argv=None):
                     help="block edge lengths [voxels] of the growth table")
     ap.add_argument("--no-parosol", action="store_true")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--row", help=argparse.SUPPRESS)       # internal: one row, JSON task
     args = ap.parse_args(argv)
-    # compile once (cold Numba cache) before anything is timed
-    biomech_axial(growth_block(16), 1.0, "gmg")
+    if args.row:
+        print("ROW " + json.dumps(run_row(json.loads(args.row)), default=str), flush=True)
+        return []
     rows = []
-    for h in args.verse_h:
-        try:
-            rows += bench_verse(h, parosol=not args.no_parosol, solvers=args.solvers)
-        except FileNotFoundError as exc:
-            rows.append({"model": f"verse004 {h:g} mm", "note": f"skipped: {exc}"})
-        print(markdown(rows), flush=True)
-    for h in args.l2_h:
-        rows += bench_verse(h, parosol=not args.no_parosol, solvers=args.solvers, model="L2")
-        print(markdown(rows), flush=True)
+    for model, hs in (("verse004", args.verse_h), ("L2", args.l2_h)):
+        for h in hs:
+            if model == "verse004":
+                try:                  # the CT is read in each row's process; check it here
+                    import verse004_ct
+                    verse004_ct.require_data()
+                except FileNotFoundError as exc:
+                    rows.append({"model": f"verse004 {h:g} mm", "note": f"skipped: {exc}"})
+                    continue
+            codes = list(args.solvers) + ([] if args.no_parosol else ["parosol"])
+            with tempfile.TemporaryDirectory() as work:
+                E, h_model = model_array(model, h)
+                path = os.path.join(work, "E.npy")
+                np.save(path, E)
+                del E
+                group = [run_in_process({"kind": "axial", "model": model, "h": h_model,
+                                         "code": c, "array": path}) for c in codes]
+            k_ref = group[0].get("stiffness_N_per_mm")
+            for r in group:
+                if k_ref and "stiffness_N_per_mm" in r:
+                    r["vs_gmg"] = r["stiffness_N_per_mm"] / k_ref - 1.0
+            rows += group
+            print(markdown(rows), flush=True)
     for h in args.segment_h:
-        rows += bench_segment(h, solvers=args.solvers)
+        rows += [run_in_process({"kind": "segment", "h": h, "solver": s}) for s in args.solvers]
         print(markdown(rows[-len(args.solvers):]), flush=True)
     if args.growth:
-        rows += bench_growth(args.growth)
+        grown = [run_in_process({"kind": "growth", "n": n}) for n in args.growth]
+        growth_slopes(grown)
+        rows += grown
     print(markdown(rows))
     for key, what in (("slope_wall_s", "time"), ("slope_peak_GB", "memory")):
         if rows and key in rows[-1]:

