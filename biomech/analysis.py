@@ -261,6 +261,7 @@ class SegmentAnalysis:
         self.problem.clear_loads()
         self.timings[f"solve_{lc.name}_s"] = time.perf_counter() - t0
         self.timings[f"solve_{lc.name}_linear_solves"] = sol.info.active_set_iterations
+        self.timings[f"solve_{lc.name}_cg_iterations"] = sol.info.iterations
         p = sol.plates["superior"]
         return self._result(lc, sol.u_flat, np.concatenate([p.displacement, p.rotation]), fields,
                             solution=sol)
