@@ -132,7 +132,9 @@ def coarse_element_counts(ijk: np.ndarray, coarse_max_elements: int = 1) -> list
 #: index maps and T (~60), mask, diagonals and Chebyshev work vectors of the V-cycle
 #: (~10 vectors, 80), node-element table (~21) and CG work vectors (5 x 8 per column)
 FINE_BYTES_PER_DOF = 160
-CG_BYTES_PER_DOF_COLUMN = 5 * 8 + 3 * 8     # CG vectors, plus X, A_ip and K T_p per column
+CG_BYTES_PER_DOF = 5 * 8 + 3 * 8     # CG vectors and the operator's temporaries (one column
+#                                      at a time: the plate columns are solved in turn)
+PLATE_COLUMN_BYTES_PER_DOF = 8       # the condensation's X, per plate unknown
 #: bytes per coarse element (dense 24x24 matrix, connectivity, indices) and per coarse
 #: DOF (prolongation rows, diagonals, work vectors)
 COARSE_BYTES_PER_ELEMENT = PACKED * 4 + 8 * 8 + 3 * 8 + 8 * 8
@@ -142,8 +144,8 @@ COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR cop
 
 def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
     """Estimated peak memory [bytes] of a GMG solve of a voxel model with voxels at
-    grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` right-hand sides solved
-    together (6 per rigid plate in the condensation).  Cheap: counts the coarse voxels
+    grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` plate unknowns condensed
+    (6 per rigid plate; their columns are solved one at a time).  Cheap: counts the coarse voxels
     without building the levels.  Compared with measured peaks in bench_gmg.py."""
     n_dofs = 3 * n_nodes
     # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
@@ -151,8 +153,8 @@ def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
     coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
     # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
     coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
-    return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF_COLUMN * max(columns, 1))
-               + coarse)
+    return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF
+                         + PLATE_COLUMN_BYTES_PER_DOF * columns) + coarse)
 
 
 def check_memory(ijk, n_nodes, columns=1, available=None) -> int:
