@@ -128,9 +128,9 @@ def parosol_axial(E_arr, h, processes=2, level=4):
             "note": f"{processes} MPI processes, {level} levels, dofs of the full box"}
 
 
-#: RSS polling interval [s]: 5 ms for the single solves (a second or less); the segment
-#: cases run minutes and 5 ms polling slowed them by a third, so they poll every 50 ms
-POLL_S = {"axial": 0.005, "segment": 0.05}
+#: RSS polling interval of the segment cases [s]: they run minutes, and the 5 ms of the
+#: single solves (a second or less) slowed them by a third
+SEGMENT_POLL_S = 0.05
 
 
 def model_array(model: str, h: float):
@@ -160,7 +160,7 @@ def run_segment(h, solver):
     spec = case_spec(h)
     spec.analysis["solver"] = solver
     spec.analysis["rtol"] = RTOL
-    with PeakRSS(children=True, interval_s=POLL_S["segment"]) as peak:
+    with PeakRSS(children=True, interval_s=SEGMENT_POLL_S) as peak:
         t0 = time.perf_counter()
         solved = solve_case(spec, fields=False)
         wall = time.perf_counter() - t0

@@ -217,7 +217,6 @@ def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
     _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)
 
 
-
 @njit(**JIT)
 def _find(root, s):
     """Root of slot s in the union-find forest ``root`` (path halving)."""

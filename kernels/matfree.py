@@ -150,9 +150,8 @@ def voxel_matvec_gather_serial(x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
     _voxel_gather_rows(0, node_elems.shape[0], x, node_elems, conn, lam, mu, K_lambda, K_mu, y)
 
 
-
 @njit(**PJIT)
-def gather_own(z, cols, rows, skip, x):
+def gather_own(z, rows, cols, skip, x):
     """x[rows[i], :] = z[cols[i], :], or 0 where skip[cols[i]]: the reduced unknowns z
     (n_free, k) that are a DOF's own copied into the DOF vector x (n_dofs, k), in one
     pass without index temporaries (any float dtypes: x takes its own).  Entries of x

@@ -244,8 +244,8 @@ def test_solution_does_not_depend_on_the_thread_count():
 
 def test_sparse_rows_operator_equals_the_csr_product():
     """SparseRowsOperator (springs and contact: products on their few nonzero rows only)
-    gives SciPy's C x and diag(C), exactly, for a vector and a block, and add_to adds
-    in place (float32 too)."""
+    gives SciPy's C x and diag(C), exactly, for a vector and a block, rebuilds C
+    (tocsr), and add_to adds in place (float32 too)."""
     from biomech.fem.multigrid import SparseRowsOperator
     rng = np.random.default_rng(2)
     n = 200
@@ -257,6 +257,7 @@ def test_sparse_rows_operator_equals_the_csr_product():
     x, X = rng.standard_normal(n), rng.standard_normal((n, 3))
     assert np.array_equal(op @ x, C @ x) and np.array_equal(op @ X, C @ X)
     assert np.array_equal(op.diagonal(), C.diagonal())
+    assert abs(op.tocsr() - C).max() == 0.0 and op.tocsr().shape == C.shape
     y = np.ones((n, 3), dtype=np.float32)
     SparseRowsOperator(C, np.float32).add_to(y, X.astype(np.float32))
     assert np.allclose(y, 1.0 + C @ X, rtol=1e-6, atol=1e-6)

@@ -204,8 +204,11 @@ class Grid:
         coarse = Grid(parent_ijk, conn_c, node_ijk_c)
         # trilinear prolongation: fine node n takes weight 1 (even axis) or 1/2 (odd axis)
         # from each coarse corner N around it, the copy seen from one of its parents
-        if np.any(fine_parent < 0):
-            raise InputError("voxel grid with a node in no voxel")
+        orphans = int(np.count_nonzero(fine_parent < 0))
+        if orphans:
+            raise InputError(f"voxel grid: {orphans} of its {self.n_nodes} nodes belong to no "
+                             "voxel; every node must be a corner of a voxel (build the grid "
+                             "with VoxelMesh.from_mask or Grid(ijk))")
         indptr = np.zeros(self.n_nodes + 1, dtype=np.int64)
         indptr[1:] = 2 ** (self.node_ijk % 2).sum(axis=1)
         nnz = int(indptr.sum())
@@ -299,16 +302,20 @@ class _Level:
 
     def set_extra(self, extra):
         from .multigrid import SparseRowsOperator
-        self.extra = (None if extra is None or extra.nnz == 0
-                      else sp.csr_matrix(extra, dtype=self.dtype))
-        self._extra_op = None if self.extra is None else SparseRowsOperator(self.extra,
-                                                                            self.dtype)
+        # held once, as its nonzero rows (products touch those only)
+        self._extra_op = (None if extra is None or extra.nnz == 0
+                          else SparseRowsOperator(extra, self.dtype))
         d = self._diag_el.astype(float)
         if extra is not None and extra.nnz:
             d += extra.diagonal()
         self.empty = ~(d > 0)          # no stiffness (masked or unsupported): kept at 0
         self.dinv = np.where(self.empty, 0.0, 1.0 / np.where(self.empty, 1.0, d)).astype(
             self.dtype)
+
+    @property
+    def extra(self):
+        """The level's sparse couplings (springs, contact) as CSR, or None."""
+        return None if self._extra_op is None else self._extra_op.tocsr()
 
     def matvec(self, x):
         y = self._apply(x)

@@ -73,7 +73,7 @@ class ReducedVoxelOperator:
         """z (n_free,) or (n_free, k)."""
         z2 = z.reshape(z.shape[0], -1)
         x = np.zeros((self.n_dofs, z2.shape[1]))
-        K.gather_own(z2, self.cols, self.rows, self.decoupled, x)
+        K.gather_own(z2, self.rows, self.cols, self.decoupled, x)
         if self.T_rest is not None:
             zr = np.where(self.decoupled[self.rest, None], 0.0, z2[self.rest])
             x[self._rest_rows] += self.T_rest @ zr

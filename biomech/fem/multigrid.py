@@ -67,8 +67,15 @@ class SparseRowsOperator:
 
     def diagonal(self) -> np.ndarray:
         d = np.zeros(self.shape[0], dtype=self.dtype)
-        d[self.rows] = self.sub[np.arange(self.rows.size), self.rows]
+        d[self.rows] = np.asarray(self.sub[np.arange(self.rows.size), self.rows]).ravel()
         return d
+
+    def tocsr(self) -> sp.csr_matrix:
+        """The whole (n, n) matrix again (for a factorisation or a check)."""
+        counts = np.zeros(self.shape[0], dtype=np.int64)
+        counts[self.rows] = np.diff(self.sub.indptr)
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        return sp.csr_matrix((self.sub.data, self.sub.indices, indptr), shape=self.shape)
 
     def add_to(self, y, x) -> None:
         y[self.rows] += self.sub @ x

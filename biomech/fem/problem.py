@@ -435,16 +435,15 @@ class StaticProblem:
         check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns))
         op = self.matrix_free_operator()
         self._system.pop("active", None)
-        A = ReducedVoxelOperator(op, red.T, red.decoupled)
-        self._system["base"] = A
+        A = base = ReducedVoxelOperator(op, red.T, red.decoupled)
+        self._system["base"] = base
         C_all = None
         if self._springs:
             C_all = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
             A = SumOperator(A, C_all)
         self._system["operator"] = A
         solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
-                             coupling=C_all, own=(self._system["base"].rows,
-                                                  self._system["base"].cols))
+                             coupling=C_all, own=(base.rows, base.cols))
         if red.plate_columns:
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts,

@@ -566,7 +566,7 @@ class _GMGPreconditioner:
         R = np.asarray(R, dtype=float)
         R2 = R.reshape(R.shape[0], -1)
         full = np.zeros((s.T.shape[0], R2.shape[1]), dtype=s.hierarchy.dtype)
-        K.gather_own(R2, s.cols, s.rows, s.decoupled, full)
+        K.gather_own(R2, s.rows, s.cols, s.decoupled, full)
         Y = (s.hierarchy @ full).reshape(full.shape)
         del full
         Z = np.empty_like(R2)
