@@ -46,8 +46,12 @@ LMAX_SAFETY = 1.1
 LANCZOS_STEPS = 12
 #: Coarsest level size [unknowns]: factorised by SuperLU.
 COARSE_MAX_UNKNOWNS = 4000
-#: Chebyshev degree (matrix products per smoothing step).
-DEGREE = 3
+#: Chebyshev degree (Jacobi applications per smoothing step; one product fewer).  2
+#: against 3: verse004 0.5 mm 5.6 against 6.8 s (11 iterations both), 1 mm 0.78 s both
+#: (13 against 11 iterations); L1-L3 case at 1 mm 63 against 70 s (370 against 328
+#: iterations: the nucleus's volumetric solves are paid per application); degree 4 cost
+#: more on the 2 mm case.
+DEGREE = 2
 #: Levels with fewer nodes run their products on one thread (the node-gather form, no
 #: barrier): a parallel product's nine barriers cost more than a serial product of this
 #: many nodes.  Larger levels use the coloured element form on all threads.
@@ -63,6 +67,11 @@ COARSE_DTYPE = np.float32
 #: the float64 one (8.6 against 13.5 ms at 680k DOF).  Coarse element products sum in
 #: float64 whatever the vectors' precision.
 VCYCLE_DTYPE = np.float32
+#: Chebyshev bounds after the hierarchy's springs change (an active set that moved):
+#: the set-up's lmax times this instead of a new Lanczos estimate (12 products per
+#: level, ~0.5 s at 1 mm).  Re-estimated on the 2 mm segment after each change: 21 of
+#: 40 within 0.2 %, all within -4 / +12 %.
+COUPLING_LMAX_SAFETY = 1.15
 # Blocks of right-hand sides (a plate condensation) go column by column: a block form
 # of the gather product (each element read once for all k columns) ran 1.5-2x slower
 # than k single products, the products being bound by flops, not by memory.
@@ -259,6 +268,23 @@ def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
     return sp.kron(P_node, sp.identity(3), format="csr")
 
 
+def _galerkin_rows(P_node, C: sp.csr_matrix, cache: dict) -> sp.csr_matrix:
+    """P^T C P for the node prolongation P (n_f, n_c) and a symmetric C (3 n_f)^2 with
+    few nonzero rows (springs), through those rows of P only (no fine-size DOF
+    prolongation is formed).  ``cache`` keeps the rows of P of the first C's nodes
+    (the set-up's springs, all active) for later C on the same nodes or fewer."""
+    c = C.tocoo()
+    nodes = np.unique(c.row // 3)
+    if "pos" not in cache or np.any(cache["pos"][3 * nodes] < 0):
+        dofs = (3 * nodes[:, None] + np.arange(3)).ravel()
+        pos = np.full(C.shape[0], -1, dtype=np.int32)
+        pos[dofs] = np.arange(dofs.size)
+        cache.update(pos=pos, Pd=_dof_prolongation(sp.csr_matrix(P_node)[nodes].astype(float)))
+    pos, Pd = cache["pos"], cache["Pd"]
+    C_sub = sp.csr_matrix((c.data, (pos[c.row], pos[c.col])), shape=(Pd.shape[0],) * 2)
+    return (Pd.T @ C_sub @ Pd).tocsr()
+
+
 _TRIU = np.triu_indices(24)        # the packed order of kernels.gmg (row by row, c >= r)
 
 
@@ -298,6 +324,8 @@ class _Level:
         # set_extra: Jacobi scaling only
         self._diag_el = np.asarray(diag_elements, dtype=self.dtype)
         self.P = self.R = None
+        self.volumetric = None
+        self.coupling_cache = {}       # _galerkin_rows: the springs' rows of P
         self.set_extra(extra)
 
     def set_extra(self, extra):
@@ -308,9 +336,27 @@ class _Level:
         d = self._diag_el.astype(float)
         if extra is not None and extra.nnz:
             d += extra.diagonal()
+        self._set_jacobi(d)
+
+    def _set_jacobi(self, d=None):
+        """Jacobi scaling from the level's diagonal d (n,) [N/mm] (default: rebuilt)."""
+        if d is None:
+            d = self._diag_el.astype(float)
+            if self._extra_op is not None:
+                d += self._extra_op.diagonal()
         self.empty = ~(d > 0)          # no stiffness (masked or unsupported): kept at 0
+        if self.volumetric is not None:
+            d = self.volumetric.refresh(d)
         self.dinv = np.where(self.empty, 0.0, 1.0 / np.where(self.empty, 1.0, d)).astype(
             self.dtype)
+
+    def jacobi(self, v, out=None):
+        """The smoother's 'diagonal' solve: D^-1 v, with the volumetric rows exact."""
+        dinv = self.dinv if v.ndim == 1 else self.dinv[:, None]
+        out = np.multiply(dinv, v, out=out)
+        if self.volumetric is not None:
+            self.volumetric.correct(out)
+        return out
 
     @property
     def extra(self):
@@ -327,7 +373,7 @@ class _Level:
         """Largest eigenvalue of D^-1 A from LANCZOS_STEPS steps of Jacobi-PCG (Ritz value)."""
         rng = np.random.default_rng(seed)
         r = np.where(self.empty, 0.0, rng.standard_normal(self.n))
-        z = self.dinv * r
+        z = self.jacobi(r)
         p = z.copy()
         rz = r @ z
         alphas, betas = [], []
@@ -338,7 +384,7 @@ class _Level:
                 break
             alpha = rz / pAp
             r -= alpha * Ap
-            z = self.dinv * r
+            z = self.jacobi(r)
             rz_new = r @ z
             alphas.append(alpha)
             betas.append(rz_new / rz)
@@ -364,8 +410,7 @@ class _Level:
         delta = 0.5 * (self.lmax - self.lmin)
         sigma = theta / delta
         rho = 1.0 / sigma
-        dinv = self.dinv if b.ndim == 1 else self.dinv[:, None]
-        d = np.multiply(dinv, b)           # in place where possible: fewer full-size temporaries
+        d = self.jacobi(b)                 # in place where possible: fewer full-size temporaries
         d /= theta
         x = d.copy()
         for _ in range(degree - 1):
@@ -373,7 +418,7 @@ class _Level:
             np.subtract(b, res, out=res)
             rho_new = 1.0 / (2.0 * sigma - rho)
             d *= rho_new * rho
-            res *= dinv
+            self.jacobi(res, out=res)
             res *= 2.0 * rho_new / delta
             d += res
             x += d
@@ -388,12 +433,14 @@ class VoxelHierarchy:
     reference matrices; dof_mask (3 n_nodes,) bool, True for the DOFs solved for
     (others are left out of every level); coupling : sparse (3 n_nodes)^2 addition
     (springs, contact) or None; node_elems : the fine grid's (n_nodes, 8) node-element
-    table when the caller has it (VoxelOperator.node_elems), else built here.
+    table when the caller has it (VoxelOperator.node_elems), else built here;
+    volumetric_ratio : lam / mu above which an element's volumetric part is smoothed
+    exactly (default :data:`.gmg_volumetric.VOLUMETRIC_RATIO`; ``inf``: plain Jacobi).
     """
 
     def __init__(self, grid: Grid, lam, mu, K_lambda, K_mu, dof_mask, coupling=None, *,
                  degree: int | None = None, coarse_max: int | None = None, node_elems=None,
-                 dtype=None):
+                 dtype=None, volumetric_ratio: float | None = None):
         self.degree = int(DEGREE if degree is None else degree)
         coarse_max = COARSE_MAX_UNKNOWNS if coarse_max is None else int(coarse_max)
         dt = np.dtype(VCYCLE_DTYPE if dtype is None else dtype)
@@ -474,27 +521,48 @@ class VoxelHierarchy:
             level.Ke = Ke
             self.levels.append(level)
         self._lam, self._mu, self._refs = lam, mu, (K_lambda, K_mu)
+        self._attach_volumetric(grid, K_lambda, volumetric_ratio)
         self.set_coupling(coupling)
         self.shape = (self.levels[0].n, self.levels[0].n)
+
+    def _attach_volumetric(self, grid, K_lambda, ratio):
+        """Exact volumetric smoothing (:mod:`.gmg_volumetric`) of the nearly
+        incompressible elements on the first VOLUMETRIC_LEVELS smoothed levels."""
+        from . import gmg_volumetric as V
+        B = V.volumetric_rows(self._lam, self._mu, grid.conn, K_lambda, self.mask,
+                              V.VOLUMETRIC_RATIO if ratio is None else ratio, grid.ijk)
+        for i, lev in enumerate(self.levels[:-1][:V.VOLUMETRIC_LEVELS]):
+            if B is None or B.nnz == 0:
+                break
+            lev.volumetric = V.VolumetricSmoothing(B)   # refreshed by set_extra
+            if i + 1 < V.VOLUMETRIC_LEVELS:
+                B = (B @ _dof_prolongation(lev.P.astype(float))).tocsr()
 
     @property
     def level_sizes(self) -> list:
         return [lev.n for lev in self.levels]
 
-    def set_coupling(self, coupling):
+    def set_coupling(self, coupling, *, reestimate: bool = True):
         """Sparse couplings C on the fine DOFs: fine level C, coarse ones P^T C P;
-        re-estimates the smoothing bounds and refactorises the coarsest level."""
+        re-estimates the smoothing bounds (unless ``reestimate`` is False: a changed set
+        of springs keeps the set-up's bounds, see :data:`COUPLING_LMAX_SAFETY`) and
+        refactorises the coarsest level."""
         C = None if coupling is None else sp.csr_matrix(coupling, dtype=float)
         if C is not None:
-            m = sp.diags(self.mask.astype(float))
-            C = (m @ C @ m).tocsr()
+            c = C.tocoo()
+            keep = (self.mask[c.row] != 0) & (self.mask[c.col] != 0)
+            C = sp.csr_matrix((c.data[keep], (c.row[keep], c.col[keep])), shape=C.shape)
         for i, lev in enumerate(self.levels):
             lev.set_extra(C)
             if i + 1 < len(self.levels):
-                lev.estimate_lmax(seed=i)
+                if reestimate or not hasattr(lev, "lmax"):
+                    lev.estimate_lmax(seed=i)
+                    lev.lmax_setup = lev.lmax
+                else:
+                    lev.lmax = COUPLING_LMAX_SAFETY * lev.lmax_setup
+                    lev.lmin = lev.lmax / SMOOTHING_RANGE
                 if C is not None and C.nnz:
-                    Pd = _dof_prolongation(lev.P.astype(float))
-                    C = (Pd.T @ C @ Pd).tocsr()
+                    C = _galerkin_rows(lev.P, C, lev.coupling_cache)
         self._factor_coarsest()
 
     def _factor_coarsest(self):
@@ -506,7 +574,10 @@ class VoxelHierarchy:
             Ke = Ke * m[:, :, None] * m[:, None, :]
         else:
             Ke = lev.Ke
-        A = _element_csr(lev.grid, np.asarray(Ke, dtype=float), lev.n)
+        if getattr(self, "_coarsest_elements", None) is None:
+            # kept (a few MB): a changed set of springs refactorises without reassembling
+            self._coarsest_elements = _element_csr(lev.grid, np.asarray(Ke, dtype=float), lev.n)
+        A = self._coarsest_elements
         if lev.extra is not None:
             A = A + lev.extra
         # unit diagonal on DOFs without stiffness; a relative 1e-10 shift elsewhere: with

@@ -29,6 +29,10 @@ HIGH_CONTRAST = 100.0
 #: of a few thousand unknowns costs tens of seconds; a 2310-unknown LU dominated each
 #: cycle of a 3 mm segment, one more level below 750 unknowns cost iterations at 1 mm).
 COARSE_MAX_UNKNOWNS = 1000
+#: A GMG V-cycle takes a changed set of springs (an active set that moved) when it
+#: differs from the set it holds by more than this fraction of the summed |entries|
+#: (GMGCGSolver.follow_coupling).
+COUPLING_UPDATE_FRACTION = 0.0
 
 
 @dataclass
@@ -363,17 +367,23 @@ class CondensedSolver(_Solver):
         self.is_p = is_p
         self._base = None
         self.op = None
+        self.deflation = None
 
     def set_operator(self, A_base, C):
         """Solve with ``A_base + C`` from now on (springs that switched on or off): one
         CG on the whole system per right-hand side, preconditioned by the condensation
         of the set-up matrix with one V-cycle for the inner block,
         ``M^-1 = [I -X; 0 I] diag(V, S^-1) [I 0; -X^T I]`` (symmetric positive definite;
-        X and S are not solved again, so a changed operator costs no extra set-up)."""
+        X and S are not solved again, so a changed operator costs no extra set-up; a
+        GMG inner solver takes the new springs into its V-cycle, see
+        :meth:`GMGCGSolver.follow_coupling`)."""
         from .multigrid import CSROperator
         if self._base is None or self._base[0] is not A_base:
             self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
-        self.op = SumOperator(self._base[1], sp.csr_matrix(C))
+        self._C = sp.csr_matrix(C)
+        self.op = SumOperator(self._base[1], self._C)
+        if hasattr(self.inner, "follow_coupling"):
+            self.inner.follow_coupling(C)
 
     def _precondition(self, R):
         """Apply M^-1 (see :meth:`set_operator`) to R (n,) or (n, k)."""
@@ -393,7 +403,15 @@ class CondensedSolver(_Solver):
         M = spla.LinearOperator(self.op.shape, matvec=self._precondition,
                                 matmat=self._precondition, dtype=float)
         maxiter = self.maxiter or 1000
-        z, res = pcg(self.op, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0)
+        from . import deflation as D
+        if D.DEFLATION_VECTORS > 0:
+            # the same body with other springs, solve after solve: recycle Ritz vectors
+            if self.deflation is None or self.deflation.base is not self._base[1]:
+                self.deflation = D.RecycledDeflation(self._base[1])
+            z, res = self.deflation.solve(self.op, self._C, b, M, rtol=self.rtol,
+                                          maxiter=maxiter, x0=x0)
+        else:
+            z, res = pcg(self.op, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0)
         info = SolveInfo(self.method, self.n, len(res) - 1, res, self.setup_time_s,
                          time.perf_counter() - t0, res[-1] <= self.rtol, self.rtol)
         if not info.converged:
@@ -511,10 +529,15 @@ class GMGCGSolver(_Solver):
         self.own = own
 
     def _full(self, C):
-        """C (n_free, n_free) on the own DOFs, as (n_dofs, n_dofs)."""
-        S = sp.csr_matrix((np.ones(self.rows.size), (self.rows, self.cols)),
-                          shape=(self.T.shape[0], self.T.shape[1]))
-        return (S @ sp.csr_matrix(C) @ S.T).tocsr()
+        """C (n_free, n_free) on the own DOFs, as (n_dofs, n_dofs); entries of other
+        unknowns (plates) dropped."""
+        dof_of = np.full(self.T.shape[1], -1, dtype=np.int64)
+        dof_of[self.cols] = self.rows
+        c = sp.csr_matrix(C).tocoo()
+        i, j = dof_of[c.row], dof_of[c.col]
+        keep = (i >= 0) & (j >= 0)
+        n = self.T.shape[0]
+        return sp.csr_matrix((c.data[keep], (i[keep], j[keep])), shape=(n, n))
 
     def _setup(self, A, near_nullspace, diagonal):
         from .gmg import Grid, VoxelHierarchy
@@ -533,6 +556,7 @@ class GMGCGSolver(_Solver):
             None if self.coupling is None else self._full(self.coupling),
             degree=self.degree)
         self.level_sizes = self.hierarchy.level_sizes
+        self.coupling_updates = 0
         # Jacobi on the unknowns outside the V-cycle: plate unknowns and prescribed ones
         outside = np.ones(self.n, dtype=bool)
         outside[self.cols] = self.decoupled[self.cols]
@@ -546,6 +570,23 @@ class GMGCGSolver(_Solver):
         if getattr(self, "_base", (None,))[0] is not A_base:
             self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
         self.A = SumOperator(self._base[1], C)
+        self.follow_coupling(C)
+
+    def follow_coupling(self, C):
+        """Give the V-cycle the springs C (n_free, n_free) of the active set when they
+        differ from its own by more than COUPLING_UPDATE_FRACTION (of the summed
+        |entries|): a V-cycle built with every tension-only fibre active is too stiff
+        where half of them went slack (the slowest modes of the L1-L3 segment after the
+        nucleus's).  The Chebyshev bounds are kept (gmg.COUPLING_LMAX_SAFETY)."""
+        C = sp.csr_matrix(C)
+        last = self.coupling
+        size = max(abs(C).sum(), 0.0 if last is None else abs(last).sum())
+        change = abs(C).sum() if last is None else abs(C - last).sum()
+        if size == 0 or change <= COUPLING_UPDATE_FRACTION * size:
+            return
+        self.hierarchy.set_coupling(self._full(C), reestimate=False)
+        self.coupling = C
+        self.coupling_updates += 1
 
     def solve(self, b, x0=None):
         """b (n,) or (n, k) -> (z of the same shape, SolveInfo); x0: a first guess."""
