@@ -22,7 +22,7 @@ import numpy as np
 DEFLATION_VECTORS = 4
 #: Lanczos vectors stored (float32) while no deflation space exists yet: the first
 #: solve that runs at least RITZ_MIN_STEPS iterations provides it.
-RITZ_STEPS = 24
+RITZ_STEPS = 16
 RITZ_MIN_STEPS = 12
 
 
@@ -52,10 +52,15 @@ class RecycledDeflation:
         k = min(self.k, m)
         W = Z[:, :m] @ V[:, :k].astype(Z.dtype)
         W = W.astype(float)
-        W /= np.linalg.norm(W, axis=0)
+        norms = np.linalg.norm(W, axis=0)
+        keep = norms > 0
+        if not keep.any():
+            return
+        W = W[:, keep] / norms[keep]
+        k = W.shape[1]
         self.W = W
         self.base_W = np.column_stack([np.asarray(self.base @ W[:, j]) for j in range(k)])
-        self.ritz_values = theta[:k]
+        self.ritz_values = theta[:norms.size][keep]
 
     def solve(self, A, C, b, M, *, rtol: float, maxiter: int, x0=None):
         """CG on A z = b (A = base + C; C sparse (n, n)), preconditioned by M and
@@ -71,7 +76,12 @@ class RecycledDeflation:
             Cr = SparseRowsOperator(C)
             rows, CW = Cr.rows, np.asarray(Cr.sub @ W)
             E = W.T @ self.base_W + W[rows].T @ CW
-            E_inv = np.linalg.inv(0.5 * (E + E.T))
+            E = 0.5 * (E + E.T)
+            ev = np.linalg.eigvalsh(E)
+            if not ev[0] > 1e-12 * ev[-1]:
+                W = None                  # a dependent space: plain CG this time
+        if W is not None:
+            E_inv = np.linalg.inv(E)
 
             def AW_T(v):                    # (A W)^T v
                 return self.base_W.T @ v + CW.T @ v[rows]

@@ -149,12 +149,23 @@ PLATE_COLUMN_BYTES_PER_DOF = 8       # the condensation's X, per plate unknown
 COARSE_BYTES_PER_ELEMENT = PACKED * 4 + 8 * 8 + 3 * 8 + 8 * 8
 COARSE_BYTES_PER_DOF = 120
 COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
+#: per nearly incompressible voxel (gmg_volumetric): SuperLU's factor of G, 378 entries a
+#: row on the 1 mm segment's nucleus (10,242 voxels; in 3D nested dissection the entries
+#: per row grow as n^(1/3)), and the rows B and B^T
+VOLUMETRIC_FACTOR_ENTRIES = (378, 10_242)
+VOLUMETRIC_BYTES_PER_VOXEL = 2 * 24 * 12
+#: per DOF when an active set recycles a deflation space (deflation): W and base @ W
+#: (float64, k columns) while the Lanczos vectors of the first long solve are still held
+RECYCLED_BYTES_PER_DOF = 16 * 4 + 4 * 16
 
 
-def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
+def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
+                        nearly_incompressible: int = 0, recycled: bool = False) -> int:
     """Estimated peak memory [bytes] of a GMG solve of a voxel model with voxels at
     grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` plate unknowns condensed
-    (6 per rigid plate; their columns are solved one at a time).  Cheap: counts the coarse voxels
+    (6 per rigid plate; their columns are solved one at a time); nearly_incompressible:
+    voxels smoothed with their volumetric part exact; recycled: an active set (springs
+    that switch) with a recycled deflation space.  Cheap: counts the coarse voxels
     without building the levels.  Compared with measured peaks in bench_gmg.py."""
     n_dofs = 3 * n_nodes
     # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
@@ -162,15 +173,20 @@ def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1) -> int:
     coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
     # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
     coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
+    n_b = int(nearly_incompressible)
+    per_row, at = VOLUMETRIC_FACTOR_ENTRIES
+    coarse += n_b * (VOLUMETRIC_BYTES_PER_VOXEL + 12 * per_row * (n_b / at) ** (1 / 3))
     return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF
-                         + PLATE_COLUMN_BYTES_PER_DOF * columns) + coarse)
+                         + PLATE_COLUMN_BYTES_PER_DOF * columns
+                         + (RECYCLED_BYTES_PER_DOF if recycled else 0)) + coarse)
 
 
-def check_memory(ijk, n_nodes, columns=1, available=None) -> int:
-    """Raise ModelTooLargeError when estimate_peak_bytes exceeds the memory available
-    [bytes] (default: the machine's, when known).  Returns the estimate."""
+def check_memory(ijk, n_nodes, columns=1, available=None, **extra) -> int:
+    """Raise ModelTooLargeError when estimate_peak_bytes (``extra``: its keywords)
+    exceeds the memory available [bytes] (default: the machine's, when known).  Returns
+    the estimate."""
     from ..environment import available_memory_bytes
-    need = estimate_peak_bytes(ijk, n_nodes, columns)
+    need = estimate_peak_bytes(ijk, n_nodes, columns, **extra)
     have = available_memory_bytes() if available is None else available
     if have is not None and need > have:
         raise ModelTooLargeError(
@@ -544,9 +560,9 @@ class VoxelHierarchy:
 
     def set_coupling(self, coupling, *, reestimate: bool = True):
         """Sparse couplings C on the fine DOFs: fine level C, coarse ones P^T C P;
-        re-estimates the smoothing bounds (unless ``reestimate`` is False: a changed set
-        of springs keeps the set-up's bounds, see :data:`COUPLING_LMAX_SAFETY`) and
-        refactorises the coarsest level."""
+        re-estimates the smoothing bounds and refactorises the coarsest level, unless
+        ``reestimate`` is False: a changed set of springs keeps the set-up's bounds (see
+        :data:`COUPLING_LMAX_SAFETY`) and coarsest factor."""
         C = None if coupling is None else sp.csr_matrix(coupling, dtype=float)
         if C is not None:
             c = C.tocoo()
@@ -563,7 +579,12 @@ class VoxelHierarchy:
                     lev.lmin = lev.lmax / SMOOTHING_RANGE
                 if C is not None and C.nnz:
                     C = _galerkin_rows(lev.P, C, lev.coupling_cache)
-        self._factor_coarsest()
+        if reestimate:
+            # a changed set of springs keeps the set-up's coarsest factor (every spring
+            # active): still an SPD coarse solve.  Refactorising after each change of the
+            # 2 mm segment's active set cost 0.04 s a time, grew the RSS by ~90 MB over
+            # the case (SuperLU's own allocations), and saved 3 of 262 iterations.
+            self._factor_coarsest()
 
     def _factor_coarsest(self):
         lev = self.levels[-1]

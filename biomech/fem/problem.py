@@ -432,7 +432,11 @@ class StaticProblem:
         from .gmg_operator import ReducedVoxelOperator
         from .solvers import CondensedSolver, SumOperator
         # refuse before allocating: the estimate counts the coarse voxels only
-        check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns))
+        from .gmg_volumetric import VOLUMETRIC_RATIO
+        check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns),
+                     nearly_incompressible=int(np.count_nonzero(self.lam > VOLUMETRIC_RATIO
+                                                                * self.mu)),
+                     recycled=self.nonlinear)
         op = self.matrix_free_operator()
         self._system.pop("active", None)
         A = base = ReducedVoxelOperator(op, red.T, red.decoupled)

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from ..errors import ConvergenceError, InputError
+from . import deflation as D
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,8 @@ HIGH_CONTRAST = 100.0
 COARSE_MAX_UNKNOWNS = 1000
 #: A GMG V-cycle takes a changed set of springs (an active set that moved) when it
 #: differs from the set it holds by more than this fraction of the summed |entries|
-#: (GMGCGSolver.follow_coupling).
+#: (GMGCGSolver.follow_coupling): 0, any change.  A 2 % threshold cost 456 against 385
+#: CG iterations on the 1 mm L1-L3 case (a few facet contacts matter locally).
 COUPLING_UPDATE_FRACTION = 0.0
 
 
@@ -403,7 +405,6 @@ class CondensedSolver(_Solver):
         M = spla.LinearOperator(self.op.shape, matvec=self._precondition,
                                 matmat=self._precondition, dtype=float)
         maxiter = self.maxiter or 1000
-        from . import deflation as D
         if D.DEFLATION_VECTORS > 0:
             # the same body with other springs, solve after solve: recycle Ritz vectors
             if self.deflation is None or self.deflation.base is not self._base[1]:
