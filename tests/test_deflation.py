@@ -6,6 +6,8 @@ follows a changed set of springs (GMGCGSolver.follow_coupling).
 * Mechanism: on an SPD matrix with four outlying small eigenvalues, the first solve's
   Ritz values find them (relative 1e-6) and the next solve, deflated, takes under half
   the iterations of plain CG.
+* Through StaticProblem, an active-set solve with a deflation space gives the direct
+  solver's answer (1e-6 at rtol 1e-10).
 * The V-cycle takes the new springs: its fine level holds exactly the changed C; an
   unchanged C costs no update.  P^T C P through the springs' rows of P equals the full
   product (1e-12), also for a later, smaller set of springs.
@@ -167,3 +169,25 @@ def test_nested_dissection_orders_every_voxel_once():
                        options={"SymmetricMode": True})
         return lu.L.nnz + lu.U.nnz
     assert fill(A[order][:, order].tocsc(), "NATURAL") < fill(A, "MMD_AT_PLUS_A")
+
+
+def test_an_active_set_solve_with_a_deflation_space_gives_the_direct_answer(monkeypatch):
+    """Through StaticProblem: tension-only springs, GMG inner solver, a deflation space
+    formed after the first solve of a few iterations (RITZ_MIN_STEPS lowered so that
+    this small model has one); the answer is the direct solver's (relative 1e-6 at
+    rtol 1e-10)."""
+    import biomech.fem.gmg as G
+    from biomech.fem.couplings import make_spring_set
+    from tests.test_gmg import _two_blocks_problem
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 200)
+    monkeypatch.setattr(D, "RITZ_MIN_STEPS", 2)
+
+    def springs(mesh, a, b):
+        return make_spring_set("s", mesh.points, a, b, 50.0, kind="tension")
+    *_, prob = _two_blocks_problem(springs)
+    sol = prob.solve("gmg", rtol=1e-10)
+    assert prob._system["solver"].deflation.W is not None
+    assert sol.info.active_set_iterations >= 2        # later solves ran deflated
+    *_, ref_prob = _two_blocks_problem(springs)
+    ref = ref_prob.solve("direct")
+    np.testing.assert_allclose(sol.u, ref.u, rtol=1e-6, atol=1e-9 * np.abs(ref.u).max())
