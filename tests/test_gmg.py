@@ -362,6 +362,22 @@ def test_plain_jacobi_smoothing_fails_on_the_nucleus(monkeypatch):
     assert without > 3 * with_it, (without, with_it)
 
 
+def test_too_many_nearly_incompressible_voxels_keep_plain_jacobi(monkeypatch, caplog):
+    """Above VOLUMETRIC_MAX_VOXELS (G's factor grows as n^(4/3)) the level keeps plain
+    Jacobi, says so in the log, and the memory estimate leaves G out."""
+    import biomech.fem.gmg_volumetric as V
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 200)
+    prob = _block("nucleus", n=6)
+    n_b = int(np.count_nonzero(prob.lam > V.VOLUMETRIC_RATIO * prob.mu))
+    monkeypatch.setattr(V, "VOLUMETRIC_MAX_VOXELS", n_b - 1)
+    with caplog.at_level("WARNING", logger="biomech.fem.gmg_volumetric"):
+        H, _ = _hierarchy(prob)
+    assert H.levels[0].volumetric is None and "plain Jacobi" in caplog.text
+    ijk, n_nodes = prob.mesh.voxel_ijk, prob.mesh.n_nodes
+    assert G.estimate_peak_bytes(ijk, n_nodes, nearly_incompressible=n_b) \
+        == G.estimate_peak_bytes(ijk, n_nodes)
+
+
 def _volumetric_level(monkeypatch):
     """The fine level of a float64 hierarchy of the nucleus block, and the block."""
     monkeypatch.setattr(G, "VCYCLE_DTYPE", np.float64)

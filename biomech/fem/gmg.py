@@ -173,7 +173,8 @@ def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
     coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
     # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
     coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
-    n_b = int(nearly_incompressible)
+    from .gmg_volumetric import VOLUMETRIC_MAX_VOXELS
+    n_b = int(nearly_incompressible) if nearly_incompressible <= VOLUMETRIC_MAX_VOXELS else 0
     per_row, at = VOLUMETRIC_FACTOR_ENTRIES
     coarse += n_b * (VOLUMETRIC_BYTES_PER_VOXEL + 12 * per_row * (n_b / at) ** (1 / 3))
     return int(n_dofs * (FINE_BYTES_PER_DOF + CG_BYTES_PER_DOF

@@ -24,14 +24,22 @@ deviatoric Jacobi, whatever kappa.  Segment column solve: 61 -> 26 CG iterations
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
+
+log = logging.getLogger(__name__)
 
 #: An element's volumetric part is smoothed exactly where lam / mu exceeds this
 #: (nu > 0.476): below it Jacobi damps its divergence-free modes well enough (the
 #: annulus and lytic tissue, nu 0.45, lam / mu = 9, are left to Jacobi).
 VOLUMETRIC_RATIO = 20.0
+#: At most this many such voxels get it (the nucleus is ~10k at 1 mm, ~26k at 0.75 mm,
+#: ~86k at 0.5 mm): G's factor grows as n^(4/3) (46 MB at 10k, 172 MB at 26k), so a model
+#: made mostly of nearly incompressible voxels keeps plain Jacobi (and converges slowly).
+VOLUMETRIC_MAX_VOXELS = 150_000
 #: Smoothed levels that get it (the fine one: the next coarser added little, 26 -> 25
 #: iterations on the 2 mm segment column, for a denser G).
 VOLUMETRIC_LEVELS = 1
@@ -72,6 +80,11 @@ def volumetric_rows(lam, mu, conn, K_lambda, dof_mask, ratio: float = VOLUMETRIC
     mu = np.asarray(mu, float)
     sel = np.flatnonzero(lam > ratio * mu)
     if sel.size == 0:
+        return None
+    if sel.size > VOLUMETRIC_MAX_VOXELS:
+        log.warning("%d nearly incompressible voxels (lam / mu > %g): more than "
+                    "VOLUMETRIC_MAX_VOXELS = %d, so they are smoothed by plain Jacobi; "
+                    "expect many CG iterations", sel.size, ratio, VOLUMETRIC_MAX_VOXELS)
         return None
     if ijk is not None:
         sel = sel[nested_dissection(np.asarray(ijk)[sel])]
