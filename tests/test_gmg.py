@@ -378,6 +378,36 @@ def test_too_many_nearly_incompressible_voxels_keep_plain_jacobi(monkeypatch, ca
         == G.estimate_peak_bytes(ijk, n_nodes)
 
 
+def test_volumetric_rows_on_a_coarse_level_are_the_galerkin_ones(monkeypatch):
+    """With VOLUMETRIC_LEVELS = 2 level 1 smooths with B P: its B^T B is P^T (B^T B) P
+    of the fine level (1e-12), and the V-cycle stays symmetric positive definite."""
+    import biomech.fem.gmg_volumetric as V
+    monkeypatch.setattr(V, "VOLUMETRIC_LEVELS", 2)
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", np.float64)
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 100)
+    prob = _block("nucleus", n=6)
+    H, mask = _hierarchy(prob)
+    assert len(H.levels) >= 3
+    v0, v1 = H.levels[0].volumetric, H.levels[1].volumetric
+    assert v0 is not None and v1 is not None
+
+    def btb(vol, n):
+        B = np.zeros((vol.n_rows, n))
+        B[:, vol.loc] = vol.B.toarray()
+        return B.T @ B, B
+    fine, B0 = btb(v0, H.levels[0].n)
+    coarse, B1 = btb(v1, H.levels[1].n)
+    Pd = G._dof_prolongation(H.levels[0].P.astype(float)).toarray()
+    ref = Pd.T @ fine @ Pd
+    assert np.abs(coarse - ref).max() <= 1e-12 * np.abs(ref).max()
+    idx = np.flatnonzero(mask)
+    E = np.zeros((mask.size, idx.size))
+    E[idx, np.arange(idx.size)] = 1.0
+    Mv = (H @ E)[idx]
+    assert np.abs(Mv - Mv.T).max() <= 1e-10 * np.abs(Mv).max()
+    assert np.linalg.eigvalsh(0.5 * (Mv + Mv.T)).min() > 0
+
+
 def _volumetric_level(monkeypatch):
     """The fine level of a float64 hierarchy of the nucleus block, and the block."""
     monkeypatch.setattr(G, "VCYCLE_DTYPE", np.float64)
