@@ -75,8 +75,9 @@ def volumetric_rows(lam, mu, conn, K_lambda, dof_mask, ratio: float = VOLUMETRIC
                     ijk=None):
     """B (n_b, 3 n_nodes) CSR: one row sqrt(kappa_e) g^T per element with
     lam_e / mu_e > ratio, on its 24 DOFs (node-major), masked DOFs left out; None if no
-    element qualifies.  lam, mu (n_el,) [MPa]; conn (n_el, 8); K_lambda (24, 24) [mm],
-    rank one; dof_mask (3 n_nodes,) 0/1; ijk (n_el, 3): the voxels, to order the rows by
+    element qualifies, or if K_lambda is not rank one (no B-bar: the volumetric part is
+    then not one row per element).  lam, mu (n_el,) [MPa]; conn (n_el, 8); K_lambda
+    (24, 24) [mm]; dof_mask (3 n_nodes,) 0/1; ijk (n_el, 3): the voxels, to order the rows by
     :func:`nested_dissection` (G's factor follows the row order)."""
     lam = np.asarray(lam, float)
     mu = np.asarray(mu, float)
@@ -91,6 +92,8 @@ def volumetric_rows(lam, mu, conn, K_lambda, dof_mask, ratio: float = VOLUMETRIC
     if ijk is not None:
         sel = sel[nested_dissection(np.asarray(ijk)[sel])]
     w, V = np.linalg.eigh(np.asarray(K_lambda, float))
+    if w[-2] > 1e-10 * w[-1]:
+        return None       # not B-bar (full integration): the volumetric part is not rank one
     g = V[:, -1] * np.sqrt(w[-1])
     kappa = lam[sel] + 2.0 * mu[sel] / 3.0
     cols = (3 * np.asarray(conn)[sel][:, :, None] + np.arange(3)).reshape(-1, 24)

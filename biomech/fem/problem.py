@@ -436,7 +436,7 @@ class StaticProblem:
         check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns),
                      nearly_incompressible=int(np.count_nonzero(self.lam > VOLUMETRIC_RATIO
                                                                 * self.mu)),
-                     recycled=self.nonlinear)
+                     recycled=self.nonlinear and bool(red.plate_columns))
         op = self.matrix_free_operator()
         self._system.pop("active", None)
         A = base = ReducedVoxelOperator(op, red.T, red.decoupled)
