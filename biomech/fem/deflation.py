@@ -67,8 +67,9 @@ class RecycledDeflation:
         self.ritz_values = theta[:norms.size][keep]
 
     def solve(self, A, C, b, M, *, rtol: float, maxiter: int, x0=None):
-        """CG on A z = b (A = base + C; C sparse (n, n)), preconditioned by M and
-        deflated by W once it exists.  Returns (z (n,), residuals ||r_i|| / ||b||)."""
+        """CG on A z = b (A = base + C; C sparse (n, n) or its SparseRowsOperator),
+        preconditioned by M and deflated by W once it exists.  Returns (z (n,),
+        residuals ||r_i|| / ||b||)."""
         from .multigrid import SparseRowsOperator
         b = np.asarray(b, dtype=float)
         bnorm = float(np.linalg.norm(b)) or 1.0
@@ -77,7 +78,7 @@ class RecycledDeflation:
         W = self.W
         if W is not None:
             # A W = base W + C W, C W on C's nonzero rows only
-            Cr = SparseRowsOperator(C)
+            Cr = C if isinstance(C, SparseRowsOperator) else SparseRowsOperator(C)
             rows, CW = Cr.rows, np.asarray(Cr.sub @ W)
             E = W.T @ self.base_W + W[rows].T @ CW
             E = 0.5 * (E + E.T)

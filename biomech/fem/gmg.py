@@ -355,12 +355,9 @@ class _Level:
             d += extra.diagonal()
         self._set_jacobi(d)
 
-    def _set_jacobi(self, d=None):
-        """Jacobi scaling from the level's diagonal d (n,) [N/mm] (default: rebuilt)."""
-        if d is None:
-            d = self._diag_el.astype(float)
-            if self._extra_op is not None:
-                d += self._extra_op.diagonal()
+    def _set_jacobi(self, d):
+        """Jacobi scaling from the level's diagonal d (n,) [N/mm]; with volumetric rows,
+        D~ (gmg_volumetric) on their DOFs."""
         self.empty = ~(d > 0)          # no stiffness (masked or unsupported): kept at 0
         if self.volumetric is not None:
             d = self.volumetric.refresh(d)

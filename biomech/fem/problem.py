@@ -434,8 +434,10 @@ class StaticProblem:
         # refuse before allocating: the estimate counts the coarse voxels only
         from .gmg_volumetric import VOLUMETRIC_RATIO
         check_memory(self.mesh.voxel_ijk, self.mesh.n_nodes, 6 * len(red.plate_columns),
+                     # volumetric smoothing needs B-bar (rank-one volumetric part)
                      nearly_incompressible=int(np.count_nonzero(self.lam > VOLUMETRIC_RATIO
-                                                                * self.mu)),
+                                                                * self.mu))
+                     if self.assembler.bbar else 0,
                      recycled=self.nonlinear and bool(red.plate_columns))
         op = self.matrix_free_operator()
         self._system.pop("active", None)

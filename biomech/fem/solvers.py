@@ -121,8 +121,10 @@ class SumOperator:
         self.parts = [p for p in parts if p is not None]
         self.shape = self.parts[0].shape
         self.dtype = np.dtype(float)
-        # sparse additions with few nonzero rows: products on those rows only
-        self._rows = [SparseRowsOperator(p) if sp.issparse(p) else None for p in self.parts]
+        # sparse additions with few nonzero rows: products on those rows only (also read
+        # by a deflated solve, which needs C W on those rows)
+        self.sparse_rows = [SparseRowsOperator(p) if sp.issparse(p) else None
+                            for p in self.parts]
 
     def diagonal(self) -> np.ndarray:
         return sum(np.asarray(p.diagonal()) for p in self.parts)
@@ -136,7 +138,7 @@ class SumOperator:
 
     def __matmul__(self, x):
         out = None
-        for p, rows in zip(self.parts, self._rows):
+        for p, rows in zip(self.parts, self.sparse_rows):
             if out is not None and rows is not None:
                 rows.add_to(out, np.asarray(x).reshape(out.shape))
                 continue
@@ -382,8 +384,7 @@ class CondensedSolver(_Solver):
         from .multigrid import CSROperator
         if self._base is None or self._base[0] is not A_base:
             self._base = (A_base, CSROperator(A_base) if sp.issparse(A_base) else A_base)
-        self._C = sp.csr_matrix(C)
-        self.op = SumOperator(self._base[1], self._C)
+        self.op = SumOperator(self._base[1], sp.csr_matrix(C))
         if hasattr(self.inner, "follow_coupling"):
             self.inner.follow_coupling(C)
 
@@ -409,8 +410,8 @@ class CondensedSolver(_Solver):
             # the same body with other springs, solve after solve: recycle Ritz vectors
             if self.deflation is None or self.deflation.base is not self._base[1]:
                 self.deflation = D.RecycledDeflation(self._base[1])
-            z, res = self.deflation.solve(self.op, self._C, b, M, rtol=self.rtol,
-                                          maxiter=maxiter, x0=x0)
+            z, res = self.deflation.solve(self.op, self.op.sparse_rows[-1], b, M,
+                                          rtol=self.rtol, maxiter=maxiter, x0=x0)
         else:
             z, res = pcg(self.op, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0)
         info = SolveInfo(self.method, self.n, len(res) - 1, res, self.setup_time_s,
