@@ -22,5 +22,6 @@ from .multigrid import (  # noqa: F401
 )
 from .gmg import (  # noqa: F401
     coarse_slot_labels, element_diagonal, element_matvec_coloured, element_matvec_gather,
-    element_matvec_gather_serial, galerkin_elements, galerkin_voxel, trilinear_prolongation,
+    element_matvec_gather_serial, galerkin_coefficients, galerkin_elements,
+    galerkin_matvec_coloured, galerkin_voxel, trilinear_prolongation,
 )

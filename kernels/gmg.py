@@ -112,6 +112,86 @@ def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
 
 
 @njit(**PJIT)
+def galerkin_coefficients(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask, coef,
+                          masked):
+    """Coefficient form of the fine level's Galerkin coarse elements (see
+    galerkin_matvec_coloured): coef[E, q] = lam, coef[E, 8 + q] = mu [MPa] of the child at
+    position q (0 where there is none); masked[E] = 1 if a child has a masked DOF (its
+    element matrix is not a combination of the reference ones), else 0.  coef (n_parent,
+    16) float32 or float64; masked (n_parent,) int8."""
+    for E in prange(child_ptr.size - 1):
+        for q in range(16):
+            coef[E, q] = 0.0
+        masked[E] = 0
+        for t in range(child_ptr[E], child_ptr[E + 1]):
+            e = child_el[t]
+            q = child_pos[t]
+            coef[E, q] = lam[e]
+            coef[E, 8 + q] = mu[e]
+            for b in range(8):
+                for c in range(3):
+                    if dof_mask[3 * conn[e, b] + c] != 1.0:
+                        masked[E] = 1
+
+
+@njit(**PJIT)
+def galerkin_matvec_coloured(x, conn, colour_ptr, order, coef, special, Ke_special, KK, y):
+    """y = sum_E Ke_E x_E for the fine level's Galerkin coarse elements, without storing
+    them: Ke_E = sum_q coef[E, q] A_q + coef[E, 8 + q] B_q (galerkin_coefficients), with
+    KK[q] = [A_q | B_q] (8, 24, 48), A_q = P_q^T K_lambda P_q, B_q = P_q^T K_mu P_q
+    (symmetric, so column k is row k).  An element with special[E] >= 0 uses the packed
+    matrix Ke_special[special[E]] (masked children).  Reads 16 coefficients per element
+    instead of its PACKED entries; coloured as element_matvec_coloured."""
+    n_chunks = 64
+    for t in prange(y.shape[0]):
+        y[t] = 0.0
+    for col in range(colour_ptr.shape[0] - 1):
+        lo = colour_ptr[col]
+        size = colour_ptr[col + 1] - lo
+        step = (size + n_chunks - 1) // n_chunks
+        for ch in prange(n_chunks):
+            xe = np.empty(24, x.dtype)
+            ye = np.empty(24, x.dtype)
+            zq = np.empty(48, x.dtype)
+            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+                e = order[t]
+                _gather_element(x, conn, e, xe)
+                for r in range(24):
+                    ye[r] = 0.0
+                s = special[e]
+                if s >= 0:
+                    p = 0
+                    for r in range(24):
+                        xr = xe[r]
+                        acc = Ke_special[s, p] * xr
+                        p += 1
+                        for c in range(r + 1, 24):
+                            v = Ke_special[s, p]
+                            acc += v * xe[c]
+                            ye[c] += v * xr
+                            p += 1
+                        ye[r] += acc
+                else:
+                    for q in range(8):
+                        lq = coef[e, q]
+                        mq = coef[e, 8 + q]
+                        if lq == 0.0 and mq == 0.0:
+                            continue
+                        for r in range(48):
+                            zq[r] = 0.0
+                        for k in range(24):
+                            xk = xe[k]
+                            for r in range(48):
+                                zq[r] += KK[q, k, r] * xk
+                        for r in range(24):
+                            ye[r] += lq * zq[r] + mq * zq[24 + r]
+                for b in range(8):
+                    j = conn[e, b]
+                    for c in range(3):
+                        y[3 * j + c] += ye[3 * b + c]
+
+
+@njit(**PJIT)
 def galerkin_elements(child_ptr, child_el, child_pos, Ke, W, out):
     """Coarse element matrices out (n_parent, PACKED) from the packed element matrices
     Ke (n_child, PACKED) of a coarse level: out[E] = sum P_q^T Ke[c] P_q (summed in
