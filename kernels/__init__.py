@@ -6,7 +6,7 @@ Users call these through the validated wrappers in ``biomech``.
 from ._numba import cache_dir  # noqa: F401  (sets the cache directory first)
 from .assembly import (  # noqa: F401
     block_pattern, block_positions, decouple_rows_and_columns, fill_general, fill_voxel,
-    greedy_element_colouring, node_element_adjacency, scalar_csr_structure,
+    greedy_element_colouring, node_components, node_element_adjacency, scalar_csr_structure,
 )
 from .elements import (  # noqa: F401
     KIND_HEX8, KIND_TET10, KIND_TET4, NODES_PER_KIND, element_min_jacobian,
@@ -21,7 +21,8 @@ from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
 )
 from .gmg import (  # noqa: F401
-    coarse_slot_labels, element_diagonal, element_matvec_coloured, element_matvec_gather,
-    element_matvec_gather_serial, galerkin_coefficients, galerkin_elements,
+    coarse_slot_labels, coefficient_diagonal, coefficient_elements, element_diagonal,
+    element_matvec_coloured, element_matvec_gather, element_matvec_gather_serial,
+    galerkin_coefficient_elements, galerkin_coefficients, galerkin_elements,
     galerkin_matvec_coloured, galerkin_voxel, trilinear_prolongation,
 )

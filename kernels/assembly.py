@@ -237,3 +237,51 @@ def decouple_rows_and_columns(indptr, indices, data, decoupled):
             j = indices[p]
             if (row_fixed or decoupled[j]) and j != i:
                 data[p] = 0.0
+
+
+@njit(**JIT)
+def _find(root, s):
+    """Root of slot s in the union-find forest ``root`` (path halving)."""
+    while root[s] != s:
+        root[s] = root[root[s]]
+        s = root[s]
+    return s
+
+
+@njit(**JIT)
+def node_components(cells, tie_a, tie_b, label):
+    """Connected parts of a mesh's node graph, by union-find: nodes of one element are
+    joined, and each pair (tie_a[t], tie_b[t]) (rigid-plate ties).  Out: label
+    (n_nodes,) = the part of each node, numbered 0, 1, ... in the order of each part's
+    smallest node (as scipy.sparse.csgraph.connected_components numbers them); a node
+    in no element and no tie is a part of its own.  Memory: 8 bytes per node (the
+    forest), against ~50 bytes per element for an assembled graph."""
+    n = label.size
+    root = np.arange(n)
+    for e in range(cells.shape[0]):
+        r0 = _find(root, cells[e, 0])
+        for b in range(1, cells.shape[1]):
+            rb = _find(root, cells[e, b])
+            if rb != r0:
+                if rb < r0:
+                    root[r0] = rb
+                    r0 = rb
+                else:
+                    root[rb] = r0
+    for t in range(tie_a.size):
+        ra = _find(root, tie_a[t])
+        rb = _find(root, tie_b[t])
+        if ra < rb:
+            root[rb] = ra
+        elif rb < ra:
+            root[ra] = rb
+    # each root is its part's smallest node: number the roots in node order
+    k = 0
+    for i in range(n):
+        r = _find(root, i)
+        if r == i:
+            label[i] = k
+            k += 1
+        else:
+            label[i] = label[r]
+

@@ -9,6 +9,10 @@ is element-local: fine local node a of child q takes W[q, a, A] of coarse corner
 Coarse element matrices are symmetric and stored packed: the upper triangle row by
 row, PACKED = 300 entries per element (``_packed_index``), float32 or float64.
 Products run by colour on large levels and node by node (serial) on small ones.
+The first coarse level of a large model stores no element matrices: each is
+``sum_q lam_q A_q + mu_q B_q`` over its children (A_q = P_q^T K_lambda P_q,
+B_q = P_q^T K_mu P_q), so 16 moduli per coarse voxel stand for it (the coefficient
+form: galerkin_coefficients, galerkin_matvec_coloured and the kernels after them).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._numba import JIT, PJIT
+from .assembly import _find
 from .matfree import _gather_element
 
 #: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
@@ -132,6 +137,72 @@ def galerkin_coefficients(child_ptr, child_el, child_pos, lam, mu, conn, dof_mas
                 for c in range(3):
                     if dof_mask[3 * conn[e, b] + c] != 1.0:
                         masked[E] = 1
+
+
+@njit(**JIT)
+def _coefficient_element(E, coef, special, Ke_special, A_ref, B_ref, full):
+    """full (24, 24) float64 = coarse element E of the coefficient form (see
+    galerkin_matvec_coloured): sum_q coef[E, q] A_ref[q] + coef[E, 8 + q] B_ref[q], or
+    its packed matrix Ke_special[special[E]]."""
+    s = special[E]
+    if s >= 0:
+        _unpack(Ke_special[s], full)
+        return
+    for r in range(24):
+        for c in range(24):
+            full[r, c] = 0.0
+    for q in range(8):
+        lq = np.float64(coef[E, q])
+        mq = np.float64(coef[E, 8 + q])
+        if lq == 0.0 and mq == 0.0:
+            continue
+        for r in range(24):
+            for c in range(24):
+                full[r, c] += lq * A_ref[q, r, c] + mq * B_ref[q, r, c]
+
+
+@njit(**PJIT)
+def coefficient_elements(coef, special, Ke_special, A_ref, B_ref, out):
+    """The packed element matrices out (n, PACKED) of a level in coefficient form
+    (galerkin_matvec_coloured), e.g. to assemble it as the coarsest level."""
+    for E in prange(coef.shape[0]):
+        full = np.empty((24, 24))
+        _coefficient_element(E, coef, special, Ke_special, A_ref, B_ref, full)
+        _pack(full, out[E])
+
+
+@njit(**PJIT)
+def galerkin_coefficient_elements(child_ptr, child_el, child_pos, coef, special, Ke_special,
+                                  A_ref, B_ref, W, out):
+    """Coarse element matrices out (n_parent, PACKED) of a level whose children are in
+    coefficient form (galerkin_elements for a level that stores no element matrices)."""
+    for E in prange(child_ptr.size - 1):
+        o = np.zeros((24, 24))
+        child = np.empty((24, 24))
+        for t in range(child_ptr[E], child_ptr[E + 1]):
+            _coefficient_element(child_el[t], coef, special, Ke_special, A_ref, B_ref, child)
+            _triple_add(child, W[child_pos[t]], o)
+        _pack(o, out[E])
+
+
+@njit(**PJIT)
+def coefficient_diagonal(node_elems, coef, special, Ke_special, A_ref, B_ref, diag):
+    """element_diagonal for a level in coefficient form: diag (3 n_nodes,)."""
+    for n in prange(node_elems.shape[0]):
+        for c in range(3):
+            acc = 0.0
+            for a in range(8):
+                E = node_elems[n, a]
+                if E < 0:
+                    continue
+                r = 3 * a + c
+                s = special[E]
+                if s >= 0:
+                    acc += Ke_special[s, _packed_index(r, r)]
+                    continue
+                for q in range(8):
+                    acc += coef[E, q] * A_ref[q, r, r] + coef[E, 8 + q] * B_ref[q, r, r]
+            diag[3 * n + c] = acc
 
 
 @njit(**PJIT)
@@ -295,15 +366,6 @@ def element_matvec_gather(x, node_elems, conn, Ke, y):
 def element_matvec_gather_serial(x, node_elems, conn, Ke, y):
     """element_matvec_gather on one thread (small levels)."""
     _element_gather_rows(0, node_elems.shape[0], x, node_elems, conn, Ke, y)
-
-
-@njit(**JIT)
-def _find(root, s):
-    """Root of slot s in the union-find forest ``root`` (path halving)."""
-    while root[s] != s:
-        root[s] = root[root[s]]
-        s = root[s]
-    return s
 
 
 @njit(**JIT)

@@ -3,6 +3,9 @@ other solvers.
 
 * The Galerkin coarse operators built element by element equal ``P^T A P`` assembled
   with SciPy (relative 1e-12), masked DOFs and springs included.
+* The first coarse level in coefficient form (16 moduli per coarse voxel, no element
+  matrices held) gives the same products, diagonal, next level and coarsest assembly
+  as SciPy's P^T A P (float64: 1e-12; float32: 1e-6).
 * The V-cycle is symmetric positive definite (dense probe: symmetry 1e-10 relative,
   smallest eigenvalue > 0), so CG may use it.
 * GMG-CG agrees with the direct solver (relative 1e-6 at rtol 1e-10, as in
@@ -252,6 +255,61 @@ def test_galerkin_levels_equal_scipy_products(small_coarse, springs, dtype, tol,
         x = np.random.default_rng(2).standard_normal(coarse.n)
         assert np.linalg.norm(coarse.matvec(x) - ref @ x) <= tol * np.linalg.norm(ref @ x)
         A = ref
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, GALERKIN), (np.float32, 1e-6)])
+@pytest.mark.parametrize("case", ["nucleus", "voids"])
+def test_first_coarse_level_in_coefficient_form(small_coarse, case, dtype, tol, monkeypatch):
+    """A parallel first coarse level holds 16 moduli per coarse voxel, not its element
+    matrices (kernels.galerkin_matvec_coloured): its product still equals SciPy's
+    P^T A P (float64: round-off; float32: 1e-6), coarse voxels with a masked child
+    included, and the next level's Galerkin elements are built from it as before."""
+    monkeypatch.setattr(G, "SERIAL_MAX_NODES", 1)          # every level coloured
+    monkeypatch.setattr(G, "COARSE_DTYPE", dtype)
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", dtype)
+    prob = _block(case, n=8)
+    H, mask = _hierarchy(prob)
+    assert len(H.levels) >= 3
+    lev1 = H.levels[1]
+    assert lev1.coefficient_form and lev1.Ke is None
+    assert not any(lev.coefficient_form for lev in H.levels[2:])
+    M = sp.diags(mask.astype(float))
+    A1 = (lambda Pd: (Pd.T @ (M @ prob.stiffness @ M) @ Pd).tocsr())(
+        G._dof_prolongation(H.levels[0].P))
+    x = np.random.default_rng(3).standard_normal(lev1.n)
+    got = lev1.matvec(x.astype(dtype)).astype(float)
+    assert np.linalg.norm(got - A1 @ x) <= tol * np.linalg.norm(A1 @ x)
+    # both kinds of coarse voxel are exercised: the fixed base's children are masked
+    coef, special, Ke_special, _ = lev1.coefficients
+    assert 0 < Ke_special.shape[0] < special.size
+    Pd = G._dof_prolongation(lev1.P)
+    A2 = (Pd.T @ A1 @ Pd).tocsr()
+    got2 = G._element_csr(H.levels[2].grid, H.levels[2].Ke, H.levels[2].n)
+    assert abs(got2 - A2).max() <= tol * abs(A2).max()
+
+
+def test_coarsest_level_in_coefficient_form_is_assembled_exactly(monkeypatch):
+    """A coefficient-form level that is also the coarsest is assembled for SuperLU from
+    its moduli (kernels.coefficient_elements): equal to SciPy's P^T A P to round-off,
+    and its diagonal (kernels.coefficient_diagonal) to A's."""
+    monkeypatch.setattr(G, "SERIAL_MAX_NODES", 1)
+    monkeypatch.setattr(G, "COARSE_DTYPE", np.float64)
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", np.float64)
+    prob = _block("nucleus", n=6)
+    red = prob._reduction()
+    mask = np.ones(prob.mesh.n_dofs, bool)
+    mask[red.constrained_dofs] = False
+    m = prob.mesh
+    H = G.VoxelHierarchy(G.Grid(m.voxel_ijk, m.cells, m.node_ijk), prob.lam, prob.mu,
+                         *prob.assembler.reference_matrices, mask,
+                         coarse_max=m.n_dofs - 1)          # level 1 is the coarsest
+    assert len(H.levels) == 2 and H.levels[1].coefficient_form
+    M = sp.diags(mask.astype(float))
+    Pd = G._dof_prolongation(H.levels[0].P)
+    ref = (Pd.T @ (M @ prob.stiffness @ M) @ Pd).tocsr()
+    assert abs(H._coarsest_elements - ref).max() <= GALERKIN * abs(ref).max()
+    d = H.levels[1]._diag_el
+    assert np.abs(d - ref.diagonal()).max() <= GALERKIN * np.abs(ref.diagonal()).max()
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])

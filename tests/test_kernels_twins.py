@@ -348,3 +348,26 @@ def test_coloured_voxel_matvec_equals_element_by_element_twin(rng):
     K.voxel_matvec_coloured(x, vox.cells, ptr, order, lam, mu, K_lambda, K_mu, y)
     ref = twins.matvec_twin(vox.points, vox.cells, "hex8", lam, mu, x)
     assert np.abs(y - ref).max() <= 1e-13 * np.abs(ref).max()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_node_components_equal_scipy_connected_components(seed):
+    """The union-find parts of a mesh's node graph (kernels.node_components, used by the
+    rigid-mode check) equal scipy.sparse.csgraph.connected_components, numbering
+    included: random hex cells over disjoint node ranges, ties joining some ranges, and
+    nodes in no cell (parts of their own)."""
+    from scipy.sparse import csgraph
+    rng = np.random.default_rng(seed)
+    n = 400
+    blocks = np.array_split(rng.permutation(n - 20), 5)      # 20 nodes left in no cell
+    cells = np.concatenate([rng.choice(b, size=(30, 8)) for b in blocks])
+    tie_a = np.array([blocks[0][0], blocks[3][1]], dtype=np.int64)
+    tie_b = np.array([blocks[2][5], blocks[4][0]], dtype=np.int64)
+    label = np.empty(n, np.int64)
+    K.node_components(np.ascontiguousarray(cells, dtype=np.int64), tie_a, tie_b, label)
+    r = np.concatenate([np.repeat(cells[:, 0], 7), tie_a])
+    c = np.concatenate([cells[:, 1:].ravel(), tie_b])
+    graph = sp.coo_matrix((np.ones(r.size), (r, c)), shape=(n, n))
+    n_ref, ref = csgraph.connected_components(graph, directed=False)
+    assert label.max() + 1 == n_ref
+    assert np.array_equal(label, ref)

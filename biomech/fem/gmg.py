@@ -302,12 +302,14 @@ def _galerkin_rows(P_node, C: sp.csr_matrix, cache: dict) -> sp.csr_matrix:
     return (Pd.T @ C_sub @ Pd).tocsr()
 
 
-def _coefficient_form(cptr, cel, cpos, lam, mu, conn, mask, Ke, A_ref, B_ref, dtype):
-    """Arguments of kernels.galerkin_matvec_coloured for the first coarse level, whose
-    element matrices are sums of the children's lam A_q + mu B_q: 16 moduli per coarse
-    voxel instead of its PACKED entries (~3 instead of ~57 bytes per fine DOF), and as
-    fast (bench: 2.0 against 2.4 ms on verse004 1 mm, 18 against 19 ms at 1.6M DOF).
-    Coarse voxels with a masked child (supports, plates) keep their packed matrix Ke."""
+def _coefficient_form(cptr, cel, cpos, lam, mu, conn, mask, A_ref, B_ref, K_lambda, K_mu,
+                      W, dtype):
+    """(coef, special, Ke_special, KK): the first coarse level in the form of
+    kernels.galerkin_matvec_coloured.  Its Galerkin element matrices are sums of the
+    children's lam A_q + mu B_q, so 16 moduli per coarse voxel stand for its PACKED
+    entries (~3 instead of ~57 bytes per fine DOF, never allocated), and the product is
+    as fast (2.0 against 2.4 ms on verse004 1 mm, 18 against 19 ms at 1.6M DOF).  Coarse
+    voxels with a masked child (supports, plates) keep a packed matrix (COARSE_DTYPE)."""
     n = cptr.size - 1
     coef = np.empty((n, 16), dtype)
     masked = np.empty(n, np.int8)
@@ -315,8 +317,14 @@ def _coefficient_form(cptr, cel, cpos, lam, mu, conn, mask, Ke, A_ref, B_ref, dt
     rows = np.flatnonzero(masked)
     special = np.full(n, -1, np.int32)
     special[rows] = np.arange(rows.size, dtype=np.int32)
+    counts = cptr[rows + 1] - cptr[rows]
+    sub_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(cptr.dtype)
+    take = np.repeat(cptr[rows] - sub_ptr[:-1], counts) + np.arange(sub_ptr[-1])
+    Ke_special = np.empty((rows.size, PACKED), dtype=COARSE_DTYPE)
+    K.galerkin_voxel(sub_ptr, cel[take], cpos[take], lam, mu, conn, mask, A_ref, B_ref,
+                     K_lambda, K_mu, W, Ke_special)
     KK = np.ascontiguousarray(np.concatenate([A_ref, B_ref], axis=2), dtype=dtype)
-    return coef, special, np.ascontiguousarray(Ke[rows]), KK
+    return coef, special, Ke_special, KK
 
 
 _TRIU = np.triu_indices(24)        # the packed order of kernels.gmg (row by row, c >= r)
@@ -335,14 +343,23 @@ def unpack_elements(Ke: np.ndarray) -> np.ndarray:
     return full
 
 
+#: elements per chunk of _element_csr (its COO triplets, 14 kB per element, were the
+#: largest transient of the coarsest factorisation)
+CSR_CHUNK_ELEMENTS = 512
+
+
 def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
     """Assembled sum of element matrices Ke, (n_el, 24, 24) or packed (n_el, PACKED)."""
-    if Ke.ndim == 2:
-        Ke = unpack_elements(Ke)
-    idx = (3 * grid.conn[:, :, None] + np.arange(3)).reshape(-1, 24)
-    rows = np.repeat(idx[:, :, None], 24, axis=2).ravel()
-    cols = np.repeat(idx[:, None, :], 24, axis=1).ravel()
-    return sp.csr_matrix((Ke.ravel(), (rows, cols)), shape=(n, n))
+    out = sp.csr_matrix((n, n))
+    for lo in range(0, Ke.shape[0], CSR_CHUNK_ELEMENTS):
+        part = Ke[lo:lo + CSR_CHUNK_ELEMENTS]
+        if part.ndim == 2:
+            part = unpack_elements(part)
+        idx = (3 * grid.conn[lo:lo + part.shape[0], :, None] + np.arange(3)).reshape(-1, 24)
+        rows = np.repeat(idx[:, :, None], 24, axis=2).ravel()
+        cols = np.repeat(idx[:, None, :], 24, axis=1).ravel()
+        out = out + sp.csr_matrix((part.ravel(), (rows, cols)), shape=(n, n))
+    return out
 
 
 class _Level:
@@ -359,10 +376,15 @@ class _Level:
         self._diag_el = np.asarray(diag_elements, dtype=self.dtype)
         self.P = self.R = None
         self.Ke = None                 # packed element matrices (coarse levels), if stored
-        self.coefficient_form = False  # products from the children's moduli (level 1)
+        self.coefficients = None       # or _coefficient_form's (level 1, parallel products)
         self.volumetric = None
         self.coupling_cache = {}       # _galerkin_rows: the springs' rows of P
         self.set_extra(extra)
+
+    @property
+    def coefficient_form(self) -> bool:
+        """Products from the children's moduli instead of stored element matrices."""
+        return self.coefficients is not None
 
     def set_extra(self, extra):
         from .multigrid import SparseRowsOperator
@@ -396,8 +418,10 @@ class _Level:
         """The level's sparse couplings (springs, contact) as CSR, or None."""
         return None if self._extra_op is None else self._extra_op.tocsr()
 
-    def matvec(self, x):
-        y = self._apply(x)
+    def matvec(self, x, masked=False):
+        """A x; masked: x is known to be zero on the fine level's masked DOFs (no masked
+        copy of x is made)."""
+        y = self._apply(x, masked=masked)
         if self._extra_op is not None:
             self._extra_op.add_to(y, x)
         return y
@@ -405,25 +429,29 @@ class _Level:
     def estimate_lmax(self, seed=0):
         """Largest eigenvalue of D^-1 A from LANCZOS_STEPS steps of Jacobi-PCG (Ritz value)."""
         rng = np.random.default_rng(seed)
-        r = np.where(self.empty, 0.0, rng.standard_normal(self.n))
+        # in the level's precision (an estimate, with LMAX_SAFETY on top): float64
+        # vectors here were the fine level's largest set-up transient (~45 B/DOF)
+        r = np.where(self.empty, 0.0, rng.standard_normal(self.n)).astype(self.dtype)
         z = self.jacobi(r)
         p = z.copy()
-        rz = r @ z
+        rz = float(r @ z)
         alphas, betas = [], []
         for _ in range(min(LANCZOS_STEPS, int((~self.empty).sum()))):
-            Ap = self.matvec(p.astype(self.dtype)).astype(float)
-            pAp = p @ Ap
+            Ap = self.matvec(p, masked=True)
+            pAp = float(p @ Ap)
             if not pAp > 0:
                 break
             alpha = rz / pAp
-            r -= alpha * Ap
-            z = self.jacobi(r)
-            rz_new = r @ z
+            r -= self.dtype.type(alpha) * Ap
+            del Ap
+            z = self.jacobi(r, out=z)
+            rz_new = float(r @ z)
             alphas.append(alpha)
             betas.append(rz_new / rz)
             if rz_new <= 1e-30 * rz:
                 break
-            p = z + betas[-1] * p
+            p *= self.dtype.type(betas[-1])
+            p += z
             rz = rz_new
         m = len(alphas)
         if m == 0:
@@ -445,18 +473,25 @@ class _Level:
         rho = 1.0 / sigma
         d = self.jacobi(b)                 # in place where possible: fewer full-size temporaries
         d /= theta
-        x = d.copy()
-        for _ in range(degree - 1):
-            res = self.matvec(x)
+        x = None                           # x equals d until the first update
+        for step in range(degree - 1):
+            res = self.matvec(d if x is None else x, masked=True)
             np.subtract(b, res, out=res)
             rho_new = 1.0 / (2.0 * sigma - rho)
-            d *= rho_new * rho
             self.jacobi(res, out=res)
             res *= 2.0 * rho_new / delta
+            if x is None and step == degree - 2:
+                # the last step from x = d: x + (c d + res) = (1 + c) d + res, in d's memory
+                d *= 1.0 + rho_new * rho
+                d += res
+                return d
+            if x is None:
+                x = d.copy()
+            d *= rho_new * rho
             d += res
             x += d
             rho = rho_new
-        return x
+        return d if x is None else x
 
 
 class VoxelHierarchy:
@@ -483,7 +518,7 @@ class VoxelHierarchy:
         lam = np.ascontiguousarray(lam, float)
         mu = np.ascontiguousarray(mu, float)
         mask = np.ascontiguousarray(dof_mask, dtype=float)
-        self.mask = mask.astype(dt)
+        self.mask = mask != 0          # bool (1 byte per DOF; numpy casts it in products)
         # the fine level's operator in the V-cycle's precision (the Galerkin products
         # below use the float64 originals)
         lam_v, mu_v = lam.astype(dt), mu.astype(dt)
@@ -499,8 +534,11 @@ class VoxelHierarchy:
         if not serial0:
             node_el = None                 # only the small serial product needs it
 
-        def apply0(x, g=grid):
-            xm = np.ascontiguousarray((x.T * mask_v).reshape(-1, x.shape[0]))
+        def apply0(x, g=grid, masked=False):
+            if masked and x.ndim == 1 and x.flags.c_contiguous:
+                xm = x[None, :]                # zero on the masked DOFs already: no copy
+            else:
+                xm = np.ascontiguousarray((x.T * mask_v).reshape(-1, x.shape[0]))
             y = np.empty_like(xm)
             for j in range(y.shape[0]):        # a block column by column (see SERIAL_MAX_NODES)
                 if serial0:
@@ -517,36 +555,39 @@ class VoxelHierarchy:
         Pq = np.einsum("qaA,ij->qaiAj", W, np.eye(3)).reshape(8, 24, 24)
         A_ref = np.ascontiguousarray(np.einsum("qra,rs,qsb->qab", Pq, K_lambda, Pq))
         B_ref = np.ascontiguousarray(np.einsum("qra,rs,qsb->qab", Pq, K_mu, Pq))
-        Ke = None
         while self.levels[-1].n > coarse_max:
             fine = self.levels[-1]
             coarse, cptr, cel, cpos, P = fine.grid.coarsen()
             if coarse.n_nodes >= fine.grid.n_nodes:
                 break
-            out = np.empty((coarse.ijk.shape[0], PACKED), dtype=COARSE_DTYPE)
-            first = Ke is None
-            if first:
-                K.galerkin_voxel(cptr, cel, cpos, lam, mu, grid.conn, mask, A_ref, B_ref,
-                                 K_lambda, K_mu, W, out)
-            else:
-                K.galerkin_elements(cptr, cel, cpos, Ke, W, out)
-            if fine.coefficient_form:
-                fine.Ke = None             # its packed matrices served the diagonal and this level
-            Ke = out
             dc = np.empty(3 * coarse.n_nodes)
             ne = _node_elements(coarse.conn, coarse.n_nodes)
-            K.element_diagonal(ne, Ke, dc)
-            if coarse.n_nodes >= SERIAL_MAX_NODES:
+            serial = coarse.n_nodes < SERIAL_MAX_NODES
+            Ke = coefficients = None
+            if len(self.levels) == 1 and not serial:
+                # the first coarse level, products in parallel: its element matrices are
+                # never held (see _coefficient_form)
+                coefficients = _coefficient_form(cptr, cel, cpos, lam, mu, grid.conn, mask,
+                                                 A_ref, B_ref, K_lambda, K_mu, W, dt)
+                K.coefficient_diagonal(ne, *coefficients[:3], A_ref, B_ref, dc)
+            else:
+                Ke = np.empty((coarse.ijk.shape[0], PACKED), dtype=COARSE_DTYPE)
+                if len(self.levels) == 1:
+                    K.galerkin_voxel(cptr, cel, cpos, lam, mu, grid.conn, mask, A_ref, B_ref,
+                                     K_lambda, K_mu, W, Ke)
+                elif fine.coefficient_form:
+                    K.galerkin_coefficient_elements(cptr, cel, cpos, *fine.coefficients[:3],
+                                                    A_ref, B_ref, W, Ke)
+                else:
+                    K.galerkin_elements(cptr, cel, cpos, fine.Ke, W, Ke)
+                K.element_diagonal(ne, Ke, dc)
+            if not serial:
                 ne = None                  # only the small serial product needs it
 
             colours = parity_colours(coarse.ijk)
-            coefficients = None
-            if first and ne is None:
-                coefficients = _coefficient_form(cptr, cel, cpos, lam, mu, grid.conn, mask, Ke,
-                                                 A_ref, B_ref, dt)
 
-            def apply_c(x, g=coarse, Ke=None if coefficients else Ke, ne=ne, colours=colours,
-                        coefficients=coefficients):
+            def apply_c(x, masked=False, g=coarse, Ke=Ke, ne=ne, colours=colours,
+                        coefficients=coefficients):   # masked: no mask on coarse levels
                 xt = np.ascontiguousarray(x.T).reshape(-1, x.shape[0])
                 y = np.empty_like(xt)
                 for j in range(y.shape[0]):
@@ -562,9 +603,10 @@ class VoxelHierarchy:
             fine.P, fine.R = P, P.T          # R: a CSC view of P, no copy
             level = _Level(coarse, apply_c, dc, None, dt)
             level.Ke = Ke
-            level.coefficient_form = coefficients is not None
+            level.coefficients = coefficients
             self.levels.append(level)
         self._lam, self._mu, self._refs = lam, mu, (K_lambda, K_mu)
+        self._coarse_refs = (A_ref, B_ref)
         self._attach_volumetric(grid, K_lambda, volumetric_ratio)
         self.set_coupling(coupling)
         self.shape = (self.levels[0].n, self.levels[0].n)
@@ -621,11 +663,14 @@ class VoxelHierarchy:
             Ke = (self._lam[:, None, None] * kl + self._mu[:, None, None] * km)
             m = self.mask[(3 * lev.grid.conn[:, :, None] + np.arange(3)).reshape(-1, 24)]
             Ke = Ke * m[:, :, None] * m[:, None, :]
+        elif lev.coefficient_form:
+            Ke = np.empty((lev.coefficients[0].shape[0], PACKED))
+            K.coefficient_elements(*lev.coefficients[:3], *self._coarse_refs, Ke)
         else:
             Ke = lev.Ke
         if getattr(self, "_coarsest_elements", None) is None:
             # kept (a few MB): a changed set of springs refactorises without reassembling
-            self._coarsest_elements = _element_csr(lev.grid, np.asarray(Ke, dtype=float), lev.n)
+            self._coarsest_elements = _element_csr(lev.grid, Ke, lev.n)   # float64 sums
         A = self._coarsest_elements
         if lev.extra is not None:
             A = A + lev.extra
@@ -652,7 +697,7 @@ class VoxelHierarchy:
             x[lev.empty] = 0.0
             return x.astype(self.dtype, copy=False)
         x = lev.smooth(b, self.degree)
-        r = lev.matvec(x)
+        r = lev.matvec(x, masked=True)     # smoothing keeps masked DOFs at 0
         np.subtract(b, r, out=r)
         # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
         tail = b.shape[1:]
@@ -660,17 +705,23 @@ class VoxelHierarchy:
         del r
         ec = self._cycle(i + 1, rc)
         x += (lev.P @ ec.reshape(ec.shape[0] // 3, -1)).reshape((-1,) + tail)
-        r = lev.matvec(x)
+        if i == 0:
+            x *= self.mask if x.ndim == 1 else self.mask[:, None]   # the output is masked anyway
+        r = lev.matvec(x, masked=True)
         np.subtract(b, r, out=r)
         x += lev.smooth(r, self.degree)
         return x
 
-    def vcycle(self, r: np.ndarray) -> np.ndarray:
+    def vcycle(self, r: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
         """One V-cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (the k cycles in
         lockstep), any float dtype: masked entries in and out are 0; the result has the
-        V-cycle's dtype (:data:`VCYCLE_DTYPE` unless given)."""
+        V-cycle's dtype (:data:`VCYCLE_DTYPE` unless given).  overwrite: r (of the
+        V-cycle's dtype) may be used as workspace (one full vector less)."""
         m = self.mask if r.ndim == 1 else self.mask[:, None]
-        b = np.multiply(r, m, dtype=self.dtype)
+        if overwrite and r.dtype == self.dtype:
+            b = np.multiply(r, m, out=r)
+        else:
+            b = np.multiply(r, m, dtype=self.dtype)
         x = self._cycle(0, b)
         x *= m
         return x

@@ -26,7 +26,7 @@ from ..errors import BoundaryConditionError, InputError
 from ..materials.lame import LOCKING_NU
 from .mesh import Mesh, VoxelMesh
 from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
-from .solvers import DIRECT_MAX_UNKNOWNS, SolveInfo, make_solver
+from .solvers import DIRECT_MAX_UNKNOWNS, GMGCGSolver, SolveInfo, make_solver
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,11 @@ class StaticProblem:
             self._system["key"] = key
         b = self._reduced_rhs(red)
         if not self.nonlinear:
-            z, info = self._system["solver"].solve(b)
+            solver = self._system["solver"]
+            # b is ours: GMG-CG keeps its residual there (one full vector less at peak)
+            z, info = (solver.solve(b, overwrite_b=True) if isinstance(solver, GMGCGSolver)
+                       else solver.solve(b))
+            del b
             u = red.T @ z + red.g
             active = [np.ones(s.n) for s in self._springs]
             return Solution(self, u, info, red, z, springs=active)

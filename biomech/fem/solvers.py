@@ -57,13 +57,14 @@ class SolveInfo:
         return self.setup_time_s + self.solve_time_s
 
 
-def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None):
+def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None, overwrite_b=False):
     """Preconditioned conjugate gradients, for one right-hand side or k at once.
 
     A, M : objects with ``@`` (matrices or LinearOperators); M approximates A^-1.
     b : (n,) or (n, k).  With k columns, k independent CG iterations run in
     lockstep (each its own step lengths) so that A and M are applied to blocks;
     a column stops changing once it has converged.
+    overwrite_b : b (float64) may hold the residual (one full vector less).
     Returns (x, residuals) with residuals[i] = max over columns of ||r_i|| / ||b||.
     """
     single = np.ndim(b) == 1
@@ -71,14 +72,16 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None):
     bnorm = np.linalg.norm(B, axis=0)
     scale = np.where(bnorm > 0, bnorm, 1.0)
     X = np.zeros_like(B) if x0 is None else np.array(x0, dtype=float).reshape(B.shape)
-    R = B - _apply(A, X) if x0 is not None else B.copy()
+    if x0 is not None:
+        R = B - _apply(A, X)
+    else:
+        R = B if overwrite_b and np.shares_memory(B, b) else B.copy()
     rel = np.linalg.norm(R, axis=0) / scale
     res = [float(rel.max(initial=0.0))]
     active = rel > rtol
     if active.any():
-        Z = _apply(M, R) if M is not None else R.copy()
-        P = Z.copy()
-        rz = np.einsum("ij,ij->j", R, Z)
+        P = _apply(M, R) if M is not None else R.copy()
+        rz = np.einsum("ij,ij->j", R, P)
         for _ in range(maxiter):
             AP = _apply(A, P)
             pAp = np.einsum("ij,ij->j", P, AP)
@@ -90,6 +93,7 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None):
             alpha = np.where(active, rz / np.where(active, pAp, 1.0), 0.0)
             X += alpha * P
             R -= alpha * AP
+            del AP                 # freed before the next products: one vector less at peak
             rel = np.linalg.norm(R, axis=0) / scale
             res.append(float(rel.max()))
             active &= rel > rtol
@@ -100,6 +104,7 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None):
             beta = np.where(active, rz_new / np.where(rz != 0, rz, 1.0), 0.0)
             P *= beta
             P += Z
+            del Z
             rz = rz_new
     return (X[:, 0] if single else X), res
 
@@ -170,10 +175,10 @@ class _Solver:
         expensive set-up (preconditioner, hierarchy) made for the set-up matrix."""
         raise NotImplementedError(f"{self.method}: no operator update")
 
-    def _iterative(self, A, M, b, maxiter_default, x0=None):
+    def _iterative(self, A, M, b, maxiter_default, x0=None, overwrite_b=False):
         t0 = time.perf_counter()
         maxiter = self.maxiter or maxiter_default
-        x, res = pcg(A, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0)
+        x, res = pcg(A, b, M, rtol=self.rtol, maxiter=maxiter, x0=x0, overwrite_b=overwrite_b)
         info = SolveInfo(self.method, self.n, len(res) - 1, res, self.setup_time_s,
                          time.perf_counter() - t0, res[-1] <= self.rtol, self.rtol)
         if not info.converged:
@@ -590,9 +595,10 @@ class GMGCGSolver(_Solver):
         self.coupling = C
         self.coupling_updates += 1
 
-    def solve(self, b, x0=None):
-        """b (n,) or (n, k) -> (z of the same shape, SolveInfo); x0: a first guess."""
-        return self._iterative(self.A, self.M, b, 500, x0=x0)
+    def solve(self, b, x0=None, *, overwrite_b=False):
+        """b (n,) or (n, k) -> (z of the same shape, SolveInfo); x0: a first guess;
+        overwrite_b: b may be used as workspace (its contents are lost)."""
+        return self._iterative(self.A, self.M, b, 500, x0=x0, overwrite_b=overwrite_b)
 
 
 class _GMGPreconditioner:
@@ -610,7 +616,8 @@ class _GMGPreconditioner:
         R2 = R.reshape(R.shape[0], -1)
         full = np.zeros((s.T.shape[0], R2.shape[1]), dtype=s.hierarchy.dtype)
         K.gather_own(R2, s.rows, s.cols, s.decoupled, full)
-        Y = (s.hierarchy @ full).reshape(full.shape)
+        Y = s.hierarchy.vcycle(full if full.shape[1] > 1 else full[:, 0],
+                               overwrite=True).reshape(full.shape)
         del full
         Z = np.empty_like(R2)
         K.scatter_own(Y, s.rows, s.cols, Z)

@@ -97,7 +97,24 @@ def _gmg_on_tiny_inputs() -> None:
     K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam.astype(dt),
                             op.mu.astype(dt), op.K_lambda.astype(dt), op.K_mu.astype(dt), y)
     K.element_matvec_coloured(x, m.cells, op.colour_ptr, op.order, Ke, y)
-
+    # the first coarse level's coefficient form (its parallel products, any model of
+    # over SERIAL_MAX_NODES coarse nodes), in the V-cycle's precision
+    grid = gmg.Grid(m.voxel_ijk, m.cells, m.node_ijk)
+    coarse, cptr, cel, cpos, _ = grid.coarsen()
+    refs = np.zeros((8, 24, 24))
+    W = gmg.child_weights()
+    form = gmg._coefficient_form(cptr, cel, cpos, op.lam, op.mu, m.cells, mask.astype(float),
+                                 refs, refs, op.K_lambda, op.K_mu, W, dt)
+    xc = np.ones(3 * coarse.n_nodes, dt)
+    K.galerkin_matvec_coloured(xc, coarse.conn, *gmg.parity_colours(coarse.ijk), *form,
+                               np.empty_like(xc))
+    K.coefficient_diagonal(gmg._node_elements(coarse.conn, coarse.n_nodes), *form[:3], refs,
+                           refs, np.empty(3 * coarse.n_nodes))
+    K.coefficient_elements(*form[:3], refs, refs, np.empty((coarse.ijk.shape[0], Ke.shape[1])))
+    coarser, cptr2, cel2, cpos2, _ = coarse.coarsen()
+    K.galerkin_coefficient_elements(cptr2, cel2, cpos2, *form[:3], refs, refs, W,
+                                    np.empty((coarser.ijk.shape[0], Ke.shape[1]),
+                                             gmg.COARSE_DTYPE))
 
 def _element_kernels_on_tiny_inputs() -> None:
     """The public element kernels called directly (users and tests call them so)."""
