@@ -117,11 +117,25 @@ class Reduction:
 
     T: sp.csr_matrix            # (n_dofs, n_free)
     g: np.ndarray               # (n_dofs,)
-    f_plate: np.ndarray         # (n_free,) loads applied directly to plate unknowns
+    plate_loads: np.ndarray     # (6 n_plates,) loads [N, N mm] on the plate unknowns, last
     decoupled: np.ndarray       # (n_free,) bool: prescribed unknowns (z = 0)
     constrained_dofs: np.ndarray
     plate_columns: dict          # plate name -> (6,) column indices
     n_free: int
+
+    @property
+    def f_plate(self) -> np.ndarray:
+        """(n_free,) loads applied directly to the plate unknowns (0 elsewhere), made on
+        demand (a full vector held for a few plate entries cost 8 bytes per DOF)."""
+        f = np.zeros(self.n_free)
+        self.add_plate_loads(f)
+        return f
+
+    def add_plate_loads(self, b: np.ndarray) -> np.ndarray:
+        """b (n_free,) += the plate loads, in place; returns b."""
+        if self.plate_loads.size:
+            b[self.n_free - self.plate_loads.size:] += self.plate_loads
+        return b
 
 
 def rigid_plate_rows(points, nodes, x_ref):
@@ -185,11 +199,9 @@ def build_reduction(points: np.ndarray, cells: np.ndarray, dirichlet: dict,
     n_free = next_col
     T = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(n_dofs, n_free))
-    f_red = np.zeros(n_free)
-    if plates:
-        f_red[n_own:] = np.concatenate(f_plate)
+    plate_loads = np.concatenate(f_plate) if plates else np.zeros(0)
     check_constrained(points, cells, is_fixed, plates)
-    return Reduction(T=T, g=g, f_plate=f_red, decoupled=np.concatenate(decoupled),
+    return Reduction(T=T, g=g, plate_loads=plate_loads, decoupled=np.concatenate(decoupled),
                      constrained_dofs=np.flatnonzero(is_fixed), plate_columns=plate_columns,
                      n_free=n_free)
 

@@ -468,7 +468,7 @@ class StaticProblem:
         f = self._f
         if np.any(red.g):
             f = f - self._full_operator() @ red.g
-        b = red.T.T @ f + red.f_plate
+        b = red.add_plate_loads(red.T.T @ f)
         b[red.decoupled] = 0.0
         return b
 
