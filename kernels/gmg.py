@@ -123,20 +123,28 @@ def galerkin_coefficients(child_ptr, child_el, child_pos, lam, mu, conn, dof_mas
     galerkin_matvec_coloured): coef[E, q] = lam, coef[E, 8 + q] = mu [MPa] of the child at
     position q (0 where there is none); masked[E] = 1 if a child has a masked DOF (its
     element matrix is not a combination of the reference ones), else 0.  coef (n_parent,
-    16) float32 or float64; masked (n_parent,) int8."""
+    16) float32 or float64; masked (n_parent,) int8, and masked[E] = 2 for an unmasked
+    element with 8 children of one material (its matrix is lam sum_q A_q + mu sum_q B_q:
+    one product instead of eight in galerkin_matvec_coloured)."""
     for E in prange(child_ptr.size - 1):
         for q in range(16):
             coef[E, q] = 0.0
         masked[E] = 0
+        first = child_el[child_ptr[E]]
+        uniform = child_ptr[E + 1] - child_ptr[E] == 8
         for t in range(child_ptr[E], child_ptr[E + 1]):
             e = child_el[t]
             q = child_pos[t]
             coef[E, q] = lam[e]
             coef[E, 8 + q] = mu[e]
+            if lam[e] != lam[first] or mu[e] != mu[first]:
+                uniform = False
             for b in range(8):
                 for c in range(3):
                     if dof_mask[3 * conn[e, b] + c] != 1.0:
                         masked[E] = 1
+        if uniform and masked[E] == 0:
+            masked[E] = 2
 
 
 @njit(**JIT)
@@ -209,10 +217,12 @@ def coefficient_diagonal(node_elems, coef, special, Ke_special, A_ref, B_ref, di
 def galerkin_matvec_coloured(x, conn, colour_ptr, order, coef, special, Ke_special, KK, y):
     """y = sum_E Ke_E x_E for the fine level's Galerkin coarse elements, without storing
     them: Ke_E = sum_q coef[E, q] A_q + coef[E, 8 + q] B_q (galerkin_coefficients), with
-    KK[q] = [A_q | B_q] (8, 24, 48), A_q = P_q^T K_lambda P_q, B_q = P_q^T K_mu P_q
-    (symmetric, so column k is row k).  An element with special[E] >= 0 uses the packed
-    matrix Ke_special[special[E]] (masked children).  Reads 16 coefficients per element
-    instead of its PACKED entries; coloured as element_matvec_coloured."""
+    KK[q] = [A_q | B_q] (9, 24, 48), A_q = P_q^T K_lambda P_q, B_q = P_q^T K_mu P_q
+    (symmetric, so column k is row k) and KK[8] = sum_q KK[q].  An element with
+    special[E] >= 0 uses the packed matrix Ke_special[special[E]] (masked children); one
+    with special[E] == -2 (8 children of one material) the single product with KK[8].
+    Reads 16 coefficients per element instead of its PACKED entries; coloured as
+    element_matvec_coloured."""
     n_chunks = 64
     for t in prange(y.shape[0]):
         y[t] = 0.0
@@ -242,6 +252,17 @@ def galerkin_matvec_coloured(x, conn, colour_ptr, order, coef, special, Ke_speci
                             ye[c] += v * xr
                             p += 1
                         ye[r] += acc
+                elif s == -2:
+                    for r in range(48):
+                        zq[r] = 0.0
+                    for k in range(24):
+                        xk = xe[k]
+                        for r in range(48):
+                            zq[r] += KK[8, k, r] * xk
+                    lq = coef[e, 0]
+                    mq = coef[e, 8]
+                    for r in range(24):
+                        ye[r] = lq * zq[r] + mq * zq[24 + r]
                 else:
                     for q in range(8):
                         lq = coef[e, q]

@@ -60,6 +60,8 @@ def _block(case, n=6, seed=0):
         E[inner] = 1.0
     elif case == "cement":
         E[inner] = 2500.0
+    elif case == "layers":                 # one material per layer: uniform coarse voxels
+        E = np.where(ijk[:, 2] < n + 1, 12000.0, 3000.0)
     prob = biomech.StaticProblem(mesh, E, nu, bbar=True)
     zmax = mesh.points[:, 2].max()
     prob.fix(mesh.nodes_where(lambda x, y, z: z == 0), "xyz")
@@ -258,7 +260,7 @@ def test_galerkin_levels_equal_scipy_products(small_coarse, springs, dtype, tol,
 
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, GALERKIN), (np.float32, 1e-6)])
-@pytest.mark.parametrize("case", ["nucleus", "voids"])
+@pytest.mark.parametrize("case", ["nucleus", "voids", "layers"])
 def test_first_coarse_level_in_coefficient_form(small_coarse, case, dtype, tol, monkeypatch):
     """A parallel first coarse level holds 16 moduli per coarse voxel, not its element
     matrices (kernels.galerkin_matvec_coloured): its product still equals SciPy's
@@ -282,6 +284,9 @@ def test_first_coarse_level_in_coefficient_form(small_coarse, case, dtype, tol, 
     # both kinds of coarse voxel are exercised: the fixed base's children are masked
     coef, special, Ke_special, _ = lev1.coefficients
     assert 0 < Ke_special.shape[0] < special.size
+    # and one-material coarse voxels (one product with the summed references) with layers
+    if case == "layers":
+        assert np.any(special == -2) and np.any(special == -1)
     Pd = G._dof_prolongation(lev1.P)
     A2 = (Pd.T @ A1 @ Pd).tocsr()
     got2 = G._element_csr(H.levels[2].grid, H.levels[2].Ke, H.levels[2].n)
