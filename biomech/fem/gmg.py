@@ -137,10 +137,12 @@ def coarse_element_counts(ijk: np.ndarray, coarse_max_elements: int = 1) -> list
     return counts
 
 
-#: bytes per fine DOF of the solve besides the coarse levels: the reduced operator's
-#: index maps and T (~60), mask, diagonals and Chebyshev work vectors of the V-cycle
-#: (~10 vectors, 80), node-element table (~21) and CG work vectors (5 x 8 per column)
-FINE_BYTES_PER_DOF = 160
+#: bytes per fine DOF of the solve besides the coarse levels and CG: the mesh and the
+#: reduction (T, g, index maps: ~75), the V-cycle's mask, diagonals and float32 work
+#: vectors (~35) and the node-element table while the fine diagonal is formed (~21).
+#: Estimates 276 B/DOF on verse004 1 mm (measured RSS 213-219), ~230 on the growth
+#: blocks (measured 199-205 from 0.45M to 17.8M DOF)
+FINE_BYTES_PER_DOF = 130
 CG_BYTES_PER_DOF = 5 * 8 + 3 * 8     # CG vectors and the operator's temporaries (one column
 #                                      at a time: the plate columns are solved in turn)
 PLATE_COLUMN_BYTES_PER_DOF = 8       # the condensation's X, per plate unknown
@@ -148,7 +150,17 @@ PLATE_COLUMN_BYTES_PER_DOF = 8       # the condensation's X, per plate unknown
 #: DOF (prolongation rows, diagonals, work vectors)
 COARSE_BYTES_PER_ELEMENT = PACKED * 4 + 8 * 8 + 3 * 8 + 8 * 8
 COARSE_BYTES_PER_DOF = 120
-COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 48      # int64 rows, cols, data; CSR copy
+#: elements per chunk of _element_csr (its COO triplets, 14 kB per element, were the
+#: largest transient of the coarsest factorisation)
+CSR_CHUNK_ELEMENTS = 512
+#: the first coarse level of a large model in coefficient form (_coefficient_form): 16
+#: moduli, its kind, connectivity, indices, and packed matrices for the ~5 % of its
+#: voxels with a masked child
+COEFFICIENT_BYTES_PER_ELEMENT = 16 * 4 + 4 + 8 * 8 + 3 * 8 + 8 * 8 + PACKED * 4 // 20
+#: per coarsest element: its assembled CSR and the CSC copy for SuperLU (~24 x 24 x 24),
+#: and per element of a chunk being assembled (int64 rows, cols, float64 data)
+COARSEST_BYTES_PER_ELEMENT = 24 * 24 * 24
+COARSEST_CHUNK_BYTES_PER_ELEMENT = 24 * 24 * 32
 #: per nearly incompressible voxel (gmg_volumetric): SuperLU's factor of G, 378 entries a
 #: row on the 1 mm segment's nucleus (10,242 voxels; in 3D nested dissection the entries
 #: per row grow as n^(1/3)), and the rows B and B^T
@@ -170,9 +182,14 @@ def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
     n_dofs = 3 * n_nodes
     # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
     counts = coarse_element_counts(ijk, int(COARSE_MAX_UNKNOWNS / 4.5))
-    coarse = sum(COARSE_BYTES_PER_ELEMENT * c + COARSE_BYTES_PER_DOF * 3 * c for c in counts)
-    # the coarsest level assembled (COO triplets of its element matrices) for SuperLU
-    coarse += COARSEST_BYTES_PER_ELEMENT * (counts[-1] if counts else len(ijk))
+    per_element = [COEFFICIENT_BYTES_PER_ELEMENT if i == 0 and 1.5 * c >= SERIAL_MAX_NODES
+                   and len(counts) > 1 else COARSE_BYTES_PER_ELEMENT
+                   for i, c in enumerate(counts)]
+    coarse = sum(b * c + COARSE_BYTES_PER_DOF * 3 * c for b, c in zip(per_element, counts))
+    # the coarsest level assembled for SuperLU, in chunks of CSR_CHUNK_ELEMENTS
+    n_coarsest = counts[-1] if counts else len(ijk)
+    coarse += (COARSEST_BYTES_PER_ELEMENT * n_coarsest
+               + COARSEST_CHUNK_BYTES_PER_ELEMENT * min(n_coarsest, CSR_CHUNK_ELEMENTS))
     from .gmg_volumetric import VOLUMETRIC_MAX_VOXELS
     n_b = int(nearly_incompressible) if nearly_incompressible <= VOLUMETRIC_MAX_VOXELS else 0
     per_row, at = VOLUMETRIC_FACTOR_ENTRIES
@@ -344,11 +361,6 @@ def unpack_elements(Ke: np.ndarray) -> np.ndarray:
     full[:, _TRIU[0], _TRIU[1]] = Ke
     full[:, _TRIU[1], _TRIU[0]] = Ke
     return full
-
-
-#: elements per chunk of _element_csr (its COO triplets, 14 kB per element, were the
-#: largest transient of the coarsest factorisation)
-CSR_CHUNK_ELEMENTS = 512
 
 
 def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
