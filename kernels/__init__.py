@@ -14,7 +14,7 @@ from .elements import (  # noqa: F401
 )
 from .matfree import (  # noqa: F401
     gather_own, scatter_own, voxel_diagonal, voxel_matvec_coloured, voxel_matvec_gather,
-    voxel_matvec_gather_serial,
+    voxel_matvec_gather_serial, voxel_matvec_layers,
 )
 from .recovery import element_strains  # noqa: F401
 from .multigrid import (  # noqa: F401

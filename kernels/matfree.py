@@ -92,6 +92,44 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
                         y[3 * j + c] += le * ye[3 * b + c] + me * ye[24 + 3 * b + c]
 
 
+@njit(**PJIT)
+def voxel_matvec_layers(x, conn, layer_ptr, order, lam, mu, K_lambda, K_mu, y):
+    """y = K x as voxel_matvec_coloured, scheduled by grid layers instead of 8 colours:
+    order lists the elements layer by layer (layer_ptr (n_layers + 1,)), one layer being
+    the voxels of one grid index along an axis.  Layers of one parity share no node, so
+    each parity is a race-free parallel loop over whole layers (2 barriers instead of 8,
+    and neighbouring elements in turn: 6-18 % faster on 0.2-1.7M DOF).  Needs several
+    layers per thread (biomech.fem.gmg.fine_schedule)."""
+    KK = np.empty((24, 48), K_lambda.dtype)
+    for k in range(24):
+        for r in range(24):
+            KK[k, r] = K_lambda[k, r]
+            KK[k, 24 + r] = K_mu[k, r]
+    for t in prange(y.shape[0]):
+        y[t] = 0.0
+    n_layers = layer_ptr.shape[0] - 1
+    for parity in range(2):
+        for half in prange((n_layers - parity + 1) // 2):
+            layer = 2 * half + parity
+            xe = np.empty(24, x.dtype)
+            ye = np.empty(48, x.dtype)
+            for t in range(layer_ptr[layer], layer_ptr[layer + 1]):
+                e = order[t]
+                _gather_element(x, conn, e, xe)
+                for r in range(48):
+                    ye[r] = 0.0
+                for k in range(24):
+                    xk = xe[k]
+                    for r in range(48):
+                        ye[r] += KK[k, r] * xk
+                le = lam[e]
+                me = mu[e]
+                for b in range(8):
+                    j = conn[e, b]
+                    for c in range(3):
+                        y[3 * j + c] += le * ye[3 * b + c] + me * ye[24 + 3 * b + c]
+
+
 @njit(**JIT)
 def _voxel_gather_rows(lo, hi, x, node_elems, conn, lam, mu, K_lambda, K_mu, y):
     """Rows of nodes lo..hi-1 of y = K x (node n gathers row block a of each element

@@ -112,6 +112,38 @@ def parity_colours(ijk: np.ndarray):
     return colour_ptr.astype(np.int64), order
 
 
+#: layers per thread and parity below which the fine product keeps the 8 colours (a
+#: thread takes whole layers: too few of them leave threads idle)
+LAYERS_PER_THREAD = 4
+
+
+def fine_schedule(ijk: np.ndarray, threads: int | None = None):
+    """How the fine voxel product runs: ("layers", layer_ptr, order) -- whole grid layers
+    of the first axis (VoxelMesh's voxels are in C order, so a layer is a contiguous run
+    in grid order; layers along another axis scattered the gathers and made the L1-L3
+    case 35 % slower), by parity (kernels.voxel_matvec_layers) -- when there are at
+    least LAYERS_PER_THREAD per thread and parity, else ("colours", colour_ptr, order)
+    (parity_colours)."""
+    import numba
+    ijk = np.asarray(ijk)
+    threads = numba.get_num_threads() if threads is None else int(threads)
+    first = ijk[:, 0] - ijk[:, 0].min() if len(ijk) else np.zeros(0, np.int64)
+    n_layers = int(first.max()) + 1 if len(ijk) else 0
+    if n_layers < 2 * LAYERS_PER_THREAD * threads:
+        return ("colours",) + parity_colours(ijk)
+    order = (np.arange(len(ijk), dtype=np.int64) if np.all(np.diff(first) >= 0)
+             else np.argsort(first, kind="stable").astype(np.int64))
+    layer_ptr = np.concatenate([[0], np.cumsum(np.bincount(first, minlength=n_layers))])
+    return "layers", layer_ptr.astype(np.int64), order
+
+
+def voxel_product(x, conn, schedule, lam, mu, K_lambda, K_mu, y):
+    """y = K x for a voxel mesh by its fine_schedule (all arrays one float dtype)."""
+    kind, ptr, order = schedule
+    kernel = K.voxel_matvec_layers if kind == "layers" else K.voxel_matvec_coloured
+    kernel(x, conn, ptr, order, lam, mu, K_lambda, K_mu, y)
+
+
 def _node_elements(conn: np.ndarray, n_nodes: int) -> np.ndarray:
     out = np.full((n_nodes, 8), -1, dtype=np.int64)
     for a in range(8):
@@ -545,7 +577,7 @@ class VoxelHierarchy:
         d0 *= mask
 
         serial0 = grid.n_nodes < SERIAL_MAX_NODES
-        colour_ptr, order = parity_colours(grid.ijk)
+        schedule = fine_schedule(grid.ijk)
         if not serial0:
             node_el = None                 # only the small serial product needs it
 
@@ -560,8 +592,7 @@ class VoxelHierarchy:
                     K.voxel_matvec_gather_serial(xm[j], node_el, g.conn, lam_v, mu_v, Kl_v,
                                                  Km_v, y[j])
                 else:
-                    K.voxel_matvec_coloured(xm[j], g.conn, colour_ptr, order, lam_v, mu_v,
-                                            Kl_v, Km_v, y[j])
+                    voxel_product(xm[j], g.conn, schedule, lam_v, mu_v, Kl_v, Km_v, y[j])
             y *= mask_v
             return np.ascontiguousarray(y.T).reshape(x.shape)
 

@@ -554,16 +554,32 @@ class VoxelOperator(spla.LinearOperator):
         self.lam = np.ascontiguousarray(lam, float)
         self.mu = np.ascontiguousarray(mu, float)
         self.K_lambda, self.K_mu = reference_matrices
-        from .gmg import parity_colours
-        self.colour_ptr, self.order = parity_colours(mesh.voxel_ijk)
+        from .gmg import fine_schedule
+        self.schedule = fine_schedule(mesh.voxel_ijk)
         super().__init__(dtype=np.float64, shape=(mesh.n_dofs, mesh.n_dofs))
+
+    @property
+    def colour_ptr(self) -> np.ndarray:
+        """The 8 parity colours (kernels.voxel_matvec_coloured), made on demand."""
+        return self._colours()[0]
+
+    @property
+    def order(self) -> np.ndarray:
+        return self._colours()[1]
+
+    def _colours(self):
+        from .gmg import parity_colours
+        if self.schedule[0] == "colours":
+            return self.schedule[1:]
+        return parity_colours(self.mesh.voxel_ijk)
 
     def _matvec(self, x):
         x = np.ascontiguousarray(np.ravel(x), dtype=np.float64)
         y = np.empty_like(x)
-        # coloured element form: 2x the node-gather form (kernels/matfree.py)
-        K.voxel_matvec_coloured(x, self.mesh.cells, self.colour_ptr, self.order, self.lam,
-                                self.mu, self.K_lambda, self.K_mu, y)
+        # element form by layers or colours: 2x the node-gather form (kernels/matfree.py)
+        from .gmg import voxel_product
+        voxel_product(x, self.mesh.cells, self.schedule, self.lam, self.mu, self.K_lambda,
+                      self.K_mu, y)
         return y
 
     def _matmat(self, X):
