@@ -130,14 +130,14 @@ def galerkin_coefficients(child_ptr, child_el, child_pos, lam, mu, conn, dof_mas
         for q in range(16):
             coef[E, q] = 0.0
         masked[E] = 0
-        first = child_el[child_ptr[E]]
         uniform = child_ptr[E + 1] - child_ptr[E] == 8
+        first = child_el[child_ptr[E]] if uniform else 0
         for t in range(child_ptr[E], child_ptr[E + 1]):
             e = child_el[t]
             q = child_pos[t]
             coef[E, q] = lam[e]
             coef[E, 8 + q] = mu[e]
-            if lam[e] != lam[first] or mu[e] != mu[first]:
+            if uniform and (lam[e] != lam[first] or mu[e] != mu[first]):
                 uniform = False
             for b in range(8):
                 for c in range(3):

@@ -98,8 +98,9 @@ def voxel_matvec_layers(x, conn, layer_ptr, order, lam, mu, K_lambda, K_mu, y):
     order lists the elements layer by layer (layer_ptr (n_layers + 1,)), one layer being
     the voxels of one grid index along an axis.  Layers of one parity share no node, so
     each parity is a race-free parallel loop over whole layers (2 barriers instead of 8,
-    and neighbouring elements in turn: 6-18 % faster on 0.2-1.7M DOF).  Needs several
-    layers per thread (biomech.fem.gmg.fine_schedule)."""
+    and neighbouring elements in turn: 6-18 % faster on 0.2-1.7M DOF).  The summation
+    order is fixed by the data (parity 0, then 1; a layer's elements in turn), not by
+    the threads.  Needs several layers per thread (biomech.fem.gmg.fine_schedule)."""
     KK = np.empty((24, 48), K_lambda.dtype)
     for k in range(24):
         for r in range(24):

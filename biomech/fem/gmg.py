@@ -112,24 +112,25 @@ def parity_colours(ijk: np.ndarray):
     return colour_ptr.astype(np.int64), order
 
 
-#: layers per thread and parity below which the fine product keeps the 8 colours (a
-#: thread takes whole layers: too few of them leave threads idle)
-LAYERS_PER_THREAD = 4
+#: grid layers below which the fine product keeps the 8 colours: a thread takes whole
+#: layers of one parity, so few layers leave threads idle.  Chosen from the data, not
+#: from the thread count: the product's summation order, hence its bits, must not
+#: depend on the threads (tests/test_runner.py: workers reproduce the in-process table)
+MIN_LAYERS = 16
 
 
-def fine_schedule(ijk: np.ndarray, threads: int | None = None):
+def fine_schedule(ijk: np.ndarray, min_layers: int | None = None):
     """How the fine voxel product runs: ("layers", layer_ptr, order) -- whole grid layers
     of the first axis (VoxelMesh's voxels are in C order, so a layer is a contiguous run
     in grid order; layers along another axis scattered the gathers and made the L1-L3
     case 35 % slower), by parity (kernels.voxel_matvec_layers) -- when there are at
-    least LAYERS_PER_THREAD per thread and parity, else ("colours", colour_ptr, order)
-    (parity_colours)."""
-    import numba
+    least ``min_layers`` (default MIN_LAYERS), else ("colours", colour_ptr, order)
+    (parity_colours).  Either is deterministic for any thread count."""
     ijk = np.asarray(ijk)
-    threads = numba.get_num_threads() if threads is None else int(threads)
+    min_layers = MIN_LAYERS if min_layers is None else int(min_layers)
     first = ijk[:, 0] - ijk[:, 0].min() if len(ijk) else np.zeros(0, np.int64)
     n_layers = int(first.max()) + 1 if len(ijk) else 0
-    if n_layers < 2 * LAYERS_PER_THREAD * threads:
+    if n_layers < max(min_layers, 2):
         return ("colours",) + parity_colours(ijk)
     order = (np.arange(len(ijk), dtype=np.int64) if np.all(np.diff(first) >= 0)
              else np.argsort(first, kind="stable").astype(np.int64))

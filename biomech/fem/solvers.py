@@ -75,7 +75,7 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None, overwrite_b=False):
     if x0 is not None:
         R = B - _apply(A, X)
     else:
-        R = B if overwrite_b and np.shares_memory(B, b) else B.copy()
+        R = B if overwrite_b else B.copy()     # B is b itself or already a copy of it
     rel = np.linalg.norm(R, axis=0) / scale
     res = [float(rel.max(initial=0.0))]
     active = rel > rtol

@@ -87,7 +87,7 @@ def _gmg_on_tiny_inputs() -> None:
     K.voxel_matvec_coloured(x, m.cells, op.colour_ptr, op.order, op.lam, op.mu, op.K_lambda,
                             op.K_mu, y)
     K.voxel_matvec_gather(x, op.node_elems, m.cells, op.lam, op.mu, op.K_lambda, op.K_mu, y)
-    layers = gmg.fine_schedule(m.voxel_ijk, threads=1)        # the layered schedule
+    layers = gmg.fine_schedule(m.voxel_ijk, min_layers=2)     # the layered schedule
     gmg.voxel_product(x, m.cells, layers, op.lam, op.mu, op.K_lambda, op.K_mu, y)
     gmg.voxel_product(x.astype(gmg.VCYCLE_DTYPE), m.cells, layers,
                       *(a.astype(gmg.VCYCLE_DTYPE) for a in (op.lam, op.mu, op.K_lambda, op.K_mu)),
