@@ -251,3 +251,19 @@ def test_amg_coarse_level_is_small():
     solver = make_solver("amg", rtol=1e-8).setup(A, near_nullspace=prob._near_nullspace(red))
     assert A.shape[0] > 2000
     assert solver.level_sizes[-1] <= 1000
+
+
+def test_pcg_with_a_preconditioner_that_returns_its_input():
+    """An M that hands back its input (SciPy's IdentityOperator) must not alias CG's
+    search direction with its residual: the answer equals the direct solve."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+    from biomech.fem.solvers import pcg
+    n = 50
+    A = sp.diags([-1.0, 2.5, -1.0], [-1, 0, 1], shape=(n, n), format="csr")
+    b = np.random.default_rng(0).standard_normal(n)
+    M = spla.aslinearoperator(sp.identity(n)) * 1.0      # generic LinearOperator
+    ident = spla.LinearOperator((n, n), matvec=lambda v: v, dtype=float)
+    for m in (M, ident):
+        x, res = pcg(A, b, m, rtol=1e-12, maxiter=500)
+        assert np.linalg.norm(x - spla.spsolve(A.tocsc(), b)) <= 1e-9 * np.linalg.norm(x)

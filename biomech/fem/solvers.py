@@ -81,6 +81,8 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None, overwrite_b=False):
     active = rel > rtol
     if active.any():
         P = _apply(M, R) if M is not None else R.copy()
+        if np.may_share_memory(P, R):      # an M that hands back its input (identity)
+            P = P.copy()
         rz = np.einsum("ij,ij->j", R, P)
         for _ in range(maxiter):
             AP = _apply(A, P)
