@@ -334,6 +334,30 @@ def test_vcycle_is_symmetric_positive_definite(small_coarse, case, dtype, tol, m
     assert np.linalg.eigvalsh(0.5 * (Mv + Mv.T)).min() > 0
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_parallel_vcycle_is_symmetric_one_column_at_a_time(small_coarse, dtype, tol,
+                                                          monkeypatch):
+    """With every level parallel (the first coarse level in coefficient form, the fine
+    product by grid layers) and residuals one at a time (the 1-D path that skips masked
+    copies of masked vectors), the V-cycle is still symmetric and positive definite, and
+    equals the block V-cycle."""
+    monkeypatch.setattr(G, "SERIAL_MAX_NODES", 1)
+    monkeypatch.setattr(G, "MIN_LAYERS", 2)
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 50)       # three levels on this block
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", dtype)
+    prob = _block("nucleus", n=4)
+    H, mask = _hierarchy(prob)
+    assert H.levels[1].coefficient_form and len(H.levels) >= 3
+    idx = np.flatnonzero(mask)
+    E = np.zeros((mask.size, idx.size))
+    E[idx, np.arange(idx.size)] = 1.0
+    Mv = np.column_stack([H.vcycle(E[:, j]) for j in range(idx.size)])[idx].astype(float)
+    assert np.abs(Mv - Mv.T).max() <= tol * np.abs(Mv).max()
+    assert np.linalg.eigvalsh(0.5 * (Mv + Mv.T)).min() > 0
+    block = (H @ E)[idx].astype(float)
+    assert np.abs(block - Mv).max() <= tol * np.abs(Mv).max()
+
+
 def test_block_vcycle_equals_one_column_at_a_time(small_coarse):
     """A block of k residuals through the block kernels gives the k single V-cycles
     (relative 1e-13)."""

@@ -267,3 +267,29 @@ def test_pcg_with_a_preconditioner_that_returns_its_input():
     for m in (M, ident):
         x, res = pcg(A, b, m, rtol=1e-12, maxiter=500)
         assert np.linalg.norm(x - spla.spsolve(A.tocsc(), b)) <= 1e-9 * np.linalg.norm(x)
+
+
+def test_pcg_with_a_preconditioner_that_reuses_its_output_buffer():
+    """An M that writes into one buffer of its own and returns it each time: CG still
+    takes as many iterations as with a fresh array each time (the search direction is
+    not that buffer)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+    from biomech.fem.solvers import pcg
+    n = 50
+    A = sp.diags([-np.ones(n - 1), np.linspace(2.1, 9.0, n), -np.ones(n - 1)], [-1, 0, 1],
+                 format="csr")
+    b = np.random.default_rng(1).standard_normal(n)
+    dinv = 1.0 / A.diagonal()
+    buf = np.empty(n)
+
+    def jacobi_into_buffer(v):
+        np.multiply(dinv, v, out=buf)
+        return buf
+
+    fresh = spla.LinearOperator((n, n), matvec=lambda v: dinv * v, dtype=float)
+    reused = spla.LinearOperator((n, n), matvec=jacobi_into_buffer, dtype=float)
+    x1, res1 = pcg(A, b, fresh, rtol=1e-12, maxiter=500)
+    x2, res2 = pcg(A, b, reused, rtol=1e-12, maxiter=500)
+    assert len(res2) == len(res1)
+    assert np.linalg.norm(x2 - x1) <= 1e-10 * np.linalg.norm(x1)

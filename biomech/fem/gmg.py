@@ -398,7 +398,7 @@ def unpack_elements(Ke: np.ndarray) -> np.ndarray:
 
 def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
     """Assembled sum of element matrices Ke, (n_el, 24, 24) or packed (n_el, PACKED)."""
-    out = sp.csr_matrix((n, n))
+    parts = []
     for lo in range(0, Ke.shape[0], CSR_CHUNK_ELEMENTS):
         part = Ke[lo:lo + CSR_CHUNK_ELEMENTS]
         if part.ndim == 2:
@@ -406,8 +406,10 @@ def _element_csr(grid: Grid, Ke: np.ndarray, n: int) -> sp.csr_matrix:
         idx = (3 * grid.conn[lo:lo + part.shape[0], :, None] + np.arange(3)).reshape(-1, 24)
         rows = np.repeat(idx[:, :, None], 24, axis=2).ravel()
         cols = np.repeat(idx[:, None, :], 24, axis=1).ravel()
-        out = out + sp.csr_matrix((part.ravel(), (rows, cols)), shape=(n, n))
-    return out
+        parts.append(sp.csr_matrix((part.ravel(), (rows, cols)), shape=(n, n)))
+    while len(parts) > 1:              # pairwise sums: n log n, not quadratic in chunks
+        parts = [a + b for a, b in zip(parts[::2], parts[1::2])] + parts[len(parts) // 2 * 2:]
+    return parts[0] if parts else sp.csr_matrix((n, n))
 
 
 class _Level:

@@ -80,10 +80,12 @@ def pcg(A, b, M=None, *, rtol=1e-8, maxiter=2000, x0=None, overwrite_b=False):
     res = [float(rel.max(initial=0.0))]
     active = rel > rtol
     if active.any():
-        P = _apply(M, R) if M is not None else R.copy()
-        if np.may_share_memory(P, R):      # an M that hands back its input (identity)
-            P = P.copy()
-        rz = np.einsum("ij,ij->j", R, P)
+        Z = _apply(M, R) if M is not None else R
+        # a copy: M may hand back its input or a buffer of its own; Z is then dropped,
+        # so no extra vector is alive during the products
+        P = Z.copy()
+        rz = np.einsum("ij,ij->j", R, Z)
+        del Z
         for _ in range(maxiter):
             AP = _apply(A, P)
             pAp = np.einsum("ij,ij->j", P, AP)
