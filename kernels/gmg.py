@@ -19,9 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._numba import JIT, PJIT
+from ._numba import INLINE, JIT, PJIT
 from .assembly import _find
-from .matfree import _gather_element
+from .matfree import _gather_element, _stacked_product
 
 #: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
 PACKED = 300
@@ -114,6 +114,31 @@ def galerkin_voxel(child_ptr, child_el, child_pos, lam, mu, conn, dof_mask,
                         Km[r, c] = m[r] * m[c] * (le * K_lambda[r, c] + me * K_mu[r, c])
                 _triple_add(Km, W[q], o)
         _pack(o, out[E])
+
+
+@njit(**INLINE)
+def _packed_add(Ke, s, xe, ye):
+    """ye (24,) += Ke[s] xe for the packed symmetric matrix Ke[s] (PACKED,)."""
+    p = 0
+    for r in range(24):
+        xr = xe[r]
+        acc = Ke[s, p] * xr
+        p += 1
+        for c in range(r + 1, 24):
+            v = Ke[s, p]
+            acc += v * xe[c]
+            ye[c] += v * xr
+            p += 1
+        ye[r] += acc
+
+
+@njit(**INLINE)
+def _scatter_element(y, conn, e, ye):
+    """y (3 n_nodes,) += ye (24,) on element e's DOFs (node-major)."""
+    for b in range(8):
+        j = conn[e, b]
+        for c in range(3):
+            y[3 * j + c] += ye[3 * b + c]
 
 
 @njit(**PJIT)
@@ -241,46 +266,20 @@ def galerkin_matvec_coloured(x, conn, colour_ptr, order, coef, special, Ke_speci
                     ye[r] = 0.0
                 s = special[e]
                 if s >= 0:
-                    p = 0
-                    for r in range(24):
-                        xr = xe[r]
-                        acc = Ke_special[s, p] * xr
-                        p += 1
-                        for c in range(r + 1, 24):
-                            v = Ke_special[s, p]
-                            acc += v * xe[c]
-                            ye[c] += v * xr
-                            p += 1
-                        ye[r] += acc
-                elif s == -2:
-                    for r in range(48):
-                        zq[r] = 0.0
-                    for k in range(24):
-                        xk = xe[k]
-                        for r in range(48):
-                            zq[r] += KK[8, k, r] * xk
-                    lq = coef[e, 0]
-                    mq = coef[e, 8]
-                    for r in range(24):
-                        ye[r] = lq * zq[r] + mq * zq[24 + r]
+                    _packed_add(Ke_special, s, xe, ye)
                 else:
-                    for q in range(8):
-                        lq = coef[e, q]
-                        mq = coef[e, 8 + q]
+                    # each child's pair, or (one material, s == -2) the summed pair KK[8]
+                    # with child 0's moduli
+                    first, last = (0, 8) if s == -1 else (8, 9)
+                    for q in range(first, last):
+                        lq = coef[e, q % 8]
+                        mq = coef[e, 8 + q % 8]
                         if lq == 0.0 and mq == 0.0:
                             continue
-                        for r in range(48):
-                            zq[r] = 0.0
-                        for k in range(24):
-                            xk = xe[k]
-                            for r in range(48):
-                                zq[r] += KK[q, k, r] * xk
+                        _stacked_product(KK[q], xe, zq)
                         for r in range(24):
                             ye[r] += lq * zq[r] + mq * zq[24 + r]
-                for b in range(8):
-                    j = conn[e, b]
-                    for c in range(3):
-                        y[3 * j + c] += ye[3 * b + c]
+                _scatter_element(y, conn, e, ye)
 
 
 @njit(**PJIT)
@@ -333,21 +332,8 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
                 _gather_element(x, conn, e, xe)
                 for r in range(24):
                     ye[r] = 0.0
-                p = 0
-                for r in range(24):
-                    xr = xe[r]
-                    acc = Ke[e, p] * xr
-                    p += 1
-                    for c in range(r + 1, 24):
-                        v = Ke[e, p]
-                        acc += v * xe[c]
-                        ye[c] += v * xr
-                        p += 1
-                    ye[r] += acc
-                for b in range(8):
-                    j = conn[e, b]
-                    for c in range(3):
-                        y[3 * j + c] += ye[3 * b + c]
+                _packed_add(Ke, e, xe, ye)
+                _scatter_element(y, conn, e, ye)
 
 
 @njit(**JIT)

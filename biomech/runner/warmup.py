@@ -113,6 +113,11 @@ def _gmg_on_tiny_inputs() -> None:
     xc = np.ones(3 * coarse.n_nodes, dt)
     K.galerkin_matvec_coloured(xc, coarse.conn, *gmg.parity_colours(coarse.ijk), *form,
                                np.empty_like(xc))
+    # a packed parallel level's product on a coarse grid's own (writable) connectivity:
+    # the fine mesh's cells are read-only, another Numba signature
+    K.element_matvec_coloured(xc, coarse.conn, *gmg.parity_colours(coarse.ijk),
+                              np.zeros((coarse.ijk.shape[0], Ke.shape[1]), gmg.COARSE_DTYPE),
+                              np.empty_like(xc))
     K.coefficient_diagonal(gmg._node_elements(coarse.conn, coarse.n_nodes), *form[:3], refs,
                            refs, np.empty(3 * coarse.n_nodes))
     K.coefficient_elements(*form[:3], refs, refs, np.empty((coarse.ijk.shape[0], Ke.shape[1])))
