@@ -136,6 +136,54 @@ def test_tension_only_springs_satisfy_the_complementarity_conditions(solver):
     assert sol.reaction(base)[2] == pytest.approx(100.0, rel=1e-6)
 
 
+def test_reduced_springs_equal_a_hand_assembly_on_one_pattern():
+    """ReducedSprings (T^T C T on a fixed pattern, springs ending on a rigid plate and
+    on fixed nodes among them) equals a loop assembly of the active springs through the
+    reduction, for several active sets (relative 1e-13), and every set shares the
+    pattern's index arrays."""
+    from biomech.fem.couplings import ReducedSprings, same_pattern
+    mesh, a, b = _two_blocks()
+    rng = np.random.default_rng(4)
+    top = mesh.nodes_where(lambda x, y, z: z == 9)
+    base = mesh.nodes_where(lambda x, y, z: z == 0)
+    na = np.concatenate([a, top[:5], base[:3]])
+    nb = np.concatenate([b, rng.choice(a, 5), top[5:8]])
+    sets = [make_spring_set("t", mesh.points, na, nb, rng.uniform(10, 90, na.size)),
+            make_spring_set("c", mesh.points, b[:6], a[:6], 30.0, kind="compression",
+                            direction=(0, 0, -1), gap_mm=0.1)]
+    prob = _problem(mesh, None, (0.0, 0.0, -1.0))
+    red = prob._reduction()
+    T = red.T.toarray()
+    rs = ReducedSprings(sets, red.T, red.decoupled)
+    first = None
+    for _ in range(4):
+        active = [(rng.random(s.n) < 0.5).astype(float) for s in sets]
+        C = np.zeros((mesh.n_dofs, mesh.n_dofs))
+        for s, act in zip(sets, active):
+            for i in range(s.n):
+                dofs = [3 * s.node_a[i] + k for k in range(3)] + [3 * s.node_b[i] + k
+                                                                   for k in range(3)]
+                Bd = np.concatenate([-s.direction[i], s.direction[i]])
+                C[np.ix_(dofs, dofs)] += act[i] * s.stiffness_N_per_mm[i] * np.outer(Bd, Bd)
+        ref = T.T @ C @ T
+        ref[red.decoupled] = 0.0
+        ref[:, red.decoupled] = 0.0
+        got = rs.matrix(active)
+        np.testing.assert_allclose(got.toarray(), ref, rtol=0, atol=1e-13 * abs(ref).max())
+        assert abs(ref[np.ix_(red.plate_columns["top"], red.plate_columns["top"])]).max() > 0
+        if first is None:
+            first = got
+        assert same_pattern(got, first)
+        assert np.shares_memory(got.indices, first.indices)
+    assert not same_pattern(first, sp.csr_matrix(first.toarray()))     # zeros not stored
+    # a load case's new reduction with the same T keeps the map; another T does not
+    assert rs.reduces_like(red.T.copy(), red.decoupled.copy())
+    other = red.T.copy()
+    other.data[0] *= 2.0
+    assert not rs.reduces_like(other, red.decoupled)
+    assert not rs.reduces_like(red.T, ~red.decoupled)
+
+
 def test_bad_spring_sets_are_refused():
     mesh, a, b = _two_blocks()
     with pytest.raises(InputError, match="kind must be one of"):

@@ -160,25 +160,35 @@ def tension_problem(monkeypatch):
 
 
 def test_the_vcycle_follows_a_changed_set_of_springs(tension_problem):
+    """Each changed active set reaches every level: the fine level holds the masked C,
+    each coarse level P^T C P of the level above (float32 1e-6), also after several
+    changes on one pattern, which go down the levels as differences."""
     prob = tension_problem
     prob.solve("gmg", rtol=1e-8)
     cond = prob._system["solver"]
     inner = cond.inner
-    n = prob.mesh.n_dofs
-    from biomech.fem import couplings as CP
     red = prob._reduction()
-    half = [np.arange(s.n) % 2 == 0 for s in prob._springs]
-    C = prob._reduce(CP.spring_matrix(prob._springs, n, half), red)
-    before = inner.coupling_updates
-    cond.set_operator(prob._system["base"], C)
-    assert inner.coupling_updates == before + 1
-    fine = inner.hierarchy.levels[0].extra
-    expect = inner._full(C)
+    rng = np.random.default_rng(2)
+    sets = [[np.arange(s.n) % 2 == 0 for s in prob._springs],
+            [rng.random(s.n) < 0.3 for s in prob._springs],
+            [np.ones(s.n, bool) for s in prob._springs]]
     mask = inner.hierarchy.mask.astype(float)
-    expect = (sp.diags(mask) @ expect @ sp.diags(mask)).tocsr()
-    assert expect.nnz and abs(fine - expect).max() <= 1e-6 * abs(expect).max()   # float32
-    cond.set_operator(prob._system["base"], C)          # the same set again: no update
-    assert inner.coupling_updates == before + 1
+    for k, active in enumerate(sets):
+        C = prob._reduced_springs(red, [a.astype(float) for a in active])
+        before = inner.coupling_updates
+        cond.set_operator(prob._system["base"], C)
+        assert inner.coupling_updates == before + 1
+        expect = (sp.diags(mask) @ inner._full(C) @ sp.diags(mask)).tocsr()
+        assert expect.nnz
+        levels = inner.hierarchy.levels
+        for i, lev in enumerate(levels):
+            got = lev.extra
+            assert abs(got - expect).max() <= 1e-6 * abs(expect).max(), (k, i)
+            if i + 1 < len(levels):
+                P = sp.kron(lev.P.astype(float), sp.identity(3), format="csr")
+                expect = (P.T @ expect @ P).tocsr()
+        cond.set_operator(prob._system["base"], C)          # the same set again: no update
+        assert inner.coupling_updates == before + 1
 
 
 def test_nested_dissection_orders_every_voxel_once():

@@ -681,12 +681,16 @@ class VoxelHierarchy:
         """Sparse couplings C on the fine DOFs: fine level C, coarse ones P^T C P;
         re-estimates the smoothing bounds and refactorises the coarsest level, unless
         ``reestimate`` is False: a changed set of springs keeps the set-up's bounds (see
-        :data:`COUPLING_LMAX_SAFETY`) and coarsest factor."""
-        C = None if coupling is None else sp.csr_matrix(coupling, dtype=float)
-        if C is not None:
-            c = C.tocoo()
-            keep = (self.mask[c.row] != 0) & (self.mask[c.col] != 0)
-            C = sp.csr_matrix((c.data[keep], (c.row[keep], c.col[keep])), shape=C.shape)
+        :data:`COUPLING_LMAX_SAFETY`) and coarsest factor, and when C keeps the last
+        C's pattern (:class:`~biomech.fem.couplings.ReducedSprings`) only the change
+        goes down the levels: ``P^T (C - C_last) P`` through the changed springs' rows."""
+        from .couplings import same_pattern
+        C = None if coupling is None else self._masked_coupling(coupling)
+        last = getattr(self, "_coupling", None)
+        if not reestimate and C is not None and same_pattern(C, last):
+            self._update_coupling(C, last)
+            return
+        self._coupling = C
         for i, lev in enumerate(self.levels):
             lev.set_extra(C)
             if i + 1 < len(self.levels):
@@ -698,12 +702,52 @@ class VoxelHierarchy:
                     lev.lmin = lev.lmax / SMOOTHING_RANGE
                 if C is not None and C.nnz:
                     C = _galerkin_rows(lev.P, C, lev.coupling_cache)
+                lev.coupling_next = C          # float64 P^T C P, for later changes
         if reestimate:
             # a changed set of springs keeps the set-up's coarsest factor (every spring
             # active): still an SPD coarse solve.  Refactorising after each change of the
             # 2 mm segment's active set cost 0.04 s a time, grew the RSS by ~90 MB over
             # the case (SuperLU's own allocations), and saved 3 of 262 iterations.
             self._factor_coarsest()
+
+    def _masked_coupling(self, coupling) -> sp.csr_matrix:
+        """C (float64 CSR) without the entries of masked DOFs; the kept entries of a
+        pattern are remembered, so the same pattern again costs one gather."""
+        from .couplings import pattern_of, same_pattern
+        C = sp.csr_matrix(coupling, dtype=float)
+        C.sort_indices()
+        cache = getattr(self, "_mask_cache", None)
+        if cache is None or not same_pattern(cache["pattern"], C):
+            rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+            keep = np.flatnonzero(self.mask[rows] & self.mask[C.indices])
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(
+                rows[keep], minlength=C.shape[0]))]).astype(C.indptr.dtype)
+            cache = self._mask_cache = {"pattern": pattern_of(C), "keep": keep, "indptr": indptr,
+                                        "indices": C.indices[keep]}
+        out = sp.csr_matrix((C.data[cache["keep"]], cache["indices"], cache["indptr"]),
+                            shape=C.shape)
+        out.has_sorted_indices = True
+        return out
+
+    def _update_coupling(self, C, last):
+        """set_coupling's path for a C on ``last``'s pattern (bounds and coarsest factor
+        kept): each level's couplings plus P^T dC P, dC holding the changed entries."""
+        diff = C.data - last.data
+        changed = diff != 0
+        self._coupling = C
+        if not changed.any():
+            return
+        rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))[changed]
+        dC = sp.csr_matrix((diff[changed], C.indices[changed], np.concatenate(
+            [[0], np.cumsum(np.bincount(rows, minlength=C.shape[0]))])), shape=C.shape)
+        extra = C
+        for i, lev in enumerate(self.levels):
+            lev.set_extra(extra)
+            if i + 1 < len(self.levels):
+                lev.lmax = COUPLING_LMAX_SAFETY * lev.lmax_setup
+                lev.lmin = lev.lmax / SMOOTHING_RANGE
+                dC = _galerkin_rows(lev.P, dC, lev.coupling_cache)
+                extra = lev.coupling_next = (lev.coupling_next + dC).tocsr()
 
     def _factor_coarsest(self):
         lev = self.levels[-1]

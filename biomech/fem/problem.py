@@ -244,10 +244,15 @@ class StaticProblem:
         cases then cannot be superposed)."""
         return any(s.nonlinear and s.n for s in self._springs)
 
-    def _reduce(self, C, red):
-        """T^T C T with the prescribed unknowns' rows and columns zeroed."""
-        keep = sp.diags((~red.decoupled).astype(float))
-        return (keep @ (red.T.T @ C @ red.T) @ keep).tocsr()
+    def _reduced_springs(self, red, active=None):
+        """T^T C T of the (active) springs with the prescribed unknowns' rows and
+        columns dropped, on one pattern for every active set (kept per reduction)."""
+        kept = self._system.get("springs")
+        if kept is None or not kept.reduces_like(red.T, red.decoupled):
+            # a new reduction (the next load case) usually has the same T: kept then
+            kept = self._system["springs"] = CP.ReducedSprings(self._springs, red.T,
+                                                               red.decoupled)
+        return kept.matrix(active)
 
     # ------------------------------------------------------------------ solving
     def _reduction(self):
@@ -336,7 +341,7 @@ class StaticProblem:
         rtol = solver.rtol
 
         def solve_linear(active, final=True):
-            C = self._reduce(CP.spring_matrix(self._springs, n, active), red)
+            C = self._reduced_springs(red, active)
             solver.set_operator(A_base, C)
             bk = b + red.T.T @ CP.gap_forces(self._springs, n, active)
             bk[red.decoupled] = 0.0
@@ -389,7 +394,7 @@ class StaticProblem:
             self._system["base"] = A
             if self._springs:
                 from .solvers import SumOperator
-                C = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
+                C = self._reduced_springs(red)
                 A, diag = SumOperator(A, C), diag + C.diagonal()
             self._system["operator"] = A
             self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
@@ -413,7 +418,7 @@ class StaticProblem:
         if self._springs:
             # the set-up (hierarchy, factorisation) is made with every spring active;
             # linear springs only: that is the operator itself
-            A = (A + self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)).tocsr()
+            A = (A + self._reduced_springs(red)).tocsr()
             A.sort_indices()
         if isinstance(self.mesh, VoxelMesh):
             self._K = None          # products with K go matrix-free: free its memory
@@ -425,7 +430,8 @@ class StaticProblem:
             from .solvers import CondensedSolver
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts,
-                                     columns_rtol=self._columns_rtol(rtol))
+                                     columns_rtol=self._columns_rtol(rtol),
+                                     preconditioner_only=self.nonlinear)
         self._system["solver"] = solver.setup(A, near_nullspace=B)
 
     def _setup_gmg(self, red, opts):
@@ -449,7 +455,7 @@ class StaticProblem:
         self._system["base"] = base
         C_all = None
         if self._springs:
-            C_all = self._reduce(CP.spring_matrix(self._springs, self.mesh.n_dofs), red)
+            C_all = self._reduced_springs(red)
             A = SumOperator(A, C_all)
         self._system["operator"] = A
         solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
@@ -457,7 +463,8 @@ class StaticProblem:
         if red.plate_columns:
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts,
-                                     columns_rtol=self._columns_rtol(opts["rtol"]))
+                                     columns_rtol=self._columns_rtol(opts["rtol"]),
+                                     preconditioner_only=self.nonlinear)
         self._system["solver"] = solver.setup(A)
 
     def _columns_rtol(self, rtol: float) -> float:

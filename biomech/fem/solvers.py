@@ -313,7 +313,7 @@ class CondensedSolver(_Solver):
     """
 
     def __init__(self, inner: _Solver, plate_columns, *, rtol=1e-8, maxiter=None,
-                 columns_rtol=None):
+                 columns_rtol=None, preconditioner_only: bool = False):
         super().__init__(rtol=rtol, maxiter=maxiter)
         self.inner = inner
         self.method = f"condensed-{inner.method}"
@@ -322,6 +322,10 @@ class CondensedSolver(_Solver):
         #: through :meth:`set_operator` (springs that switch), X and S only precondition
         #: and a loose X serves as well as a tight one.
         self.columns_rtol = rtol if columns_rtol is None else float(columns_rtol)
+        #: every solve will go through :meth:`set_operator` (springs that switch): X only
+        #: preconditions, and is kept in float32 (4 instead of 8 bytes per DOF and plate
+        #: unknown; its products in _precondition half as long)
+        self.preconditioner_only = bool(preconditioner_only)
 
     def _setup(self, A, near_nullspace, diagonal):
         from .multigrid import CSROperator
@@ -375,6 +379,8 @@ class CondensedSolver(_Solver):
         ApX = np.asarray(A_ip.T @ self.X)
         S = A_pp - ApX - ApX.T + XtAX
         self.S_inv = np.linalg.inv(0.5 * (S + S.T))
+        if self.preconditioner_only:
+            self.X = self.X.astype(np.float32)
         self.A_ip = A_ip
         self.column_norms = np.sqrt(np.asarray(A_ip.multiply(A_ip).sum(axis=0)).ravel())
         self.is_p = is_p
@@ -400,13 +406,14 @@ class CondensedSolver(_Solver):
     def _precondition(self, R):
         """Apply M^-1 (see :meth:`set_operator`) to R (n,) or (n, k)."""
         R2 = R.reshape(R.shape[0], -1)
-        r_p = R2[self.p] - self.X.T @ R2          # X is 0 on the plate rows
+        X = self.X
+        r_p = R2[self.p] - X.T @ R2.astype(X.dtype, copy=False)      # X is 0 on the plates
         Ri = R2.copy()
         Ri[self.p] = 0.0
         y = np.asarray(self.inner.M @ Ri).reshape(R2.shape)
         del Ri
         z_p = self.S_inv @ r_p
-        y -= self.X @ z_p
+        y -= X @ z_p.astype(X.dtype)
         y[self.p] = z_p
         return y.reshape(R.shape)
 
@@ -435,6 +442,9 @@ class CondensedSolver(_Solver):
         """x0: a guess of z (its inner part warm-starts the inner solve)."""
         if getattr(self, "op", None) is not None:
             return self._solve_changed(b, x0)
+        if self.preconditioner_only:
+            raise InputError("this condensation's X only preconditions (float32): solve "
+                             "through set_operator()")
         t0 = time.perf_counter()
         b_i = np.where(self.is_p, 0.0, b)
         # a load on the plate alone costs no CG here: report the set-up's plate-column CG
@@ -541,14 +551,28 @@ class GMGCGSolver(_Solver):
 
     def _full(self, C):
         """C (n_free, n_free) on the own DOFs, as (n_dofs, n_dofs); entries of other
-        unknowns (plates) dropped."""
-        dof_of = np.full(self.T.shape[1], -1, dtype=np.int64)
-        dof_of[self.cols] = self.rows
-        c = sp.csr_matrix(C).tocoo()
-        i, j = dof_of[c.row], dof_of[c.col]
-        keep = (i >= 0) & (j >= 0)
-        n = self.T.shape[0]
-        return sp.csr_matrix((c.data[keep], (i[keep], j[keep])), shape=(n, n))
+        unknowns (plates) dropped.  The map of a pattern is kept: a C on the same
+        pattern (a changed active set) costs one gather."""
+        from .couplings import pattern_of, same_pattern
+        C = sp.csr_matrix(C)
+        cache = getattr(self, "_full_cache", None)
+        if cache is None or not same_pattern(cache["pattern"], C):
+            dof_of = np.full(self.T.shape[1], -1, dtype=np.int64)
+            dof_of[self.cols] = self.rows
+            c = C.tocoo()
+            i, j = dof_of[c.row], dof_of[c.col]
+            keep = np.flatnonzero((i >= 0) & (j >= 0))
+            n = self.T.shape[0]
+            # the entries' positions ride along as values: where each lands in the CSR
+            where = sp.csr_matrix((keep.astype(float) + 1.0, (i[keep], j[keep])), shape=(n, n))
+            where.sort_indices()
+            cache = self._full_cache = {"pattern": pattern_of(C), "take": where.data.astype(
+                np.int64) - 1, "indices": where.indices, "indptr": where.indptr, "n": n}
+        n = cache["n"]
+        out = sp.csr_matrix((C.data[cache["take"]], cache["indices"], cache["indptr"]),
+                            shape=(n, n))
+        out.has_sorted_indices = True
+        return out
 
     def _setup(self, A, near_nullspace, diagonal):
         from .gmg import Grid, VoxelHierarchy
@@ -589,10 +613,16 @@ class GMGCGSolver(_Solver):
         |entries|): a V-cycle built with every tension-only fibre active is too stiff
         where half of them went slack (the slowest modes of the L1-L3 segment after the
         nucleus's).  The Chebyshev bounds are kept (gmg.COUPLING_LMAX_SAFETY)."""
+        from .couplings import same_pattern
         C = sp.csr_matrix(C)
         last = self.coupling
-        size = max(abs(C).sum(), 0.0 if last is None else abs(last).sum())
-        change = abs(C).sum() if last is None else abs(C - last).sum()
+        size = max(abs(C.data).sum(), 0.0 if last is None else abs(last.data).sum())
+        if last is None:
+            change = abs(C.data).sum()
+        elif same_pattern(C, last):
+            change = abs(C.data - last.data).sum()
+        else:
+            change = abs(C - last).sum()
         if size == 0 or change <= COUPLING_UPDATE_FRACTION * size:
             return
         self.hierarchy.set_coupling(self._full(C), reestimate=False)
