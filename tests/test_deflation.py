@@ -65,7 +65,41 @@ def test_deflated_cg_gives_the_direct_answer():
         ref = np.linalg.solve(A, b)
         assert res[-1] <= 1e-11
         assert np.linalg.norm(x - ref) <= 1e-8 * np.linalg.norm(ref), seed
-    assert defl.W is not None and defl.W.shape == (n, D.DEFLATION_VECTORS)
+    # the space grew solve after solve (augmented), orthonormal
+    assert defl.W is not None and D.DEFLATION_VECTORS < defl.W.shape[1] <= defl.max_vectors
+    np.testing.assert_allclose(defl.W.T @ defl.W, np.eye(defl.W.shape[1]), atol=1e-12)
+    np.testing.assert_allclose(defl.base_W, A0 @ defl.W, atol=1e-10)
+
+
+def test_a_growing_space_finds_the_next_outliers(monkeypatch):
+    """Augmented recycling: the first solve's Ritz vectors take the 4 smallest
+    eigenvalues; a later, deflated solve's Lanczos coefficients then give the next ones
+    (of the deflated operator), and the space stops at max_vectors."""
+    monkeypatch.setattr(D, "RITZ_STEPS", 120)
+    rng = np.random.default_rng(3)
+    n = 200
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    ev = np.r_[[1e-4, 2e-4, 4e-4, 8e-4, 1.6e-3, 3.2e-3, 6.4e-3, 1.28e-2], np.linspace(1, 2, n - 8)]
+    A = (Q * ev) @ Q.T
+    A = 0.5 * (A + A.T)
+    zero = sp.csr_matrix((n, n))
+    eye = _Dense(np.eye(n))
+    defl = D.RecycledDeflation(_Dense(A), max_vectors=8)
+    defl.solve(_Dense(A), zero, rng.standard_normal(n), eye, rtol=1e-10, maxiter=2000)
+    np.testing.assert_allclose(defl.ritz_values, ev[:4], rtol=1e-6)
+    defl.solve(_Dense(A), zero, rng.standard_normal(n), eye, rtol=1e-10, maxiter=2000)
+    assert defl.W.shape[1] == 8
+    np.testing.assert_allclose(np.sort(defl.ritz_values[4:]), ev[4:8], rtol=1e-4)
+    # the space spans the 8 outlying eigenvectors: their A-energy left outside is tiny
+    outside = Q[:, :8] - defl.W @ (defl.W.T @ Q[:, :8])
+    assert np.linalg.norm(outside) < 1e-4
+    defl.solve(_Dense(A), zero, rng.standard_normal(n), eye, rtol=1e-10, maxiter=2000)
+    assert defl.W.shape[1] == 8                                   # full: no more
+    b = rng.standard_normal(n)
+    x, res = defl.solve(_Dense(A), zero, b, eye, rtol=1e-10, maxiter=2000)
+    _, plain = pcg(_Dense(A), b, eye, rtol=1e-10, maxiter=2000)
+    assert len(res) - 1 < 0.5 * (len(plain) - 1)
+    assert np.linalg.norm(A @ x - b) <= 1e-9 * np.linalg.norm(b)
 
 
 @pytest.mark.parametrize("preconditioned", [False, True])
