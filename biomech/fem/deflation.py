@@ -38,12 +38,34 @@ RITZ_STEPS = 16
 RITZ_MIN_STEPS = 12
 
 
+_ROWS = 1 << 15          # row block of the float32 W's products (its float64 copy stays small)
+
+
+def _w_t(W, V) -> np.ndarray:
+    """W^T V in float64 for float32 W (n, m) and float64 V (n,) or (n, k), by row blocks."""
+    out = np.zeros((W.shape[1],) + V.shape[1:])
+    for lo in range(0, W.shape[0], _ROWS):
+        out += W[lo:lo + _ROWS].T.astype(float) @ V[lo:lo + _ROWS]
+    return out
+
+
+def _w_times(W, c) -> np.ndarray:
+    """W c in float64 for float32 W (n, m) and c (m,) or (m, k), by row blocks."""
+    out = np.empty((W.shape[0],) + np.shape(c)[1:])
+    for lo in range(0, W.shape[0], _ROWS):
+        out[lo:lo + _ROWS] = W[lo:lo + _ROWS].astype(float) @ c
+    return out
+
+
 class RecycledDeflation:
     """Deflation space W (n, m) for the solves with ``A = base + C`` (C: sparse springs
     that change); ``base`` has ``@`` for (n,) vectors.  Empty until :meth:`solve` has
     seen a solve of at least RITZ_MIN_STEPS iterations; then each such solve adds ``k``
-    Ritz vectors until m reaches ``max_vectors``.  W is kept orthonormal.  Holds W and
-    base @ W: 16 m bytes per unknown."""
+    Ritz vectors until m reaches ``max_vectors``.  W is kept orthonormal, stored in
+    float32; base @ W is the float64 product of those stored values, so the space is
+    exactly the one deflated (all arithmetic in float64).  12 m bytes per unknown.
+    (A float32 base @ W made deflated CG stall on a matrix with eigenvalues from 1e-4
+    to 2: W and A W no longer agreed.)"""
 
     def __init__(self, base, k: int = DEFLATION_VECTORS, max_vectors: int | None = None):
         self.base = base
@@ -84,7 +106,7 @@ class RecycledDeflation:
         Y = (Z[:, :m] @ V[:, :k].astype(Z.dtype)).astype(float)
         if self.m:                  # orthogonal to the space held ("twice is enough")
             for _ in range(2):
-                Y -= self.W @ (self.W.T @ Y)
+                Y -= _w_times(self.W, _w_t(self.W, Y))
         Q, R = np.linalg.qr(Y)
         d = np.abs(np.diag(R))
         keep = np.flatnonzero(d > 1e-8 * max(float(d.max(initial=0.0)), 1e-300))
@@ -92,11 +114,11 @@ class RecycledDeflation:
             return
         if self._W is None:
             n = Y.shape[0]
-            self._W = np.empty((n, self.max_vectors))
+            self._W = np.empty((n, self.max_vectors), dtype=np.float32)
             self._AW = np.empty((n, self.max_vectors))
         for j in keep:
             self._W[:, self.m] = Q[:, j]
-            self._AW[:, self.m] = np.asarray(self.base @ Q[:, j])
+            self._AW[:, self.m] = np.asarray(self.base @ self._W[:, self.m].astype(float))
             self.m += 1
         found = theta[:k][keep]
         self.ritz_values = (found if self.ritz_values is None
@@ -115,8 +137,8 @@ class RecycledDeflation:
         if W is not None:
             # A W = base W + C W, C W on C's nonzero rows only
             Cr = C if isinstance(C, SparseRowsOperator) else SparseRowsOperator(C)
-            rows, CW = Cr.rows, np.asarray(Cr.sub @ W)
-            E = W.T @ self.base_W + W[rows].T @ CW
+            rows, CW = Cr.rows, np.asarray(Cr.sub @ W, dtype=float)
+            E = _w_t(W, self.base_W) + W[rows].T.astype(float) @ CW
             E = 0.5 * (E + E.T)
             ev = np.linalg.eigvalsh(E)
             if not ev[0] > 1e-12 * ev[-1]:
@@ -128,8 +150,8 @@ class RecycledDeflation:
                 return self.base_W.T @ v + CW.T @ v[rows]
 
             # start with W^T r = 0: x += W E^-1 W^T r
-            mu = E_inv @ (W.T @ r)
-            x += W @ mu
+            mu = E_inv @ _w_t(W, r)
+            x += _w_times(W, mu)
             r -= self.base_W @ mu
             r[rows] -= CW @ mu
         res = [float(np.linalg.norm(r)) / bnorm]
@@ -141,7 +163,7 @@ class RecycledDeflation:
         alphas, betas = [], []
 
         def project(z):                     # z - W E^-1 (A W)^T z: p stays A-orthogonal to W
-            return z if W is None else z - W @ (E_inv @ AW_T(z))
+            return z if W is None else z - _w_times(W, E_inv @ AW_T(z))
 
         z = np.asarray(M @ r)
         rz = float(r @ z)

@@ -201,9 +201,9 @@ COARSEST_CHUNK_BYTES_PER_ELEMENT = 24 * 24 * 32
 VOLUMETRIC_FACTOR_ENTRIES = (378, 10_242)
 VOLUMETRIC_BYTES_PER_VOXEL = 2 * 24 * 12
 #: per DOF when an active set recycles a deflation space (deflation): W and base @ W
-#: (float64, DEFLATION_MAX_VECTORS columns each, allocated at the first harvest) while
+#: (float32 and float64, DEFLATION_MAX_VECTORS columns, allocated at the first harvest) while
 #: a solve's Lanczos vectors (float32, RITZ_STEPS) are still held
-RECYCLED_BYTES_PER_DOF = 4 * _D.RITZ_STEPS + 16 * _D.DEFLATION_MAX_VECTORS
+RECYCLED_BYTES_PER_DOF = 4 * _D.RITZ_STEPS + 12 * _D.DEFLATION_MAX_VECTORS
 
 
 def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,

@@ -58,11 +58,16 @@ class SparseRowsOperator:
     C x into y (n,) or (n, k) in place; ``@`` returns C x."""
 
     def __init__(self, C, dtype=float):
-        C = sp.csr_matrix(C, dtype=dtype)
+        C = sp.csr_matrix(C)
+        C.sum_duplicates()                           # canonical: sorted, one entry each
         self.shape = C.shape
-        self.dtype = C.dtype
+        self.dtype = np.dtype(dtype)
         self.rows = np.flatnonzero(np.diff(C.indptr))
-        self.sub = C[self.rows]                      # (n_rows, n) CSR
+        # the nonzero rows' entries are C's own, in order: (n_rows, n) CSR on C's index
+        # arrays (and values, where the dtype agrees), not a copy
+        indptr = np.append(C.indptr[self.rows], C.indptr[-1]).astype(C.indptr.dtype)
+        self.sub = sp.csr_matrix((C.data.astype(self.dtype, copy=False), C.indices, indptr),
+                                 shape=(self.rows.size, C.shape[1]))
         self.nnz = C.nnz
 
     def diagonal(self) -> np.ndarray:

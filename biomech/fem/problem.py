@@ -396,7 +396,6 @@ class StaticProblem:
                 from .solvers import SumOperator
                 C = self._reduced_springs(red)
                 A, diag = SumOperator(A, C), diag + C.diagonal()
-            self._system["operator"] = A
             self._system["solver"] = make_solver("jacobi", **opts).setup(A, diagonal=diag)
             return
         if name == "gmg":
@@ -422,7 +421,6 @@ class StaticProblem:
             A.sort_indices()
         if isinstance(self.mesh, VoxelMesh):
             self._K = None          # products with K go matrix-free: free its memory
-        self._system["operator"] = A
         B = self._near_nullspace(red) if name == "amg" else None
         solver = make_solver(name, **opts, **({"reuse_hierarchy": reuse_hierarchy}
                                               if name == "amg" else {}))
@@ -457,7 +455,6 @@ class StaticProblem:
         if self._springs:
             C_all = self._reduced_springs(red)
             A = SumOperator(A, C_all)
-        self._system["operator"] = A
         solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
                              coupling=C_all, own=(base.rows, base.cols))
         if red.plate_columns:

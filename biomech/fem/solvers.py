@@ -381,6 +381,9 @@ class CondensedSolver(_Solver):
         self.S_inv = np.linalg.inv(0.5 * (S + S.T))
         if self.preconditioner_only:
             self.X = self.X.astype(np.float32)
+            # every solve goes through set_operator's operator: the set-up's (all springs
+            # active) is not kept, nor the inner solver's view of it (one spring matrix)
+            self.A = self.inner.A = None
         self.A_ip = A_ip
         self.column_norms = np.sqrt(np.asarray(A_ip.multiply(A_ip).sum(axis=0)).ravel())
         self.is_p = is_p
