@@ -16,7 +16,7 @@ from .matfree import (  # noqa: F401
     gather_own, scatter_own, voxel_diagonal, voxel_matvec_coloured, voxel_matvec_gather,
     voxel_matvec_gather_serial, voxel_matvec_layers,
 )
-from .recovery import element_strains  # noqa: F401
+from .recovery import element_strains, voxel_strains  # noqa: F401
 from .multigrid import (  # noqa: F401
     chunked_gauss_seidel, csr_bandwidth, csr_matmat, csr_residual, row_chunks,
 )

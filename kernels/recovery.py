@@ -61,3 +61,50 @@ def element_strains(kind, coords, conn, u, at_gauss, out, detj):
             out[e, q, 3] = 0.5 * (H[0, 1] + H[1, 0])
             out[e, q, 4] = 0.5 * (H[1, 2] + H[2, 1])
             out[e, q, 5] = 0.5 * (H[0, 2] + H[2, 0])
+
+
+@njit(**PJIT)
+def voxel_strains(conn, u, h, at_gauss, out):
+    """Strain of equal cubic voxels (edge h [mm], hex8 node order) into out (n_el,
+    n_pts, 6), as :func:`element_strains` for such a mesh: the shape-function
+    gradients are the same in every voxel (J = h/2 I), so they are tabulated once and
+    no element allocates.  conn (n_el, 8); u (3*n_nodes,) [mm]; at_gauss: the 8
+    integration points, else the centroid (n_pts = 1)."""
+    n_el = conn.shape[0]
+    n_pts = out.shape[1]
+    G = np.empty((n_pts, 8, 3))
+    dN = np.empty((8, 3))
+    for q in range(n_pts):
+        if at_gauss:
+            hex8_dshape(HEX8_GAUSS[q, 0], HEX8_GAUSS[q, 1], HEX8_GAUSS[q, 2], dN)
+        else:
+            hex8_dshape(0.0, 0.0, 0.0, dN)
+        for a in range(8):
+            for k in range(3):
+                G[q, a, k] = dN[a, k] * (2.0 / h)
+    for e in prange(n_el):
+        for q in range(n_pts):
+            h00 = h01 = h02 = h10 = h11 = h12 = h20 = h21 = h22 = 0.0
+            for a in range(8):
+                n = conn[e, a]
+                ux = u[3 * n]
+                uy = u[3 * n + 1]
+                uz = u[3 * n + 2]
+                gx = G[q, a, 0]
+                gy = G[q, a, 1]
+                gz = G[q, a, 2]
+                h00 += ux * gx
+                h01 += ux * gy
+                h02 += ux * gz
+                h10 += uy * gx
+                h11 += uy * gy
+                h12 += uy * gz
+                h20 += uz * gx
+                h21 += uz * gy
+                h22 += uz * gz
+            out[e, q, 0] = h00
+            out[e, q, 1] = h11
+            out[e, q, 2] = h22
+            out[e, q, 3] = 0.5 * (h01 + h10)
+            out[e, q, 4] = 0.5 * (h12 + h21)
+            out[e, q, 5] = 0.5 * (h02 + h20)

@@ -226,6 +226,22 @@ def test_gauss_point_strains_equal_twin(rng, index):
     assert twins.relative_difference(out, ref) < REL, name
 
 
+@pytest.mark.parametrize("at_gauss", [False, True])
+def test_voxel_strains_equal_twin(rng, at_gauss):
+    """The voxel kernel (tabulated gradients of equal cubes) against the twin on a
+    voxel mesh of h = 0.7 mm off the origin, at the centroid and the 8 Gauss points."""
+    mask = rng.random((5, 4, 6)) < 0.7
+    mesh = biomech.VoxelMesh.from_mask(mask, h=0.7, origin=(1.0, -2.0, 3.5))
+    u = rng.normal(size=mesh.n_dofs) * 1e-3
+    out = np.empty((mesh.n_elements, 8 if at_gauss else 1, 6))
+    K.voxel_strains(mesh.cells, u, 0.7, at_gauss, out)
+    if at_gauss:
+        ref = twins.gauss_strains_twin(mesh.points, mesh.cells, mesh.kind, u)
+    else:
+        ref = twins.centroid_strains_twin(mesh.points, mesh.cells, mesh.kind, u)[:, None]
+    assert twins.relative_difference(out, ref) < REL
+
+
 def _solved_column(mesh, bbar):
     prob = biomech.StaticProblem(mesh, 1000.0, 0.3, bbar=bbar)
     z = mesh.points[:, 2]

@@ -505,6 +505,10 @@ class StaticProblem:
         def at_points(where):
             n_pts = 1 if where == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
             out = np.empty((m.n_elements, n_pts, 6))
+            if isinstance(m, VoxelMesh):
+                # equal cubes (as the matrix-free operator assumes): tabulated gradients
+                K.voxel_strains(m.cells, u_flat, float(m.h), where == "gauss", out)
+                return out, np.full((m.n_elements, n_pts), (0.5 * float(m.h)) ** 3)
             detj = np.empty((m.n_elements, n_pts))
             K.element_strains(m.kind_code, m.points, m.cells, u_flat, where == "gauss", out, detj)
             return out, detj
