@@ -198,10 +198,14 @@ def tension_problem(monkeypatch):
     return prob
 
 
-def test_the_vcycle_follows_a_changed_set_of_springs(tension_problem):
+@pytest.mark.parametrize("resync", [8, 1])
+def test_the_vcycle_follows_a_changed_set_of_springs(tension_problem, monkeypatch, resync):
     """Each changed active set reaches every level: the fine level holds the masked C,
     each coarse level P^T C P of the level above (float32 1e-6), also after several
-    changes on one pattern, which go down the levels as differences."""
+    changes on one pattern, which go down the levels as differences (resync 8), or
+    with the levels made afresh after every update (resync 1)."""
+    import biomech.fem.gmg as G
+    monkeypatch.setattr(G, "COUPLING_RESYNC_UPDATES", resync)
     prob = tension_problem
     prob.solve("gmg", rtol=1e-8)
     cond = prob._system["solver"]

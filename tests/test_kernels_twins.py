@@ -387,3 +387,16 @@ def test_node_components_equal_scipy_connected_components(seed):
     n_ref, ref = csgraph.connected_components(graph, directed=False)
     assert label.max() + 1 == n_ref
     assert np.array_equal(label, ref)
+
+
+def test_strains_of_a_voxel_mesh_with_moved_points_use_its_points(rng):
+    """StaticProblem.strain_of takes the voxel kernel only where the points are the
+    grid's: a VoxelMesh whose points were moved gets the general kernel's strains."""
+    import dataclasses
+    mesh = biomech.VoxelMesh.from_mask(np.ones((3, 2, 2), bool), h=1.0)
+    moved = dataclasses.replace(mesh, points=mesh.points * np.array([1.0, 1.0, 1.5]))
+    u = rng.normal(size=mesh.n_dofs) * 1e-3
+    for m in (mesh, moved):
+        got = biomech.StaticProblem(m, 1000.0, 0.3, bbar=False).strain_of(u, "gauss")
+        ref = twins.gauss_strains_twin(m.points, m.cells, m.kind, u)
+        assert twins.relative_difference(got, ref) < REL

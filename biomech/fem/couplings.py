@@ -245,7 +245,7 @@ class ReducedSprings:
         older one may be freed)."""
         T0, drop0 = self._made_with
         T = sp.csr_matrix(T)
-        same = (T is T0 or (same_pattern(T, T0) and np.array_equal(T.data, T0.data))) \
+        same = same_pattern(T, T0) and _same_values(T.data, T0.data) \
             and np.array_equal(np.asarray(decoupled, bool), drop0)
         if same:
             self._made_with = (T, drop0)
@@ -255,8 +255,10 @@ class ReducedSprings:
         """(n_springs,) k_s a_s [N/mm] of every spring, set after set."""
         if not self.springs:
             return np.zeros(0)
-        return np.concatenate([s.stiffness_N_per_mm * (1.0 if active is None else a)
-                               for s, a in zip(self.springs, active or [None] * len(self.springs))])
+        if active is None:
+            active = [None] * len(self.springs)
+        return np.concatenate([s.stiffness_N_per_mm * (1.0 if a is None else a)
+                               for s, a in zip(self.springs, active)])
 
     def matrix(self, active: list | None = None) -> sp.csr_matrix:
         """(n_free, n_free) CSR [N/mm] of the (active) springs, on the fixed pattern
@@ -273,8 +275,13 @@ def same_pattern(A, B) -> bool:
     arrays (as every :meth:`ReducedSprings.matrix`) are recognised without reading them."""
     if A is None or B is None or A.shape != B.shape or A.nnz != B.nnz:
         return False
-    return all(np.shares_memory(x, y) and x.ctypes.data == y.ctypes.data
-               or np.array_equal(x, y) for x, y in ((A.indptr, B.indptr), (A.indices, B.indices)))
+    return _same_values(A.indptr, B.indptr) and _same_values(A.indices, B.indices)
+
+
+def _same_values(x, y) -> bool:
+    """x and y hold the same values: the same memory (not read), or equal entries."""
+    return (x.shape == y.shape and x.dtype == y.dtype and x.ctypes.data == y.ctypes.data
+            and (x.strides == y.strides)) or np.array_equal(x, y)
 
 
 def pattern_of(C):

@@ -4,15 +4,17 @@ An active-set iteration (tension-only fibres, contact) solves the same body with
 different set of springs some forty times per L1-L3 case.  Once the nucleus is
 smoothed properly (:mod:`.gmg_volumetric`) and the V-cycle follows the springs, the
 preconditioned operator keeps a few outlying small eigenvalues, modes of the posterior
-elements (82 % of their amplitude at 1 mm; smallest 0.025, 0.047, 0.077, the next 0.16),
-that cost each tight solve about 22 iterations from 1e-3 to 1e-6.  They change little
-from one solve to the next, so their Ritz vectors, taken once from a solve's Lanczos
-coefficients, deflate all later ones (Saad, Yeung, Erhel & Guyomarc'h 2000, SIAM J. Sci.
-Comput. 21:1909, "A deflated version of the conjugate gradient algorithm"; recycling as
-in Parks et al. 2006, SIAM J. Sci. Comput. 28:1651).  Any W gives the right answer; a
-good one only makes it cheaper.
+elements (82 % of their amplitude at 1 mm; smallest 0.025, 0.047, 0.077, the next 0.16;
+seven below 0.07 in the intact case), that cost each tight solve 20-40 iterations from
+1e-3 to 1e-6.  They change little from one solve to the next, so Ritz vectors from the
+solves' Lanczos coefficients deflate the later ones (Saad, Yeung, Erhel & Guyomarc'h
+2000, SIAM J. Sci. Comput. 21:1909, "A deflated version of the conjugate gradient
+algorithm"); the space grows solve after solve with Ritz vectors of the operator already
+deflated (recycling and augmentation as in Parks et al. 2006, SIAM J. Sci. Comput.
+28:1651).  Any W gives the right answer; a good one only makes it cheaper.
 
-Shapes: n unknowns, k = :data:`DEFLATION_VECTORS`.
+Shapes: n unknowns, k = :data:`DEFLATION_VECTORS` per harvest, m <=
+:data:`DEFLATION_MAX_VECTORS` held.
 """
 from __future__ import annotations
 
@@ -63,7 +65,10 @@ class RecycledDeflation:
     seen a solve of at least RITZ_MIN_STEPS iterations; then each such solve adds ``k``
     Ritz vectors until m reaches ``max_vectors``.  W is kept orthonormal, stored in
     float32; base @ W is the float64 product of those stored values, so the space is
-    exactly the one deflated (all arithmetic in float64).  12 m bytes per unknown.
+    exactly the one deflated (all arithmetic in float64).  12 max_vectors bytes per
+    unknown from the first harvest on (both arrays are allocated then), and while the
+    space grows a solve's RITZ_STEPS Lanczos vectors (float32) and a harvest's
+    float64 temporaries (~4 k vectors).
     (A float32 base @ W made deflated CG stall on a matrix with eigenvalues from 1e-4
     to 2: W and A W no longer agreed.)"""
 
@@ -135,9 +140,10 @@ class RecycledDeflation:
         r = b - np.asarray(A @ x) if x0 is not None else b.copy()
         W = self.W
         if W is not None:
-            # A W = base W + C W, C W on C's nonzero rows only
+            # A W = base W + C W, C W on C's nonzero rows only (and, C symmetric, from
+            # W's rows there: no float64 copy of the whole W)
             Cr = C if isinstance(C, SparseRowsOperator) else SparseRowsOperator(C)
-            rows, CW = Cr.rows, np.asarray(Cr.sub @ W, dtype=float)
+            rows, CW = Cr.rows, Cr.square_product(W)
             E = _w_t(W, self.base_W) + W[rows].T.astype(float) @ CW
             E = 0.5 * (E + E.T)
             ev = np.linalg.eigvalsh(E)

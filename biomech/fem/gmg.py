@@ -73,6 +73,11 @@ VCYCLE_DTYPE = np.float32
 #: level, ~0.5 s at 1 mm).  Re-estimated on the 2 mm segment after each change: 21 of
 #: 40 within 0.2 %, all within -4 / +12 %.
 COUPLING_LMAX_SAFETY = 1.15
+#: A changed set of springs goes down the levels as a difference (P^T dC P added to each
+#: level's float32 couplings); after this many such updates the levels are made afresh
+#: from C, so rounding does not pile up and the V-cycle depends on the springs' recent
+#: history only.
+COUPLING_RESYNC_UPDATES = 8
 # Blocks of right-hand sides (a plate condensation) go column by column: a block form
 # of the gather product (each element read once for all k columns) ran 1.5-2x slower
 # than k single products, the products being bound by flops, not by memory.
@@ -200,10 +205,12 @@ COARSEST_CHUNK_BYTES_PER_ELEMENT = 24 * 24 * 32
 #: per row grow as n^(1/3)), and the rows B and B^T
 VOLUMETRIC_FACTOR_ENTRIES = (378, 10_242)
 VOLUMETRIC_BYTES_PER_VOXEL = 2 * 24 * 12
-#: per DOF when an active set recycles a deflation space (deflation): W and base @ W
-#: (float32 and float64, DEFLATION_MAX_VECTORS columns, allocated at the first harvest) while
-#: a solve's Lanczos vectors (float32, RITZ_STEPS) are still held
-RECYCLED_BYTES_PER_DOF = 4 * _D.RITZ_STEPS + 12 * _D.DEFLATION_MAX_VECTORS
+#: per DOF when an active set recycles a deflation space (deflation): W (float32) and
+#: base @ W (float64), DEFLATION_MAX_VECTORS columns each from the first harvest on, a
+#: solve's Lanczos vectors (float32, RITZ_STEPS) while the space grows, and a harvest's
+#: float64 temporaries (the new vectors, their projection and QR: 4 x DEFLATION_VECTORS)
+RECYCLED_BYTES_PER_DOF = (4 * _D.RITZ_STEPS + 12 * _D.DEFLATION_MAX_VECTORS
+                          + 4 * 8 * _D.DEFLATION_VECTORS)
 
 
 def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
@@ -689,10 +696,12 @@ class VoxelHierarchy:
         from .couplings import same_pattern
         C = None if coupling is None else self._masked_coupling(coupling)
         last = getattr(self, "_coupling", None)
-        if not reestimate and C is not None and same_pattern(C, last):
+        if not reestimate and C is not None and same_pattern(C, last) \
+                and self._updates < COUPLING_RESYNC_UPDATES:
             self._update_coupling(C, last)
             return
         self._coupling = C
+        self._updates = 0
         for i, lev in enumerate(self.levels):
             lev.set_extra(C)
             if i + 1 < len(self.levels):
@@ -716,7 +725,9 @@ class VoxelHierarchy:
         pattern are remembered, so the same pattern again costs one gather."""
         from .couplings import pattern_of, same_pattern
         C = sp.csr_matrix(coupling, dtype=float)
-        C.sort_indices()
+        if not C.has_canonical_format:              # the caller's arrays are not touched
+            C = C.copy()
+            C.sum_duplicates()
         cache = getattr(self, "_mask_cache", None)
         if cache is None or not same_pattern(cache["pattern"], C):
             rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
@@ -736,11 +747,15 @@ class VoxelHierarchy:
         float64; each level's sum is rounded to its precision once per change, which no
         float64 copy of the coarse couplings is kept for: 64 bytes per DOF on the 1 mm
         segment)."""
+        for lev in self.levels[:-1]:
+            lev.lmax = COUPLING_LMAX_SAFETY * lev.lmax_setup
+            lev.lmin = lev.lmax / SMOOTHING_RANGE
         diff = C.data - last.data
         changed = diff != 0
         self._coupling = C
         if not changed.any():
             return
+        self._updates += 1
         rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))[changed]
         dC = sp.csr_matrix((diff[changed], C.indices[changed], np.concatenate(
             [[0], np.cumsum(np.bincount(rows, minlength=C.shape[0]))])), shape=C.shape)
@@ -748,8 +763,6 @@ class VoxelHierarchy:
         for i, lev in enumerate(self.levels):
             lev.set_extra(extra)
             if i + 1 < len(self.levels):
-                lev.lmax = COUPLING_LMAX_SAFETY * lev.lmax_setup
-                lev.lmin = lev.lmax / SMOOTHING_RANGE
                 dC = _galerkin_rows(lev.P, dC, lev.coupling_cache)
                 now = self.levels[i + 1].extra
                 extra = dC if now is None else (now.astype(float) + dC).tocsr()

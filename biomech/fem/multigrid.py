@@ -59,7 +59,9 @@ class SparseRowsOperator:
 
     def __init__(self, C, dtype=float):
         C = sp.csr_matrix(C)
-        C.sum_duplicates()                           # canonical: sorted, one entry each
+        if not C.has_canonical_format:               # sorted, one entry each; the
+            C = C.copy()                             # caller's arrays are not touched
+            C.sum_duplicates()
         self.shape = C.shape
         self.dtype = np.dtype(dtype)
         self.rows = np.flatnonzero(np.diff(C.indptr))
@@ -69,6 +71,17 @@ class SparseRowsOperator:
         self.sub = sp.csr_matrix((C.data.astype(self.dtype, copy=False), C.indices, indptr),
                                  shape=(self.rows.size, C.shape[1]))
         self.nnz = C.nnz
+
+    def square_product(self, W) -> np.ndarray:
+        """(C W)[rows] (n_rows, m) float64 for a symmetric C: its nonzero columns are
+        its nonzero rows, so only W[rows] is read (a float32 W is not copied whole)."""
+        cols = np.searchsorted(self.rows, self.sub.indices)
+        inside = cols < self.rows.size
+        if not (inside.all() and np.array_equal(self.rows[cols], self.sub.indices)):
+            return np.asarray(self.sub @ np.asarray(W, dtype=float))   # not symmetric
+        square = sp.csr_matrix((self.sub.data, cols, self.sub.indptr),
+                               shape=(self.rows.size, self.rows.size))
+        return np.asarray(square @ np.asarray(W[self.rows], dtype=float))
 
     def diagonal(self) -> np.ndarray:
         d = np.zeros(self.shape[0], dtype=self.dtype)

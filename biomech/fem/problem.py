@@ -505,7 +505,7 @@ class StaticProblem:
         def at_points(where):
             n_pts = 1 if where == "centroid" else {"hex8": 8, "tet4": 1, "tet10": 4}[m.kind]
             out = np.empty((m.n_elements, n_pts, 6))
-            if isinstance(m, VoxelMesh):
+            if self._voxels_on_grid():
                 # equal cubes (as the matrix-free operator assumes): tabulated gradients
                 K.voxel_strains(m.cells, u_flat, float(m.h), where == "gauss", out)
                 return out, np.full((m.n_elements, n_pts), (0.5 * float(m.h)) ** 3)
@@ -521,6 +521,18 @@ class StaticProblem:
             own = out[..., :3].sum(-1)
             out[..., :3] += ((vol_bar[:, None] - own) / 3.0)[..., None]
         return out
+
+    def _voxels_on_grid(self) -> bool:
+        """A VoxelMesh whose points are its grid's (origin + node_ijk h): every voxel a
+        cube of edge h in hex8 order.  Checked once; a mesh with moved points takes the
+        general element kernels."""
+        if getattr(self, "_on_grid", None) is None:
+            m = self.mesh
+            self._on_grid = bool(
+                isinstance(m, VoxelMesh) and m.node_ijk is not None and np.allclose(
+                    m.points, np.asarray(m.origin, float) + m.node_ijk * float(m.h),
+                    rtol=0.0, atol=1e-9 * max(float(m.h), float(np.abs(m.points).max()))))
+        return self._on_grid
 
     @property
     def external_forces(self) -> np.ndarray:

@@ -382,7 +382,8 @@ class CondensedSolver(_Solver):
         if self.preconditioner_only:
             self.X = self.X.astype(np.float32)
             # every solve goes through set_operator's operator: the set-up's (all springs
-            # active) is not kept, nor the inner solver's view of it (one spring matrix)
+            # active) is not kept here nor as the inner solver's operator (a GMG inner
+            # solver then holds no copy of those springs; an AMG one keeps its levels)
             self.A = self.inner.A = None
         self.A_ip = A_ip
         self.column_norms = np.sqrt(np.asarray(A_ip.multiply(A_ip).sum(axis=0)).ravel())
