@@ -50,3 +50,15 @@ def test_bench_core_quick_runs(bench_core, tmp_path):
     (row,) = data["rows"]
     assert data["meta"]["triad_gbs"] > 0
     assert all(np.isfinite(v) for v in row.values() if isinstance(v, float))
+
+
+def test_bench_strains_runs_and_the_codes_agree(tmp_path, capsys):
+    """The strain benchmark's three codes compute the same element-mean strains
+    (round-off: 1e-12 relative), so its ratios compare like with like."""
+    mod = _load("bench_strains")
+    out = tmp_path / "strains.json"
+    mod.main(["--n", "4", "--repeats", "1", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert {r["code"] for r in rows} >= {"biomech voxel_strains", "biomech element_strains"}
+    assert all(r["max_diff"] < 1e-12 and r["time_s"] > 0 for r in rows)
+    assert "| 64 | biomech voxel_strains |" in capsys.readouterr().out

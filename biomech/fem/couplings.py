@@ -106,19 +106,26 @@ def spring_matrix(springs: list, n_dofs: int, active: list | None = None) -> sp.
         if not s.n:
             continue
         k = s.stiffness_N_per_mm if active is None else s.stiffness_N_per_mm * active[i]
-        dofs = np.concatenate([3 * s.node_a[:, None] + np.arange(3),
-                               3 * s.node_b[:, None] + np.arange(3)], axis=1)   # (n, 6)
-        Bd = np.concatenate([-s.direction, s.direction], axis=1)                 # (n, 6)
-        block = k[:, None, None] * Bd[:, :, None] * Bd[:, None, :]               # (n, 6, 6)
-        rows.append(np.repeat(dofs, 6, axis=1).ravel())
-        cols.append(np.tile(dofs, (1, 6)).ravel())
-        vals.append(block.ravel())
+        r, c, unit = _spring_entries(s)
+        rows.append(r)
+        cols.append(c)
+        vals.append((k[:, None] * unit.reshape(s.n, 36)).ravel())
     if not rows:
         return sp.csr_matrix((n_dofs, n_dofs))
     C = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                       shape=(n_dofs, n_dofs))
     C.sum_duplicates()
     return C
+
+
+def _spring_entries(s: SpringSet):
+    """(rows, cols, values) (36 n,) of B_s^T B_s of each spring of s for unit stiffness,
+    spring by spring (6 x 6 on the DOFs of a and b, row-major)."""
+    dofs = np.concatenate([3 * s.node_a[:, None] + np.arange(3),
+                           3 * s.node_b[:, None] + np.arange(3)], axis=1)   # (n, 6)
+    Bd = np.concatenate([-s.direction, s.direction], axis=1)                 # (n, 6)
+    return (np.repeat(dofs, 6, axis=1).ravel(), np.tile(dofs, (1, 6)).ravel(),
+            (Bd[:, :, None] * Bd[:, None, :]).ravel())
 
 
 def gap_forces(springs: list, n_dofs: int, active: list) -> np.ndarray:
@@ -213,12 +220,10 @@ class ReducedSprings:
         for s, lo in zip(self.springs, self.offsets):
             if not s.n:
                 continue
-            dofs = np.concatenate([3 * s.node_a[:, None] + np.arange(3),
-                                   3 * s.node_b[:, None] + np.arange(3)], axis=1)  # (n, 6)
-            Bd = np.concatenate([-s.direction, s.direction], axis=1)                # (n, 6)
-            rows.append(np.repeat(dofs, 6, axis=1).ravel())
-            cols.append(np.tile(dofs, (1, 6)).ravel())
-            vals.append((Bd[:, :, None] * Bd[:, None, :]).ravel())
+            r, c, unit = _spring_entries(s)
+            rows.append(r)
+            cols.append(c)
+            vals.append(unit)
             sid.append(np.repeat(np.arange(lo, lo + s.n), 36))
         if rows:
             r, c, v, s_ = (np.concatenate(a) for a in (rows, cols, vals, sid))

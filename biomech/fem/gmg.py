@@ -340,6 +340,22 @@ def coarse_node_slots(conn, node_ijk, parent_of, parent_ijk):
     return conn_c, node_ijk_c, fine_parent
 
 
+def _csr_rows(C: sp.csr_matrix) -> np.ndarray:
+    """(nnz,) row of each stored entry of CSR C."""
+    return np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
+
+
+def _csr_entries(C: sp.csr_matrix, take: np.ndarray, data=None) -> sp.csr_matrix:
+    """The CSR matrix of C's stored entries ``take`` (increasing positions), with values
+    ``data`` (default C's own); the order of C is kept."""
+    counts = np.bincount(_csr_rows(C)[take], minlength=C.shape[0])
+    indptr = np.concatenate([[0], np.cumsum(counts)]).astype(C.indptr.dtype)
+    out = sp.csr_matrix((C.data[take] if data is None else data, C.indices[take], indptr),
+                        shape=C.shape)
+    out.has_sorted_indices = C.has_sorted_indices
+    return out
+
+
 def _dof_prolongation(P_node: sp.csr_matrix) -> sp.csr_matrix:
     return sp.kron(P_node, sp.identity(3), format="csr")
 
@@ -730,12 +746,10 @@ class VoxelHierarchy:
             C.sum_duplicates()
         cache = getattr(self, "_mask_cache", None)
         if cache is None or not same_pattern(cache["pattern"], C):
-            rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))
-            keep = np.flatnonzero(self.mask[rows] & self.mask[C.indices])
-            indptr = np.concatenate([[0], np.cumsum(np.bincount(
-                rows[keep], minlength=C.shape[0]))]).astype(C.indptr.dtype)
-            cache = self._mask_cache = {"pattern": pattern_of(C), "keep": keep, "indptr": indptr,
-                                        "indices": C.indices[keep]}
+            keep = np.flatnonzero(self.mask[_csr_rows(C)] & self.mask[C.indices])
+            pattern = _csr_entries(C, keep)
+            cache = self._mask_cache = {"pattern": pattern_of(C), "keep": keep,
+                                        "indices": pattern.indices, "indptr": pattern.indptr}
         out = sp.csr_matrix((C.data[cache["keep"]], cache["indices"], cache["indptr"]),
                             shape=C.shape)
         out.has_sorted_indices = True
@@ -756,9 +770,7 @@ class VoxelHierarchy:
         if not changed.any():
             return
         self._updates += 1
-        rows = np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))[changed]
-        dC = sp.csr_matrix((diff[changed], C.indices[changed], np.concatenate(
-            [[0], np.cumsum(np.bincount(rows, minlength=C.shape[0]))])), shape=C.shape)
+        dC = _csr_entries(C, np.flatnonzero(changed), diff[changed])
         extra = C
         for i, lev in enumerate(self.levels):
             lev.set_extra(extra)

@@ -95,6 +95,7 @@ class StaticProblem:
         self._K = None
         self._voxel_operator = None
         self._system = None
+        self._on_grid = None            # _voxels_on_grid, checked at the first strains
 
     # ------------------------------------------------------------------ materials
     def set_materials(self, E, nu) -> None:
@@ -526,7 +527,7 @@ class StaticProblem:
         """A VoxelMesh whose points are its grid's (origin + node_ijk h): every voxel a
         cube of edge h in hex8 order.  Checked once; a mesh with moved points takes the
         general element kernels."""
-        if getattr(self, "_on_grid", None) is None:
+        if self._on_grid is None:
             m = self.mesh
             self._on_grid = bool(
                 isinstance(m, VoxelMesh) and m.node_ijk is not None and np.allclose(
