@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("warmup", help="compile every kernel into the Numba cache")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes compiling side by side on an empty cache (default: "
+                        "the available cores)")
     _add_output_options(p, top=False)
 
     p = sub.add_parser("info", help="versions, threads and cache location (for bug reports)")
@@ -235,13 +238,16 @@ def _run(args) -> int:
 def _warmup(args) -> int:
     from .kernels import cache_dir
     from .runner import warmup_kernels
+    from .runner.executors import warm_cache
+    from .runner.kernel_compile import check_signature_list
     t0 = time.perf_counter()
-    counts = warmup_kernels()
+    counts = warm_cache(workers=args.workers) or warmup_kernels()
     dt = time.perf_counter() - t0
     missing = [k for k, v in counts.items() if v == 0 and not k.split(".")[-1].startswith("_")]
     if args.json:
         print(json.dumps({"cache_dir": cache_dir(), "seconds": dt, "kernels": counts,
-                          "not_compiled": missing}, indent=1))
+                          "not_compiled": missing, "signature_list": check_signature_list()},
+                         indent=1))
     else:
         n = sum(1 for v in counts.values() if v)
         print(f"{n} kernels compiled or loaded in {dt:.1f} s into the Numba cache {cache_dir()}")

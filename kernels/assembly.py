@@ -47,7 +47,10 @@ def node_element_adjacency(conn, n_nodes):
 
 
 @njit(**PJIT)
-def _neighbour_lists(conn, n_nodes, n2e_ptr, n2e, count_only, bptr, bind):
+def neighbour_lists(conn, n_nodes, n2e_ptr, n2e, count_only, bptr, bind):
+    """The sorted node neighbours of each node (nodes sharing an element) in two passes:
+    count_only fills bptr[i + 1] with node i's count, otherwise bind[bptr[i]:bptr[i + 1]]
+    with the neighbours.  conn (n_el, n_per); n2e_ptr, n2e: node -> elements (CSR)."""
     n_per = conn.shape[1]
     n_chunks = 64
     chunk = (n_nodes + n_chunks - 1) // n_chunks
@@ -83,10 +86,10 @@ def block_pattern(conn, n_nodes):
     n2e_ptr, n2e, _ = node_element_adjacency(conn, n_nodes)
     bptr = np.zeros(n_nodes + 1, dtype=np.int64)
     dummy = np.empty(0, dtype=np.int64)
-    _neighbour_lists(conn, n_nodes, n2e_ptr, n2e, True, bptr, dummy)
+    neighbour_lists(conn, n_nodes, n2e_ptr, n2e, True, bptr, dummy)
     bptr = np.cumsum(bptr)
     bind = np.empty(bptr[-1], dtype=np.int64)
-    _neighbour_lists(conn, n_nodes, n2e_ptr, n2e, False, bptr, bind)
+    neighbour_lists(conn, n_nodes, n2e_ptr, n2e, False, bptr, bind)
     return bptr, bind
 
 

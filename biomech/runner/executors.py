@@ -120,30 +120,44 @@ def choose_local_executor(todo, workers: int | None = None) -> tuple:
     return "inprocess", None
 
 
-def warm_cache(progress: bool = False) -> None:
-    """Compile the kernels once in this process before workers start (they then load them
-    from the shared Numba cache instead of each compiling them); said on the progress
-    output.  Skipped when the cache already holds them."""
+def cache_is_warm() -> bool:
+    """Whether the Numba cache already holds the kernels (MIN_CACHED_KERNELS index files)."""
     from ..kernels import cache_dir
-    cdir = cache_dir()
     n_cached = 0
-    if os.path.isdir(cdir):
-        for _, _, files in os.walk(cdir):
-            n_cached += sum(f.endswith(".nbi") for f in files)
-    if n_cached >= MIN_CACHED_KERNELS:
-        return
+    for _, _, files in os.walk(cache_dir()):
+        n_cached += sum(f.endswith(".nbi") for f in files)
+    return n_cached >= MIN_CACHED_KERNELS
+
+
+def warm_cache(progress: bool = False, workers: int | None = None) -> dict | None:
+    """Compile the kernels once before workers start (they then load them from the shared
+    Numba cache instead of each compiling them): the packaged signature list on
+    ``workers`` processes (default: the available cores; :mod:`.kernel_compile`), then
+    the warm-up in this process for anything the list lacks; said on the progress
+    output.  Skipped when the cache already holds them (returns None); otherwise returns
+    the warm-up's {"module.function": signatures}."""
+    if workers is not None and int(workers) < 1:
+        raise InputError(f"compiling workers must be at least 1, got {workers}")
+    if cache_is_warm():
+        return None
     import sys
     import time
+    from ..kernels import cache_dir
+    from .kernel_compile import compile_in_parallel
     from .warmup import warmup_kernels
-    msg = f"compiling kernels into the Numba cache {cdir} before starting workers (once)"
+    n = available_cores() if workers is None else int(workers)
+    msg = f"compiling kernels into the Numba cache {cache_dir()} on {n} processes (once)"
     log.info(msg)
     if progress:
         sys.stderr.write(msg + " ...\n")
         sys.stderr.flush()
     t0 = time.perf_counter()
-    warmup_kernels()
+    if n > 1:
+        compile_in_parallel(n)
+    counts = warmup_kernels()
     if progress:
         sys.stderr.write(f"kernels compiled in {time.perf_counter() - t0:.0f} s\n")
+    return counts
 
 
 #: A warm cache holds at least this many compiled kernel index files (.nbi).
