@@ -24,6 +24,7 @@ from .constraints import (PLATE_DOFS, RigidPlate, build_reduction, parse_compone
                           plate_rigid_modes, rigid_body_modes)
 from ..errors import BoundaryConditionError, InputError
 from ..materials.lame import LOCKING_NU
+from ..threads import rebalance
 from .mesh import Mesh, VoxelMesh
 from .recovery import principal_values, strain_energy_density, stress_from_strain, von_mises
 from .solvers import DIRECT_MAX_UNKNOWNS, GMGCGSolver, SolveInfo, make_solver
@@ -311,6 +312,7 @@ class StaticProblem:
             return self._solve(solver, rtol, maxiter, reuse_hierarchy)
 
     def _solve(self, solver, rtol, maxiter, reuse_hierarchy):
+        rebalance()
         red = self._reduction()
         name = self._choose(solver, red.n_free)
         if name == "direct" and red.n_free > 4 * DIRECT_MAX_UNKNOWNS:
@@ -342,6 +344,7 @@ class StaticProblem:
         rtol = solver.rtol
 
         def solve_linear(active, final=True):
+            rebalance()                    # a batch worker may take cores others freed
             C = self._reduced_springs(red, active)
             solver.set_operator(A_base, C)
             bk = b + red.T.T @ CP.gap_forces(self._springs, n, active)

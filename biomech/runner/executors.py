@@ -12,6 +12,7 @@ import uuid
 import numpy as np
 
 from ..environment import available_memory_bytes  # noqa: F401  (re-exported)
+from .. import threads as thread_budget
 from ..errors import InputError
 from ..study import CaseSpec
 from .casefiles import CaseOutcome, record_failure, run_case
@@ -33,12 +34,15 @@ def set_threads(threads: int | None) -> None:
 
 
 def run_cases_task(spec_dicts: list, out_dir: str, outputs: dict, threads: int | None = None) -> list:
-    """Executor task: run a batch of cases (dicts of CaseSpec); returns outcome dicts."""
+    """Executor task: run a batch of cases (dicts of CaseSpec); returns outcome dicts.
+    In a local worker with a core budget (:mod:`biomech.threads`) the Numba threads
+    follow the budget instead of ``threads``."""
     set_threads(threads)
     out = []
-    for d in spec_dicts:
-        o = run_case(CaseSpec.from_dict(d), out_dir, outputs)
-        out.append(o.__dict__)
+    with thread_budget.busy():
+        for d in spec_dicts:
+            o = run_case(CaseSpec.from_dict(d), out_dir, outputs)
+            out.append(o.__dict__)
     return out
 
 
@@ -193,18 +197,22 @@ def _environment(**env):
                 os.environ[k] = v
 
 
-def worker_environment(threads: int) -> dict:
-    """Environment of a worker process: its thread counts and the shared Numba cache."""
+def worker_environment(threads: int, numba_threads: int | None = None) -> dict:
+    """Environment of a worker process: its thread counts (Numba's pool: numba_threads,
+    default threads) and the shared Numba cache."""
     from ..kernels import cache_dir
-    return {"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads),
+    return {"NUMBA_NUM_THREADS": str(numba_threads or threads), "OMP_NUM_THREADS": str(threads),
             "OPENBLAS_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
             "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR") or cache_dir()}
 
 
-def _worker_init() -> None:
+def _worker_init(cores: int | None = None, busy=None) -> None:
     """Start of a worker process: die with the parent (Linux: PR_SET_PDEATHSIG SIGKILL;
-    elsewhere a thread that exits when the parent is gone) and leave Ctrl-C to the parent
-    (which stops the run and ends the workers)."""
+    elsewhere a thread that exits when the parent is gone), leave Ctrl-C to the parent
+    (which stops the run and ends the workers), and share ``cores`` with the other
+    workers counted in ``busy`` (:mod:`biomech.threads`)."""
+    if busy is not None:
+        thread_budget.install(cores, busy)
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
@@ -242,16 +250,19 @@ def _execute_processes(batches, out, outputs, workers):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
-    n = workers or min(len(batches), os.cpu_count() or 1)
-    threads = max(1, (os.cpu_count() or 1) // n)
+    cores = available_cores()
+    n = workers or min(len(batches), cores)
+    threads = max(1, cores // n)
+    ctx = mp.get_context("spawn")
+    busy = ctx.Value("i", 0)            # workers running a task: they share the cores
     lost = {i: 0 for i in range(len(batches))}
     rounds = [[list(range(len(batches)))]]       # first: one shared pool for every batch
-    with _environment(**worker_environment(threads)):
+    with _environment(**worker_environment(threads, numba_threads=max(threads, cores))):
         while rounds:
             groups = rounds.pop(0)
-            pools = [ProcessPoolExecutor(max_workers=min(n, len(g)),
-                                         mp_context=mp.get_context("spawn"),
-                                         initializer=_worker_init) for g in groups]
+            pools = [ProcessPoolExecutor(max_workers=min(n, len(g)), mp_context=ctx,
+                                         initializer=_worker_init, initargs=(cores, busy))
+                     for g in groups]
             futures = {pool.submit(run_cases_task, [s.to_dict() for s in batches[i]], str(out),
                                    outputs, threads): i for pool, g in zip(pools, groups) for i in g}
             broken = []
