@@ -358,6 +358,30 @@ def test_parallel_vcycle_is_symmetric_one_column_at_a_time(small_coarse, dtype, 
     assert np.abs(block - Mv).max() <= tol * np.abs(Mv).max()
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_w_cycle_on_coarse_levels_is_symmetric_positive_definite(dtype, tol, monkeypatch):
+    """Levels from COARSE_CYCLE_FROM on correct twice (smooth, correct, smooth, correct,
+    smooth): the cycle stays symmetric and positive definite, is not the V-cycle, and a
+    block goes through it as its columns do."""
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 50)       # three levels on this block
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", dtype)
+    prob = _block("nucleus", n=4)
+    H, mask = _hierarchy(prob)
+    assert len(H.levels) >= 3
+    idx = np.flatnonzero(mask)
+    E = np.zeros((mask.size, idx.size))
+    E[idx, np.arange(idx.size)] = 1.0
+    monkeypatch.setattr(G, "COARSE_CYCLE_FROM", 1)          # level 1 of 3: a W below it
+    W = (H @ E)[idx].astype(float)
+    assert np.abs(W - W.T).max() <= tol * np.abs(W).max()
+    assert np.linalg.eigvalsh(0.5 * (W + W.T)).min() > 0
+    cols = np.column_stack([H.vcycle(E[:, j]) for j in range(5)])[idx].astype(float)
+    assert np.abs(cols - W[:, :5]).max() <= tol * np.abs(W).max()
+    monkeypatch.setattr(G, "COARSE_CYCLE_FROM", len(H.levels))   # V-cycle everywhere
+    V = (H @ E)[idx].astype(float)
+    assert np.abs(W - V).max() > 1e-3 * np.abs(V).max()
+
+
 def test_block_vcycle_equals_one_column_at_a_time(small_coarse):
     """A block of k residuals through the block kernels gives the k single V-cycles
     (relative 1e-13)."""

@@ -17,7 +17,9 @@
   [lmax / SMOOTHING_RANGE, lmax], lmax from a few Lanczos steps times 1.1
   (race-free: products and the diagonal only).  The same smoother before and after
   the coarse correction and an exact coarsest solve (SuperLU) make the V-cycle
-  symmetric positive definite, so CG may use it.
+  symmetric positive definite, so CG may use it.  Levels from
+  :data:`COARSE_CYCLE_FROM` on (voxels of 4 mm and more on a 1 mm model, too coarse
+  to bend thin bone right) correct twice per visit (a W-cycle) with more smoothing.
 
 Shapes: level vectors are (3 n_nodes,) in node-major order (x, y, z of node 0 first),
 of the V-cycle's precision (:data:`VCYCLE_DTYPE`, float32 by default: mixed precision,
@@ -53,6 +55,21 @@ COARSE_MAX_UNKNOWNS = 4000
 #: iterations: the nucleus's volumetric solves are paid per application); degree 4 cost
 #: more on the 2 mm case.
 DEGREE = 2
+#: Levels from this index on (1/64 of the fine grid's nodes and fewer: 4 mm voxels and
+#: coarser on a 1 mm model) are visited twice per cycle (a W-cycle below it) and
+#: smoothed with Chebyshev degree :data:`COARSE_DEGREE`.  Why: a coarse voxel of 8 mm
+#: spans the whole thickness of a lamina or pedicle wall (2-4 mm), so its trilinear
+#: functions bend that bone far too stiffly (the locking of one element through a
+#: plate's thickness), and the slow modes of the L1-L3 segment lay in the posterior
+#: elements.  Solving the 4 mm level exactly instead of recursing to 8 mm cut the 1 mm
+#: intact case from 272 to 199 iterations (a 130 MB factor); the W-cycle gets most of
+#: that without memory: 1 mm case iterations / time, V-cycle against W-cycle:
+#: vertebroplasty 266 / 46.9 s -> 213 / 39.4 s, intact 272 / 48.6 -> 219 / 43.1,
+#: lytic metastasis 290 / 48.7 -> 204 / 40.1.  Those levels cost about 1/64 of the fine
+#: one per visit.  From level 1 (degree 3) it cost more than it saved: 222 iterations,
+#: 48 s (level 1 is 1/8 of the fine work).
+COARSE_CYCLE_FROM = 2
+COARSE_DEGREE = 4
 #: Levels with fewer nodes run their products on one thread (the node-gather form, no
 #: barrier): a parallel product's nine barriers cost more than a serial product of this
 #: many nodes.  Larger levels use the coloured element form on all threads.
@@ -814,13 +831,35 @@ class VoxelHierarchy:
                                    f"{exc}; an unconstrained or disconnected part") from exc
 
     def _cycle(self, i, b):
+        """The cycle on level i for b: smooth, coarse-correct, smooth; levels from
+        COARSE_CYCLE_FROM on correct twice with a smoothing between (smooth, correct,
+        smooth, correct, smooth: a palindrome of symmetric steps, so the cycle stays
+        symmetric positive definite)."""
         lev = self.levels[i]
         if i == len(self.levels) - 1:
             x = self.coarse_lu.solve(np.asarray(b, dtype=float))
             x[lev.empty] = 0.0
             return x.astype(self.dtype, copy=False)
-        x = lev.smooth(b, self.degree)
+        coarse = i >= COARSE_CYCLE_FROM
+        degree = COARSE_DEGREE if coarse else self.degree
+        x = lev.smooth(b, degree)
+        for visit in range(2 if coarse else 1):
+            if visit:
+                x += self._residual_smoothed(lev, b, x, degree)
+            self._coarse_correct(i, b, x)
+        x += self._residual_smoothed(lev, b, x, degree)
+        return x
+
+    @staticmethod
+    def _residual_smoothed(lev, b, x, degree):
         r = lev.matvec(x, masked=True)     # smoothing keeps masked DOFs at 0
+        np.subtract(b, r, out=r)
+        return lev.smooth(r, degree)
+
+    def _coarse_correct(self, i, b, x):
+        """x += P (cycle on level i + 1 of R (b - A x)), in place."""
+        lev = self.levels[i]
+        r = lev.matvec(x, masked=True)
         np.subtract(b, r, out=r)
         # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
         tail = b.shape[1:]
@@ -830,10 +869,6 @@ class VoxelHierarchy:
         x += (lev.P @ ec.reshape(ec.shape[0] // 3, -1)).reshape((-1,) + tail)
         if i == 0:
             x *= self.mask if x.ndim == 1 else self.mask[:, None]   # the output is masked anyway
-        r = lev.matvec(x, masked=True)
-        np.subtract(b, r, out=r)
-        x += lev.smooth(r, self.degree)
-        return x
 
     def vcycle(self, r: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
         """One V-cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (the k cycles in
