@@ -22,7 +22,8 @@ from .multigrid import (  # noqa: F401
 )
 from .gmg import (  # noqa: F401
     coarse_slot_labels, coefficient_diagonal, coefficient_elements, element_diagonal,
-    element_matvec_coloured, element_matvec_gather, element_matvec_gather_serial,
+    element_matvec_coloured, element_matvec_dense_coloured, element_matvec_gather,
+    element_matvec_gather_serial,
     galerkin_coefficient_elements, galerkin_coefficients, galerkin_elements,
     galerkin_matvec_coloured, galerkin_voxel, trilinear_prolongation,
 )

@@ -336,6 +336,35 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
                 _scatter_element(y, conn, e, ye)
 
 
+@njit(**PJIT)
+def element_matvec_dense_coloured(x, conn, colour_ptr, order, Ke, y):
+    """y = sum_e Ke[e] x_e as element_matvec_coloured for full symmetric element matrices
+    Ke (n_el, 24, 24) of x's dtype (small coarse levels, where the unpacked storage costs
+    little): one 24-long update per entry of x_e (row k is column k), which vectorises:
+    2.7x the packed product on 5.8k elements, summed in x's precision."""
+    n_chunks = 64
+    n_rows = Ke.shape[2]        # 24; read from the array: a constant trip count is
+    for t in prange(y.shape[0]):        # unrolled to scalars, not vectorised
+        y[t] = 0.0
+    for col in range(colour_ptr.shape[0] - 1):
+        lo = colour_ptr[col]
+        size = colour_ptr[col + 1] - lo
+        step = (size + n_chunks - 1) // n_chunks
+        for ch in prange(n_chunks):
+            xe = np.empty(24, x.dtype)
+            ye = np.empty(n_rows, x.dtype)
+            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+                e = order[t]
+                _gather_element(x, conn, e, xe)
+                for r in range(n_rows):
+                    ye[r] = 0.0
+                for k in range(24):
+                    xk = xe[k]
+                    for r in range(n_rows):
+                        ye[r] += Ke[e, k, r] * xk
+                _scatter_element(y, conn, e, ye)
+
+
 @njit(**JIT)
 def _element_gather_rows(lo, hi, x, node_elems, conn, Ke, y):
     xe = np.empty(24)

@@ -109,6 +109,37 @@ def test_coloured_coarse_product_equals_the_gather_product(small_coarse, dtype):
                                    lev.grid.conn, Ke, ref)
     K.element_matvec_coloured(x, lev.grid.conn, *G.parity_colours(lev.grid.ijk), Ke, got)
     assert np.linalg.norm(got - ref) <= 1e-13 * np.linalg.norm(ref)
+    # the unpacked form of small parallel levels, summed in the vectors' precision
+    xd, dense = x.astype(dtype), G.unpack_elements(Ke, dtype)
+    got = np.empty_like(xd)
+    K.element_matvec_dense_coloured(xd, lev.grid.conn, *G.parity_colours(lev.grid.ijk), dense,
+                                    got)
+    tol = 1e-13 if dtype == np.float64 else 1e-6
+    assert np.linalg.norm(got - ref) <= tol * np.linalg.norm(ref)
+
+
+@pytest.mark.parametrize("dtype, tol", [(np.float64, GALERKIN), (np.float32, 1e-6)])
+def test_parallel_coarse_levels_keep_their_matrices_unpacked(dtype, tol, monkeypatch):
+    """A parallel level below the first keeps its element matrices unpacked only (the
+    packed ones made the next level), and its product equals SciPy's Galerkin matrix."""
+    monkeypatch.setattr(G, "SERIAL_MAX_NODES", 1)          # every level parallel
+    monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 40)
+    monkeypatch.setattr(G, "COARSE_DTYPE", dtype)
+    monkeypatch.setattr(G, "VCYCLE_DTYPE", dtype)
+    prob = _block("voids", n=8)
+    H, mask = _hierarchy(prob)
+    assert len(H.levels) >= 4
+    M = sp.diags(mask.astype(float))
+    A = M @ prob.stiffness @ M
+    for i, (fine, coarse) in enumerate(zip(H.levels[:-1], H.levels[1:]), start=1):
+        Pd = G._dof_prolongation(fine.P)
+        A = (Pd.T @ A @ Pd).tocsr()
+        if 1 < i < len(H.levels) - 1:
+            assert coarse.Ke is None and coarse.dense.shape == (coarse.grid.conn.shape[0], 24, 24)
+            assert coarse.dense.dtype == dtype
+        x = np.random.default_rng(i).standard_normal(coarse.n)
+        got = coarse.matvec(x.astype(dtype)).astype(float)
+        assert np.linalg.norm(got - A @ x) <= tol * np.linalg.norm(A @ x)
 
 
 def test_packed_element_storage_round_trips():

@@ -118,6 +118,10 @@ def _gmg_on_tiny_inputs() -> None:
     K.element_matvec_coloured(xc, coarse.conn, *gmg.parity_colours(coarse.ijk),
                               np.zeros((coarse.ijk.shape[0], Ke.shape[1]), gmg.COARSE_DTYPE),
                               np.empty_like(xc))
+    # a small parallel level's unpacked product (levels below the first), same precision
+    K.element_matvec_dense_coloured(xc, coarse.conn, *gmg.parity_colours(coarse.ijk),
+                                    np.zeros((coarse.ijk.shape[0], 24, 24), dt),
+                                    np.empty_like(xc))
     K.coefficient_diagonal(gmg._node_elements(coarse.conn, coarse.n_nodes), *form[:3], refs,
                            refs, np.empty(3 * coarse.n_nodes))
     K.coefficient_elements(*form[:3], refs, refs, np.empty((coarse.ijk.shape[0], Ke.shape[1])))
