@@ -69,13 +69,14 @@ def _block(case, n=6, seed=0):
     return prob
 
 
-def _hierarchy(prob, coupling=None):
+def _hierarchy(prob, coupling=None, **options):
     red = prob._reduction()
     mask = np.ones(prob.mesh.n_dofs, bool)
     mask[red.constrained_dofs] = False
     m = prob.mesh
     return G.VoxelHierarchy(G.Grid(m.voxel_ijk, m.cells, m.node_ijk), prob.lam, prob.mu,
-                            *prob.assembler.reference_matrices, mask, coupling), mask
+                            *prob.assembler.reference_matrices, mask, coupling,
+                            **options), mask
 
 
 def test_gather_products_equal_the_coloured_product():
@@ -120,14 +121,17 @@ def test_coloured_coarse_product_equals_the_gather_product(small_coarse, dtype):
 
 @pytest.mark.parametrize("dtype, tol", [(np.float64, GALERKIN), (np.float32, 1e-6)])
 def test_parallel_coarse_levels_keep_their_matrices_unpacked(dtype, tol, monkeypatch):
-    """A parallel level below the first keeps its element matrices unpacked only (the
-    packed ones made the next level), and its product equals SciPy's Galerkin matrix."""
+    """With unpacked=True (an active set's many solves) a parallel level below the first
+    keeps its element matrices unpacked only (the packed ones made the next level), and
+    its product equals SciPy's Galerkin matrix; by default the packed ones stay."""
     monkeypatch.setattr(G, "SERIAL_MAX_NODES", 1)          # every level parallel
     monkeypatch.setattr(G, "COARSE_MAX_UNKNOWNS", 40)
     monkeypatch.setattr(G, "COARSE_DTYPE", dtype)
     monkeypatch.setattr(G, "VCYCLE_DTYPE", dtype)
     prob = _block("voids", n=8)
     H, mask = _hierarchy(prob)
+    assert all(lev.dense is None for lev in H.levels) and H.levels[2].Ke is not None
+    H, mask = _hierarchy(prob, unpacked=True)
     assert len(H.levels) >= 4
     M = sp.diags(mask.astype(float))
     A = M @ prob.stiffness @ M

@@ -231,18 +231,20 @@ RECYCLED_BYTES_PER_DOF = (4 * _D.RITZ_STEPS + 12 * _D.DEFLATION_MAX_VECTORS
 
 
 def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
-                        nearly_incompressible: int = 0, recycled: bool = False) -> int:
+                        nearly_incompressible: int = 0, recycled: bool = False,
+                        unpacked: bool = False) -> int:
     """Estimated peak memory [bytes] of a GMG solve of a voxel model with voxels at
     grid indices ijk (n_el, 3), n_nodes nodes, and ``columns`` plate unknowns condensed
     (6 per rigid plate; their columns are solved one at a time); nearly_incompressible:
     voxels smoothed with their volumetric part exact; recycled: an active set (springs
-    that switch) with a recycled deflation space.  Cheap: counts the coarse voxels
+    that switch) with a recycled deflation space; unpacked: the hierarchy keeps small
+    parallel levels unpacked (VoxelHierarchy(unpacked=True)).  Cheap: counts the coarse voxels
     without building the levels.  Compared with measured peaks in bench_gmg.py."""
     n_dofs = 3 * n_nodes
     # a level of n voxels has about 1.5 n nodes on these grids: stop as the hierarchy does
     counts = coarse_element_counts(ijk, int(COARSE_MAX_UNKNOWNS / 4.5))
-    # the first coarse level in coefficient form; later parallel ones also hold their
-    # matrices unpacked (unpack_elements; both while the next level is made)
+    # the first coarse level in coefficient form; with unpacked, later parallel ones also
+    # hold their matrices unpacked (unpack_elements; both while the next level is made)
     dense = 24 * 24 * np.dtype(VCYCLE_DTYPE).itemsize
     per_element = []
     for i, c in enumerate(counts):
@@ -250,8 +252,8 @@ def estimate_peak_bytes(ijk: np.ndarray, n_nodes: int, columns: int = 1, *,
         if i == 0 and parallel and len(counts) > 1:
             per_element.append(COEFFICIENT_BYTES_PER_ELEMENT)
         else:
-            per_element.append(COARSE_BYTES_PER_ELEMENT
-                               + dense * (parallel and i > 0 and i + 1 < len(counts)))
+            per_element.append(COARSE_BYTES_PER_ELEMENT + dense * (
+                unpacked and parallel and i > 0 and i + 1 < len(counts)))
     coarse = sum(b * c + COARSE_BYTES_PER_DOF * 3 * c for b, c in zip(per_element, counts))
     # the coarsest level assembled for SuperLU, in chunks of CSR_CHUNK_ELEMENTS
     n_coarsest = counts[-1] if counts else len(ijk)
@@ -607,12 +609,16 @@ class VoxelHierarchy:
     (springs, contact) or None; node_elems : the fine grid's (n_nodes, 8) node-element
     table when the caller has it (VoxelOperator.node_elems), else built here;
     volumetric_ratio : lam / mu above which an element's volumetric part is smoothed
-    exactly (default :data:`.gmg_volumetric.VOLUMETRIC_RATIO`; ``inf``: plain Jacobi).
+    exactly (default :data:`.gmg_volumetric.VOLUMETRIC_RATIO`; ``inf``: plain Jacobi);
+    unpacked : parallel levels below the first keep their element matrices unpacked in
+    the V-cycle's precision (2.3 instead of 1.2 kB per coarse element in float32, products
+    2.7x faster: for a sequence of many solves, such as an active set, where the W-cycle's
+    level-2 products add up; a single solve keeps the packed ones).
     """
 
     def __init__(self, grid: Grid, lam, mu, K_lambda, K_mu, dof_mask, coupling=None, *,
                  degree: int | None = None, coarse_max: int | None = None, node_elems=None,
-                 dtype=None, volumetric_ratio: float | None = None):
+                 dtype=None, volumetric_ratio: float | None = None, unpacked: bool = False):
         self.degree = int(DEGREE if degree is None else degree)
         coarse_max = COARSE_MAX_UNKNOWNS if coarse_max is None else int(coarse_max)
         dt = np.dtype(VCYCLE_DTYPE if dtype is None else dtype)
@@ -687,8 +693,8 @@ class VoxelHierarchy:
             dense = None
             if not serial:
                 ne = None                  # only the small serial product needs it
-                if Ke is not None:         # a parallel level of packed matrices: <= 1/64
-                    dense = unpack_elements(Ke, dt)   # of the fine one, kept unpacked
+                if Ke is not None and unpacked:    # a parallel level of packed matrices
+                    dense = unpack_elements(Ke, dt)
 
             colours = parity_colours(coarse.ijk)
 
@@ -701,8 +707,10 @@ class VoxelHierarchy:
                         K.element_matvec_gather_serial(xt[j], ne, g.conn, Ke, y[j])
                     elif coefficients is not None:
                         K.galerkin_matvec_coloured(xt[j], g.conn, *colours, *coefficients, y[j])
-                    else:
+                    elif dense is not None:
                         K.element_matvec_dense_coloured(xt[j], g.conn, *colours, dense, y[j])
+                    else:
+                        K.element_matvec_coloured(xt[j], g.conn, *colours, Ke, y[j])
                 return np.ascontiguousarray(y.T).reshape(x.shape)
 
             P = P.astype(dt)                 # entries 1, 1/2, 1/4, 1/8: exact in float32

@@ -450,7 +450,8 @@ class StaticProblem:
                      nearly_incompressible=int(np.count_nonzero(self.lam > VOLUMETRIC_RATIO
                                                                 * self.mu))
                      if self.assembler.bbar else 0,
-                     recycled=self.nonlinear and bool(red.plate_columns))
+                     recycled=self.nonlinear and bool(red.plate_columns),
+                     unpacked=self.nonlinear)
         op = self.matrix_free_operator()
         self._system.pop("active", None)
         A = base = ReducedVoxelOperator(op, red.T, red.decoupled)
@@ -460,7 +461,8 @@ class StaticProblem:
             C_all = self._reduced_springs(red)
             A = SumOperator(A, C_all)
         solver = make_solver("gmg", **opts, voxel=op, T=red.T, decoupled=red.decoupled,
-                             coupling=C_all, own=(base.rows, base.cols))
+                             coupling=C_all, own=(base.rows, base.cols),
+                             many_solves=self.nonlinear)
         if red.plate_columns:
             plate_cols = np.concatenate(list(red.plate_columns.values()))
             solver = CondensedSolver(solver, plate_cols, **opts,
