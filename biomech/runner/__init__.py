@@ -28,7 +28,8 @@ Rules (decisions):
   case.json and results.csv) and the others go on.  Pictures that cannot be drawn (no
   renderer) are a warning of the case, not a failure.
 * Executors: "inprocess"; "processes" (``concurrent.futures`` with spawned processes,
-  one case per task, ``NUMBA_NUM_THREADS`` = cores / workers); "dask" (an existing
+  one case per task, cores / workers Numba threads each, and a worker left running alone
+  takes the cores of finished ones: :mod:`biomech.threads`); "dask" (an existing
   scheduler by address or a ``distributed.Client``, else a local cluster of ``workers``
   processes with one thread each).  One task is one case, or ``batch_size`` cases.
   Workers write their case folders themselves: the output folder must be on a file
