@@ -3,23 +3,23 @@
 Cases of a batch run one per worker process, each on ``cores // workers`` Numba threads.
 When the queue is empty and workers finish, the ones still running would keep their
 share and leave cores idle (the last case of the 1 mm demo ran alone on one of two
-cores).  With a budget installed (:func:`install`, by the worker's start-up) a worker
-counts itself busy while it runs a task, and :func:`rebalance` -- called by the solver
-between linear solves -- sets this thread's Numba threads to ``cores // busy workers``.
-The kernels' summation order is fixed by the data, never by the thread count, so the
-results do not change with it.  Without a budget (one process, Dask, a script)
-:func:`rebalance` does nothing.
+cores).  The parent process keeps the number of workers with a task in a shared
+counter (``multiprocessing.Value``: the tasks not yet done, at most the workers); each
+worker reads it through the budget its start-up installs (:func:`install`), and
+:func:`rebalance` -- called by the solver before each linear solve and each V-cycle --
+sets this thread's Numba threads to ``cores // busy workers``.  Only the parent writes
+the counter, so a worker that dies cannot leave it wrong.  The kernels' summation order
+is fixed by the data, never by the thread count, so the results do not change with it.
+Without a budget (one process, Dask, a script) :func:`rebalance` does nothing.
 """
 from __future__ import annotations
-
-import contextlib
 
 _budget = None          # (cores, multiprocessing.Value of busy workers) when installed
 
 
 def install(cores: int, busy) -> None:
     """Share ``cores`` among the workers counted in ``busy`` (a ``multiprocessing.Value``
-    of int, shared by the workers)."""
+    of int that the parent keeps up to date)."""
     global _budget
     _budget = (max(1, int(cores)), busy)
 
@@ -38,20 +38,3 @@ def rebalance() -> None:
     if n is not None:
         import numba
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
-
-
-@contextlib.contextmanager
-def busy():
-    """Count this worker busy for the block (a no-op without a budget)."""
-    if _budget is None:
-        yield
-        return
-    counter = _budget[1]
-    with counter.get_lock():
-        counter.value += 1
-    try:
-        rebalance()
-        yield
-    finally:
-        with counter.get_lock():
-            counter.value -= 1

@@ -1,8 +1,14 @@
 """One place for the Numba options of every kernel (STUMPY habit).
 
 * ``cache=True``: compiled machine code is written to the Numba cache.  Numba
-  writes cache files to a temporary name and renames them, so many processes
-  sharing one cache directory is safe; the first writer wins and the others load.
+  writes each cache file to a temporary name and renames it, but adding a signature
+  to a kernel's index is a read-modify-write (load the index, take the first free
+  data-file number, save both): two processes adding two signatures of one kernel at
+  once could both take number 1, leaving the index pointing one signature at the
+  other's machine code.  :func:`_lock_index_updates` therefore serialises those
+  updates across processes with a lock file beside the index (POSIX ``flock``), so
+  many processes sharing one cache directory is safe (workers, the parallel compile
+  of :mod:`biomech.runner.kernel_compile`).
 * ``fastmath=False``: IEEE semantics.  No test has shown fastmath harmless for
   the assembly round-off checks (1e-10 against scikit-fem), so it stays off.
 * The cache directory is chosen here, once, whatever the entry point (``biomech``
@@ -70,6 +76,47 @@ def _choose_cache_dir() -> str:
 
 
 _choose_cache_dir()
+
+
+def _lock_index_updates() -> bool:
+    """Make Numba's cache index updates (``IndexDataCacheFile.save`` and ``flush``)
+    exclusive across processes: an ``flock`` on ``<index>.lock`` around each.  Returns
+    False where that is not possible (no ``fcntl``, or a Numba without these methods:
+    then updates stay as Numba makes them)."""
+    try:
+        import fcntl
+        from numba.core import caching
+        cls = caching.IndexDataCacheFile
+        save, flush = cls.save, cls.flush
+    except (ImportError, AttributeError):
+        return False
+    if getattr(save, "_biomech_locked", False):
+        return True
+
+    def locked(method):
+        def wrapper(self, *args):
+            path = getattr(self, "_index_path", None)
+            if path is None:
+                return method(self, *args)
+            try:
+                lock = open(path + ".lock", "a")
+            except OSError:                # a read-only cache: Numba does not write there
+                return method(self, *args)
+            with lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    return method(self, *args)
+                finally:
+                    fcntl.flock(lock, fcntl.LOCK_UN)
+        wrapper._biomech_locked = True
+        wrapper.__doc__ = method.__doc__
+        return wrapper
+
+    cls.save, cls.flush = locked(save), locked(flush)
+    return True
+
+
+INDEX_UPDATES_LOCKED = _lock_index_updates()
 
 
 def cache_dir() -> str:

@@ -141,6 +141,11 @@ def test_parallel_coarse_levels_keep_their_matrices_unpacked(dtype, tol, monkeyp
         if 1 < i < len(H.levels) - 1:
             assert coarse.Ke is None and coarse.dense.shape == (coarse.grid.conn.shape[0], 24, 24)
             assert coarse.dense.dtype == dtype
+            # nothing else keeps the packed matrices alive (the product's closure included)
+            held = [v for v in coarse._apply.__defaults__ if isinstance(v, np.ndarray)]
+            assert all(v.ndim != 2 or v.shape[1] != G.PACKED for v in held)
+        if i == len(H.levels) - 1:
+            assert coarse.dense is None and coarse.Ke is not None   # factorised, not multiplied
         x = np.random.default_rng(i).standard_normal(coarse.n)
         got = coarse.matvec(x.astype(dtype)).astype(float)
         assert np.linalg.norm(got - A @ x) <= tol * np.linalg.norm(A @ x)

@@ -24,47 +24,33 @@ def test_without_a_budget_nothing_changes(no_budget_after):
     n = numba.get_num_threads()
     assert threads.threads_now() is None
     threads.rebalance()
-    with threads.busy():
-        assert numba.get_num_threads() == n
+    assert numba.get_num_threads() == n
 
 
 def test_share_is_the_cores_over_the_busy_workers(no_budget_after):
     busy = mp.Value("i", 0)
     threads.install(8, busy)
-    assert threads.threads_now() == 8                 # nobody counted yet: all of them
+    assert threads.threads_now() == 8                 # nobody counted: all of them
     busy.value = 3
     assert threads.threads_now() == 2                 # 8 // 3
     busy.value = 9
     assert threads.threads_now() == 1                 # never below one
-    busy.value = 1
-    with threads.busy():                              # this one makes two
-        assert busy.value == 2 and threads.threads_now() == 4
-        assert numba.get_num_threads() == min(4, numba.config.NUMBA_NUM_THREADS)
-    assert busy.value == 1
+    busy.value = 2
+    threads.rebalance()
+    assert numba.get_num_threads() == min(4, numba.config.NUMBA_NUM_THREADS)
 
 
-def test_busy_count_is_released_on_error(no_budget_after):
-    busy = mp.Value("i", 0)
-    threads.install(2, busy)
-    with pytest.raises(RuntimeError):
-        with threads.busy():
-            raise RuntimeError("case failed")
-    assert busy.value == 0
-
-
-def _share_inside_a_task():
-    with threads.busy():
-        return threads.threads_now()
+def _share_in_a_worker():
+    return threads.threads_now()
 
 
 def test_worker_start_up_installs_the_shared_budget():
-    """A spawned worker gets the budget through its initializer: alone it takes both
-    cores, next to another busy worker one."""
+    """A spawned worker gets the budget through its initializer and reads the count the
+    parent keeps: alone it takes both cores, next to another busy worker one."""
     ctx = mp.get_context("spawn")
-    busy = ctx.Value("i", 0)
+    busy = ctx.Value("i", 1)
     with ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
                              initargs=(2, busy)) as pool:
-        assert pool.submit(_share_inside_a_task).result() == 2
-        with busy.get_lock():
-            busy.value += 1                           # another worker is running a case
-        assert pool.submit(_share_inside_a_task).result() == 1
+        assert pool.submit(_share_in_a_worker).result() == 2
+        busy.value = 2                                # the parent counts another task
+        assert pool.submit(_share_in_a_worker).result() == 1

@@ -603,7 +603,9 @@ class _Level:
 
 
 class VoxelHierarchy:
-    """The GMG levels of a voxel model and its V-cycle ``M @ r`` (r (n,) or (n, k)).
+    """The GMG levels of a voxel model and its cycle ``M @ r`` (r (n,) or (n, k)): a
+    V-cycle with Chebyshev degree ``degree`` (default :data:`DEGREE`) on the first
+    COARSE_CYCLE_FROM levels, a W-cycle with degree :data:`COARSE_DEGREE` below.
 
     grid : the fine :class:`Grid`; lam, mu (n_el,) [MPa]; K_lambda, K_mu (24, 24)
     reference matrices; dof_mask (3 n_nodes,) bool, True for the DOFs solved for
@@ -695,13 +697,15 @@ class VoxelHierarchy:
             dense = None
             if not serial:
                 ne = None                  # only the small serial product needs it
-                if Ke is not None and unpacked:    # a parallel level of packed matrices
-                    dense = unpack_elements(Ke, dt)
+                if Ke is not None and unpacked and 3 * coarse.n_nodes > coarse_max:
+                    dense = unpack_elements(Ke, dt)   # a parallel level above the coarsest
 
             colours = parity_colours(coarse.ijk)
 
-            def apply_c(x, masked=False, g=coarse, Ke=Ke, ne=ne, colours=colours,
-                        coefficients=coefficients, dense=dense):  # no mask on coarse levels
+            def apply_c(x, masked=False, g=coarse, Ke=None if dense is not None else Ke,
+                        ne=ne, colours=colours, coefficients=coefficients,
+                        dense=dense):    # no mask on coarse levels; no packed Ke held
+                #                          where the unpacked one serves (freed below)
                 xt = np.ascontiguousarray(x.T).reshape(-1, x.shape[0])
                 y = np.empty_like(xt)
                 for j in range(y.shape[0]):
@@ -880,16 +884,17 @@ class VoxelHierarchy:
         return x
 
     @staticmethod
-    def _residual_smoothed(lev, b, x, degree):
+    def _residual(lev, b, x):
         r = lev.matvec(x, masked=True)     # smoothing keeps masked DOFs at 0
-        np.subtract(b, r, out=r)
-        return lev.smooth(r, degree)
+        return np.subtract(b, r, out=r)
+
+    def _residual_smoothed(self, lev, b, x, degree):
+        return lev.smooth(self._residual(lev, b, x), degree)
 
     def _coarse_correct(self, i, b, x):
         """x += P (cycle on level i + 1 of R (b - A x)), in place."""
         lev = self.levels[i]
-        r = lev.matvec(x, masked=True)
-        np.subtract(b, r, out=r)
+        r = self._residual(lev, b, x)
         # node-major vectors: (3 n, k) reshapes to (n, 3 k), and P acts on the node index
         tail = b.shape[1:]
         rc = (lev.R @ r.reshape(lev.grid.n_nodes, -1)).reshape((-1,) + tail)
@@ -900,8 +905,9 @@ class VoxelHierarchy:
             x *= self.mask if x.ndim == 1 else self.mask[:, None]   # the output is masked anyway
 
     def vcycle(self, r: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
-        """One V-cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (the k cycles in
-        lockstep), any float dtype: masked entries in and out are 0; the result has the
+        """One cycle on r (3 n_nodes,) or a block (3 n_nodes, k) (the k cycles in
+        lockstep): a V-cycle down to level COARSE_CYCLE_FROM, a W-cycle below; any float
+        dtype: masked entries in and out are 0; the result has the
         V-cycle's dtype (:data:`VCYCLE_DTYPE` unless given).  overwrite: r (of the
         V-cycle's dtype) may be used as workspace (one full vector less)."""
         m = self.mask if r.ndim == 1 else self.mask[:, None]

@@ -653,6 +653,8 @@ class _GMGPreconditioner:
 
     def __matmul__(self, R):
         from .. import kernels as K
+        from ..threads import rebalance
+        rebalance()                # a batch worker may take cores others freed (a read)
         s = self.s
         R = np.asarray(R, dtype=float)
         R2 = R.reshape(R.shape[0], -1)

@@ -39,10 +39,9 @@ def run_cases_task(spec_dicts: list, out_dir: str, outputs: dict, threads: int |
     follow the budget instead of ``threads``."""
     set_threads(threads)
     out = []
-    with thread_budget.busy():
-        for d in spec_dicts:
-            o = run_case(CaseSpec.from_dict(d), out_dir, outputs)
-            out.append(o.__dict__)
+    for d in spec_dicts:
+        o = run_case(CaseSpec.from_dict(d), out_dir, outputs)
+        out.append(o.__dict__)
     return out
 
 
@@ -140,14 +139,14 @@ def warm_cache(progress: bool = False, workers: int | None = None) -> dict | Non
     the warm-up in this process for anything the list lacks; said on the progress
     output.  Skipped when the cache already holds them (returns None); otherwise returns
     the warm-up's {"module.function": signatures}."""
-    if workers is not None and int(workers) < 1:
-        raise InputError(f"compiling workers must be at least 1, got {workers}")
+    from .kernel_compile import check_workers, compile_in_parallel
+    if workers is not None:
+        check_workers(workers)
     if cache_is_warm():
         return None
     import sys
     import time
     from ..kernels import cache_dir
-    from .kernel_compile import compile_in_parallel
     from .warmup import warmup_kernels
     n = available_cores() if workers is None else int(workers)
     msg = f"compiling kernels into the Numba cache {cache_dir()} on {n} processes (once)"
@@ -157,7 +156,11 @@ def warm_cache(progress: bool = False, workers: int | None = None) -> dict | Non
         sys.stderr.flush()
     t0 = time.perf_counter()
     if n > 1:
-        compile_in_parallel(n)
+        try:
+            compile_in_parallel(n)
+        except Exception as exc:             # noqa: BLE001 (the warm-up below compiles all)
+            log.warning("parallel kernel compile failed (%s: %s); compiling in this process",
+                        type(exc).__name__, exc)
     counts = warmup_kernels()
     if progress:
         sys.stderr.write(f"kernels compiled in {time.perf_counter() - t0:.0f} s\n")
@@ -210,7 +213,7 @@ def _worker_init(cores: int | None = None, busy=None) -> None:
     """Start of a worker process: die with the parent (Linux: PR_SET_PDEATHSIG SIGKILL;
     elsewhere a thread that exits when the parent is gone), leave Ctrl-C to the parent
     (which stops the run and ends the workers), and share ``cores`` with the other
-    workers counted in ``busy`` (:mod:`biomech.threads`)."""
+    workers counted in ``busy`` (kept by the parent; :mod:`biomech.threads`)."""
     if busy is not None:
         thread_budget.install(cores, busy)
     import signal
@@ -254,7 +257,7 @@ def _execute_processes(batches, out, outputs, workers):
     n = workers or min(len(batches), cores)
     threads = max(1, cores // n)
     ctx = mp.get_context("spawn")
-    busy = ctx.Value("i", 0)            # workers running a task: they share the cores
+    busy = ctx.Value("i", 0)            # workers with a task (only this process writes it)
     lost = {i: 0 for i in range(len(batches))}
     rounds = [[list(range(len(batches)))]]       # first: one shared pool for every batch
     with _environment(**worker_environment(threads, numba_threads=max(threads, cores))):
@@ -265,9 +268,11 @@ def _execute_processes(batches, out, outputs, workers):
                      for g in groups]
             futures = {pool.submit(run_cases_task, [s.to_dict() for s in batches[i]], str(out),
                                    outputs, threads): i for pool, g in zip(pools, groups) for i in g}
+            busy.value = min(n, len(futures))
             broken = []
             try:
-                for fut in as_completed(futures):
+                for done, fut in enumerate(as_completed(futures), start=1):
+                    busy.value = min(n, len(futures) - done)    # the cores of idle workers
                     i = futures[fut]
                     try:
                         for d in fut.result():

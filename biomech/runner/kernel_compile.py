@@ -1,24 +1,26 @@
 """Compiling the kernels into the Numba cache on several cores at once.
 
-Why: a first run (an empty Numba cache) spends about 42 s compiling the 54 kernel
+Why: a first run (an empty Numba cache) spends about 45 s compiling the kernel
 signatures its code paths need, on one core: LLVM compiles one function at a time, and
 the warm-up (:func:`.warmup.warmup_kernels`) reaches them one after another.  The list
 of those signatures is known in advance (``biomech/data/kernel_signatures.json``), so
-worker processes compile disjoint shares of it side by side, largest first; each
-writes its kernels to the shared cache, which Numba makes safe for many processes
-(write to a temporary name, then rename).  The warm-up afterwards only loads them.
+worker processes compile disjoint shares of it side by side, one kernel (all its
+signatures) per task, largest first; each writes to the shared cache, whose index
+updates biomech makes exclusive across processes (``kernels/_numba.py``).  The warm-up
+afterwards only loads them.
 
 The list is made by :func:`write_signature_file` (``python -m
 biomech.runner.kernel_compile``), which runs the warm-up on an empty cache and records
-every compiled signature with its compile time; a test checks that the warm-up compiles
-exactly the listed signatures, so the list cannot go stale unnoticed.  A signature
-missing from it would only be compiled later, when first called.
+every signature its Python code calls with its compile time; a test checks that the
+warm-up reaches exactly the listed signatures.  A stale entry (a kernel renamed, its
+arguments changed) is reported and skipped: the warm-up compiles what is missing.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -47,24 +49,24 @@ def type_code(t) -> str:
                      "allowed: arrays, bool, integers, floats")
 
 
+_TYPE_CODE = re.compile(r"(readonly )?(bool|u?int(?:8|16|32|64)|float(?:32|64))"
+                        r"(?:\[([1-9])d,([CFA])\])?")
+
+
 def parse_type(code: str):
     """The Numba type of :func:`type_code`'s text."""
     from numba import from_dtype
     from numba.core import types
-    text = code.strip()
-    readonly = text.startswith("readonly ")
-    if readonly:
-        text = text[len("readonly "):]
-    try:
-        if "[" not in text:
-            return from_dtype(np.dtype(text))
-        name, rest = text.split("[", 1)
-        dims, layout = rest.rstrip("]").split(",")
-        return types.Array(from_dtype(np.dtype(name)), int(dims.rstrip("d")), layout,
-                           readonly=readonly)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"kernel signature type {code!r} is not understood "
-                         "(e.g. 'float64', 'readonly int64[2d,C]')") from exc
+    m = _TYPE_CODE.fullmatch(str(code).strip())
+    if m is None or (m.group(1) and not m.group(3)):
+        raise InputError(f"kernel signature type {code!r} is not understood: allowed are "
+                         "bool, (u)int8-64 and float32/64 scalars and arrays written "
+                         "'[readonly ]<dtype>[<ndim>d,<C|F|A>]', e.g. 'readonly int64[2d,C]'")
+    readonly, name, ndim, layout = m.groups()
+    dtype = from_dtype(np.dtype(name))
+    if ndim is None:
+        return dtype
+    return types.Array(dtype, int(ndim), layout, readonly=bool(readonly))
 
 
 def _public(name: str) -> bool:
@@ -84,7 +86,10 @@ def compiled_signatures() -> dict:
 def check_signature_list() -> dict:
     """After :func:`.warmup.warmup_kernels` in this process: {"unlisted": signatures it
     compiled or loaded that the packaged list lacks, "unused": listed ones it did not
-    reach}, each as ["kernel(type, ...)", ...] (both empty when the list is current)."""
+    reach}, each as ["kernel(type, ...)", ...] (both empty when the list is current).
+    Meaningful after a warm-up that loaded its kernels from a warm cache: one that
+    compiles them also compiles the public kernels its kernels call inside, which then
+    read as unlisted."""
     listed = {_signature_text(k, c) for k, c in load_signatures()}
     done = {_signature_text(k, c) for k, sigs in compiled_signatures().items() for c in sigs}
     return {"unlisted": sorted(done - listed), "unused": sorted(listed - done)}
@@ -96,39 +101,64 @@ def load_signatures() -> list:
     return [(e["kernel"], list(e["args"])) for e in entries]
 
 
-def _compile_one(kernel: str, codes: list) -> tuple:
-    """Worker task: compile (or load from the cache) one signature -> (kernel, seconds)."""
+#: At most this many compiling processes (each a Python with Numba and LLVM loaded, 0.2
+#: GB; with the largest kernel taking ~4 s, more would not finish sooner).
+COMPILE_MAX_WORKERS = 8
+
+
+def check_workers(workers) -> None:
+    """Raise InputError unless ``workers`` (compiling processes) is a whole number >= 1."""
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise InputError(f"compiling workers (--workers) must be a whole number of at least 1, "
+                         f"got {workers!r}")
+
+
+def _compile_kernel(kernel: str, signatures: list) -> tuple:
+    """Worker task: compile (or load from the cache) the signatures [[type code, ...],
+    ...] of one kernel in turn -> (kernel, seconds, ["what failed: why", ...])."""
     from .warmup import kernel_dispatchers
     t0 = time.perf_counter()
     dispatcher = kernel_dispatchers().get(kernel)
     if dispatcher is None:
-        return kernel, -1.0                  # renamed or removed: the warm-up compiles it
-    dispatcher.compile(tuple(parse_type(c) for c in codes))
-    return kernel, time.perf_counter() - t0
+        return kernel, time.perf_counter() - t0, [f"{kernel}: no such kernel"]
+    failed = []
+    for codes in signatures:
+        try:
+            dispatcher.compile(tuple(parse_type(c) for c in codes))
+        except Exception as exc:          # noqa: BLE001 (a stale entry: reported, skipped)
+            failed.append(f"{_signature_text(kernel, codes)}: {type(exc).__name__}: {exc}")
+    return kernel, time.perf_counter() - t0, failed
 
 
 def compile_in_parallel(workers: int, signatures: list | None = None) -> dict:
-    """Compile the listed signatures (default: the packaged list) on ``workers`` spawned
-    processes sharing this process's Numba cache, largest first.  Returns
-    {"seconds": wall time, "compiled": number done, "unknown": kernels not found}."""
+    """Compile the listed signatures (default: the packaged list; [(kernel, [type code,
+    ...]), ...]) on up to ``workers`` spawned processes (at most COMPILE_MAX_WORKERS)
+    sharing this process's Numba cache, one kernel per task, largest first.  Returns
+    {"seconds": wall time, "compiled": signatures done, "failed": ["what: why", ...]}
+    (failures are logged, not raised: the warm-up compiles what is missing)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     from .executors import worker_environment, _environment
+    check_workers(workers)
     todo = load_signatures() if signatures is None else list(signatures)
-    if int(workers) < 1:
-        raise InputError(f"compiling workers must be at least 1, got {workers}")
+    groups = {}                          # kernel -> its signatures, in the list's order
+    for kernel, codes in todo:
+        groups.setdefault(kernel, []).append(list(codes))
+    n = max(1, min(int(workers), len(groups), COMPILE_MAX_WORKERS))
     t0 = time.perf_counter()
-    unknown = []
-    with _environment(**worker_environment(1)):
-        with ProcessPoolExecutor(max_workers=int(workers),
-                                 mp_context=mp.get_context("spawn")) as pool:
-            for kernel, seconds in pool.map(_compile_one, *zip(*todo)) if todo else ():
-                if seconds < 0:
-                    unknown.append(kernel)
+    failed = []
+    if groups:
+        with _environment(**worker_environment(1)):
+            with ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("spawn")) as pool:
+                for _, _, errors in pool.map(_compile_kernel, groups, groups.values()):
+                    failed += errors
     dt = time.perf_counter() - t0
+    for f in failed:
+        log.warning("kernel signature list: %s (python -m biomech.runner.kernel_compile "
+                    "rewrites the list)", f)
     log.info("%d kernel signatures compiled or loaded on %d processes in %.1f s",
-             len(todo), workers, dt)
-    return {"seconds": dt, "compiled": len(todo) - len(unknown), "unknown": unknown}
+             len(todo) - len(failed), n, dt)
+    return {"seconds": dt, "compiled": len(todo) - len(failed), "failed": failed}
 
 
 def _signature_text(kernel: str, codes) -> str:
