@@ -120,7 +120,8 @@ def _compile_kernel(kernel: str, signatures: list) -> tuple:
     t0 = time.perf_counter()
     dispatcher = kernel_dispatchers().get(kernel)
     if dispatcher is None:
-        return kernel, time.perf_counter() - t0, [f"{kernel}: no such kernel"]
+        return kernel, time.perf_counter() - t0, [
+            f"{_signature_text(kernel, codes)}: no such kernel" for codes in signatures]
     failed = []
     for codes in signatures:
         try:
