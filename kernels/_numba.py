@@ -103,7 +103,10 @@ def _lock_index_updates() -> bool:
             except OSError:                # a read-only cache: Numba does not write there
                 return method(self, *args)
             with lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                except OSError:            # a file system without locks (some NFS mounts)
+                    return method(self, *args)
                 try:
                     return method(self, *args)
                 finally:
