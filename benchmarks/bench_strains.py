@@ -14,28 +14,19 @@ difference above round-off means a wrong comparison, not a slow code).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
-import time
 
 import numpy as np
 
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".numba_cache"))
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import biomech  # noqa: E402
 from biomech import kernels as K  # noqa: E402
+from bench_blocks import best_seconds, markdown_table, run_blocks  # noqa: E402
 
 
-def _best(fn, repeats: int) -> float:
-    fn()                                   # compiled / warmed before timing
-    best = np.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def _skfem(mesh, n: int, h: float, u: np.ndarray):
@@ -86,7 +77,7 @@ def strain_rows(n: int, repeats: int = 3, h: float = 1.0) -> list[dict]:
     sk = _skfem(mesh, n, h, u)
     if sk is not None:
         codes["scikit-fem interpolate().grad"] = sk
-    times = {name: _best(fn, repeats) for name, fn in codes.items()}
+    times = {name: best_seconds(fn, repeats) for name, fn in codes.items()}
     K.voxel_strains(mesh.cells, u, h, True, voxel)
     ref = voxel.mean(axis=1)
     K.element_strains(mesh.kind_code, mesh.points, mesh.cells, u, True, out, detj)
@@ -102,28 +93,19 @@ def strain_rows(n: int, repeats: int = 3, h: float = 1.0) -> list[dict]:
     return rows
 
 
+COLUMNS = [("elements", "elements", "d"), ("code", "code", "s"), ("time [s]", "time_s", ".3g"),
+           ("M elements/s", "Melements_per_s", ".2f"), ("x voxel kernel", "vs_voxel", ".1f"),
+           ("max rel. diff", "max_diff", ".1e")]
+
+
 def markdown(rows) -> str:
-    out = ["| elements | code | time [s] | M elements/s | x voxel kernel | max rel. diff |",
-           "|---|---|---|---|---|---|"]
-    for r in rows:
-        out.append(f"| {r['elements']} | {r['code']} | {r['time_s']:.3g} | "
-                   f"{r['Melements_per_s']:.2f} | {r['vs_voxel']:.1f} | {r['max_diff']:.1e} |")
-    return "\n".join(out)
+    return markdown_table(rows, COLUMNS)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, nargs="*", default=[40, 80], help="block edges [voxels]")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--json", help="write the rows here")
-    args = ap.parse_args(argv)
-    rows = [r for n in args.n for r in strain_rows(n, args.repeats)]
-    print(markdown(rows), flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
-    return rows
+    return run_blocks(__doc__.splitlines()[0], strain_rows, markdown, argv,
+                      default_n=(40, 80), repeats=3)
 
 
 if __name__ == "__main__":
-    sys.exit(main() and 0)
+    main()

@@ -21,7 +21,7 @@ from numba import njit, prange
 
 from ._numba import INLINE, JIT, PJIT
 from .assembly import _find
-from .matfree import _gather_element, _stacked_product
+from .matfree import COLOUR_CHUNKS, _colour_chunk, _gather_element, _stacked_product
 
 #: entries of a packed symmetric 24 x 24 element matrix (upper triangle, row by row)
 PACKED = 300
@@ -248,18 +248,15 @@ def galerkin_matvec_coloured(x, conn, colour_ptr, order, coef, special, Ke_speci
     with special[E] == -2 (8 children of one material) the single product with KK[8].
     Reads 16 coefficients per element instead of its PACKED entries; coloured as
     element_matvec_coloured."""
-    n_chunks = 64
     for t in prange(y.shape[0]):
         y[t] = 0.0
     for col in range(colour_ptr.shape[0] - 1):
-        lo = colour_ptr[col]
-        size = colour_ptr[col + 1] - lo
-        step = (size + n_chunks - 1) // n_chunks
-        for ch in prange(n_chunks):
+        for ch in prange(COLOUR_CHUNKS):
+            start, stop = _colour_chunk(colour_ptr, col, ch)
             xe = np.empty(24, x.dtype)
             ye = np.empty(24, x.dtype)
             zq = np.empty(48, x.dtype)
-            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+            for t in range(start, stop):
                 e = order[t]
                 _gather_element(x, conn, e, xe)
                 for r in range(24):
@@ -317,17 +314,14 @@ def element_matvec_coloured(x, conn, colour_ptr, order, Ke, y):
     or float64, read once per element; sums in float64): x_e gathered once, scatter-add;
     elements of one colour (colour_ptr, order: voxel parity) share no node, so each
     colour is a race-free parallel loop."""
-    n_chunks = 64
     for t in prange(y.shape[0]):
         y[t] = 0.0
     for col in range(colour_ptr.shape[0] - 1):
-        lo = colour_ptr[col]
-        size = colour_ptr[col + 1] - lo
-        step = (size + n_chunks - 1) // n_chunks
-        for ch in prange(n_chunks):
+        for ch in prange(COLOUR_CHUNKS):
+            start, stop = _colour_chunk(colour_ptr, col, ch)
             xe = np.empty(24)
             ye = np.empty(24)
-            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+            for t in range(start, stop):
                 e = order[t]
                 _gather_element(x, conn, e, xe)
                 for r in range(24):
@@ -341,19 +335,17 @@ def element_matvec_dense_coloured(x, conn, colour_ptr, order, Ke, y):
     """y = sum_e Ke[e] x_e as element_matvec_coloured for full symmetric element matrices
     Ke (n_el, 24, 24) of x's dtype (small coarse levels, where the unpacked storage costs
     little): one 24-long update per entry of x_e (row k is column k), which vectorises:
-    2.7x the packed product on 5.8k elements, summed in x's precision."""
-    n_chunks = 64
+    summed in x's precision.  benchmarks/bench_coarse_product.py: 2.7x the packed product
+    on 5.8k coarse voxels (13 MB, in cache), 1.3x on 17.6k (memory-bound)."""
     n_rows = Ke.shape[2]        # 24; read from the array: a constant trip count is
     for t in prange(y.shape[0]):        # unrolled to scalars, not vectorised
         y[t] = 0.0
     for col in range(colour_ptr.shape[0] - 1):
-        lo = colour_ptr[col]
-        size = colour_ptr[col + 1] - lo
-        step = (size + n_chunks - 1) // n_chunks
-        for ch in prange(n_chunks):
+        for ch in prange(COLOUR_CHUNKS):
+            start, stop = _colour_chunk(colour_ptr, col, ch)
             xe = np.empty(24, x.dtype)
             ye = np.empty(n_rows, x.dtype)
-            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+            for t in range(start, stop):
                 e = order[t]
                 _gather_element(x, conn, e, xe)
                 for r in range(n_rows):

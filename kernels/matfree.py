@@ -31,6 +31,21 @@ def _gather_element(x, conn, e, xe):
         xe[3 * b + 2] = x[3 * j + 2]
 
 
+#: Chunks of one colour's elements per parallel loop of the coloured products (fixed,
+#: so the summation order does not depend on the thread count).
+COLOUR_CHUNKS = 64
+
+
+@njit(**INLINE)
+def _colour_chunk(colour_ptr, col, ch):
+    """Positions [start, stop) in ``order`` of chunk ch (of COLOUR_CHUNKS) of colour col
+    (colour_ptr (n_colours + 1,)): the loop bounds every coloured product shares."""
+    lo = colour_ptr[col]
+    size = colour_ptr[col + 1] - lo
+    step = (size + COLOUR_CHUNKS - 1) // COLOUR_CHUNKS
+    return lo + ch * step, min(lo + (ch + 1) * step, lo + size)
+
+
 @njit(**JIT)
 def _stacked(K_lambda, K_mu):
     """KK (24, 48) = [K_lambda | K_mu] in their dtype (float32 inputs: float32 throughout)."""
@@ -95,18 +110,15 @@ def voxel_matvec_coloured(x, conn, colour_ptr, order, lam, mu, K_lambda, K_mu, y
     node-gather form on one thread and on two (x_e gathered once per element, not
     once per node, and the 48-long updates vectorise).
     """
-    n_chunks = 64
     KK = _stacked(K_lambda, K_mu)
     for t in prange(y.shape[0]):
         y[t] = 0.0
     for col in range(colour_ptr.shape[0] - 1):
-        lo = colour_ptr[col]
-        size = colour_ptr[col + 1] - lo
-        step = (size + n_chunks - 1) // n_chunks
-        for ch in prange(n_chunks):
+        for ch in prange(COLOUR_CHUNKS):
+            start, stop = _colour_chunk(colour_ptr, col, ch)
             xe = np.empty(24, x.dtype)
             z = np.empty(48, x.dtype)
-            for t in range(lo + ch * step, min(lo + (ch + 1) * step, lo + size)):
+            for t in range(start, stop):
                 e = order[t]
                 _voxel_element_add(x, conn, e, lam[e], mu[e], KK, xe, z, y)
 

@@ -62,3 +62,16 @@ def test_bench_strains_runs_and_the_codes_agree(tmp_path, capsys):
     assert {r["code"] for r in rows} >= {"biomech voxel_strains", "biomech element_strains"}
     assert all(r["max_diff"] < 1e-12 and r["time_s"] > 0 for r in rows)
     assert "| 64 | biomech voxel_strains |" in capsys.readouterr().out
+
+
+def test_bench_coarse_product_runs_and_the_codes_agree(tmp_path, capsys):
+    """The coarse-product benchmark's packed and unpacked kernels give SciPy's CSR product
+    of the same assembled matrix to float32 storage precision (1e-6 relative), so its
+    ratios compare like with like."""
+    mod = _load("bench_coarse_product")
+    out = tmp_path / "coarse.json"
+    mod.main(["--n", "4", "--repeats", "1", "--json", str(out)])
+    rows = json.loads(out.read_text())
+    assert len(rows) == 3 and all(r["time_ms"] > 0 for r in rows)
+    assert all(r["rel_diff"] < 1e-6 for r in rows)
+    assert "| 64 | biomech unpacked (element_matvec_dense_coloured) |" in capsys.readouterr().out

@@ -445,8 +445,8 @@ def pack_elements(Ke: np.ndarray) -> np.ndarray:
 def unpack_elements(Ke: np.ndarray, dtype=np.float64) -> np.ndarray:
     """(n_el, PACKED) packed element matrices -> (n_el, 24, 24) of dtype (the coarsest
     level's assembly; the products of small parallel levels, kernels.
-    element_matvec_dense_coloured: 2.7x the packed product, 2.3 kB per element in
-    float32)."""
+    element_matvec_dense_coloured: 2.7x the packed product on 5.8k coarse voxels, 1.3x
+    on 17.6k, 2.3 kB per element in float32)."""
     full = np.empty((Ke.shape[0], 24, 24), dtype=dtype)
     full[:, _TRIU[0], _TRIU[1]] = Ke
     full[:, _TRIU[1], _TRIU[0]] = Ke
@@ -616,7 +616,7 @@ class VoxelHierarchy:
     exactly (default :data:`.gmg_volumetric.VOLUMETRIC_RATIO`; ``inf``: plain Jacobi);
     unpacked : parallel levels below the first keep their element matrices unpacked in
     the V-cycle's precision (2.3 instead of 1.2 kB per coarse element in float32, products
-    2.7x faster: for a sequence of many solves, such as an active set, where the W-cycle's
+    2.7x faster on a 5.8k-voxel level, 1.3x on 17.6k: for a sequence of many solves, such as an active set, where the W-cycle's
     level-2 products add up; a single solve keeps the packed ones).
     """
 
