@@ -62,6 +62,7 @@ class PeakRSS:
         self.proc = psutil.Process()
         self.base = self._rss()
         self.peak = self.base
+        self._marks = {}
         self._stop = False
         self._t = threading.Thread(target=self._poll, daemon=True)
         self._t.start()
@@ -69,13 +70,33 @@ class PeakRSS:
 
     def _poll(self):
         while not self._stop:
-            self.peak = max(self.peak, self._rss())
+            self._note(self._rss())
             time.sleep(self.interval_s)
+
+    def _note(self, rss):
+        self.peak = max(self.peak, rss)
+        for m in self._marks.values():
+            m[1] = max(m[1], rss)
+
+    def mark(self, name: str) -> None:
+        """Note the resident memory now under ``name``: :meth:`since_mark_GB` is then the
+        peak above it from here on (e.g. a solve's own memory above the model it solves)."""
+        rss = self._rss()
+        self._marks[name] = [rss, rss]
+
+    def at_mark_GB(self, name: str) -> float:
+        """Resident memory at mark ``name`` above the starting level [GB]."""
+        return (self._marks[name][0] - self.base) / 1e9
+
+    def since_mark_GB(self, name: str) -> float:
+        """Peak resident memory after mark ``name`` above its level then [GB]."""
+        rss, peak = self._marks[name]
+        return (peak - rss) / 1e9
 
     def __exit__(self, *exc):
         self._stop = True
         self._t.join()
-        self.peak = max(self.peak, self._rss())
+        self._note(self._rss())
         self.delta = self.peak - self.base
 
     @property

@@ -18,7 +18,8 @@ one process per run (ParOSol in its own MPI processes, started from here).
 * The default study's L1-L3 case (vertebroplasty, five load cases plus standing) through
   ``biomech.runner.solve_case`` with solver 'gmg' and 'amg': time per case (model
   building included), CG iterations of all its solves, peak bytes per DOF of the whole
-  case (RSS polled every 50 ms).
+  case (RSS polled every 50 ms), split at the solver's set-up into the model built by
+  then and the solve's own peak above it.
 
 Every row runs in a fresh Python process (``--row``): a row's peak is then not hidden by
 memory an earlier row freed, which the allocator would reuse without the RSS growing.
@@ -154,22 +155,40 @@ def run_axial(model, h, code, array_path):
 
 
 def run_segment(h, solver):
-    """One row: the default study's L1-L3 case at h with ``solver``."""
+    """One row: the default study's L1-L3 case at h with ``solver``.  Besides the case's
+    peak, the memory split at the solver's set-up: the model built by then
+    (``model_GB``: grids, fields, springs, the process's loaded kernels) and the peak
+    above that from the set-up to the end (``solve_GB``: hierarchy, plate columns,
+    deflation space, CG vectors, results)."""
+    from biomech.fem.problem import StaticProblem
     from biomech.runner import solve_case
     from bench_segment import case_spec
     spec = case_spec(h)
     spec.analysis["solver"] = solver
     spec.analysis["rtol"] = RTOL
+    setup_solver = StaticProblem._setup_solver
+
+    def marked_setup(problem, *args, **kwargs):          # the first set-up of the case
+        if "solver" not in peak._marks:
+            peak.mark("solver")
+        return setup_solver(problem, *args, **kwargs)
+
     with PeakRSS(children=True, interval_s=SEGMENT_POLL_S) as peak:
-        t0 = time.perf_counter()
-        solved = solve_case(spec, fields=False)
-        wall = time.perf_counter() - t0
+        StaticProblem._setup_solver = marked_setup
+        try:
+            t0 = time.perf_counter()
+            solved = solve_case(spec, fields=False)
+            wall = time.perf_counter() - t0
+        finally:
+            StaticProblem._setup_solver = setup_solver
     n = solved.analysis.n_dofs
     info = solved.analysis.problem._system["solver"]
     t = solved.analysis.timings
     linear = sum(v for k, v in t.items() if k.endswith("_linear_solves"))
     return {"model": f"L1-L3 {h:g} mm", "code": f"biomech {solver}", "dofs": n,
             "wall_s": wall, "peak_GB": peak.used_GB, "B_per_dof": peak.used_GB * 1e9 / n,
+            "model_GB": peak.at_mark_GB("solver"), "solve_GB": peak.since_mark_GB("solver"),
+            "solve_B_per_dof": peak.since_mark_GB("solver") * 1e9 / n,
             "setup_s": getattr(info, "setup_time_s", float("nan")),
             "iterations": int(sum(v for k, v in t.items() if k.endswith("_cg_iterations"))),
             "note": f"{linear} linear solves",
@@ -235,9 +254,14 @@ def growth_slopes(rows) -> None:
             rows[-1][f"slope_{key}"] = float(np.polyfit(x, y, 1)[0])
 
 
-def markdown(rows) -> str:
-    cols = ["model", "code", "dofs", "setup_s", "solve_s", "wall_s", "iterations", "peak_GB",
-            "B_per_dof", "stiffness_N_per_mm", "vs_gmg", "note"]
+#: Columns of the tables: every row, and the L1-L3 case's (its memory split).
+COLUMNS = ["model", "code", "dofs", "setup_s", "solve_s", "wall_s", "iterations", "peak_GB",
+           "B_per_dof", "stiffness_N_per_mm", "vs_gmg", "note"]
+SEGMENT_COLUMNS = ["model", "code", "dofs", "setup_s", "wall_s", "iterations", "peak_GB",
+                   "B_per_dof", "model_GB", "solve_GB", "solve_B_per_dof", "note"]
+
+
+def markdown(rows, cols=COLUMNS) -> str:
     out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         cells = []
@@ -295,7 +319,7 @@ def main(argv=None):
             print(markdown(rows), flush=True)
     for h in args.segment_h:
         rows += [run_in_process({"kind": "segment", "h": h, "solver": s}) for s in args.solvers]
-        print(markdown(rows[-len(args.solvers):]), flush=True)
+        print(markdown(rows[-len(args.solvers):], SEGMENT_COLUMNS), flush=True)
     if args.growth:
         grown = [run_in_process({"kind": "growth", "n": n}) for n in args.growth]
         growth_slopes(grown)

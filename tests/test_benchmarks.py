@@ -75,3 +75,33 @@ def test_bench_coarse_product_runs_and_the_codes_agree(tmp_path, capsys):
     assert len(rows) == 3 and all(r["time_ms"] > 0 for r in rows)
     assert all(r["rel_diff"] < 1e-6 for r in rows)
     assert "| 64 | biomech unpacked (element_matvec_dense_coloured) |" in capsys.readouterr().out
+
+
+def test_peak_rss_mark_measures_memory_after_it(bench_core):
+    """PeakRSS.mark: the peak after a mark is measured from the level at the mark (an
+    array allocated and touched after it shows; one freed before it does not count)."""
+    with bench_core.PeakRSS(interval_s=0.001) as peak:
+        before = np.ones(20_000_000 // 8)            # 20 MB, freed before the mark
+        del before
+        peak.mark("after")
+        held = np.ones(40_000_000 // 8)              # 40 MB after the mark
+        held[::512] += 1.0
+    assert peak.since_mark_GB("after") >= 0.035
+    assert peak.since_mark_GB("after") <= peak.used_GB + 1e-3
+    assert peak.at_mark_GB("after") < 0.03           # the freed 20 MB went back
+    del held
+
+
+def test_bench_gmg_segment_row_splits_model_and_solve(bench_core, monkeypatch):
+    """bench_gmg's L1-L3 row at 5 mm: the memory split at the solver's set-up is
+    reported (model + solve peak bounded by the case's peak), and the set-up it wraps
+    to mark the split is restored afterwards."""
+    from biomech.fem.problem import StaticProblem
+    monkeypatch.syspath_prepend(str(BENCH))
+    setup = StaticProblem._setup_solver
+    row = _load("bench_gmg").run_segment(5.0, "gmg")
+    assert StaticProblem._setup_solver is setup
+    assert row["model_GB"] >= 0 and row["solve_GB"] >= 0
+    assert row["model_GB"] + row["solve_GB"] <= row["peak_GB"] + 1e-9
+    assert row["solve_B_per_dof"] == pytest.approx(row["solve_GB"] * 1e9 / row["dofs"])
+    assert row["iterations"] > 0

@@ -261,3 +261,12 @@ def test_sparse_rows_operator_equals_the_csr_product():
     y = np.ones((n, 3), dtype=np.float32)
     SparseRowsOperator(C, np.float32).add_to(y, X.astype(np.float32))
     assert np.allclose(y, 1.0 + C @ X, rtol=1e-6, atol=1e-6)
+    # square_product: (C W)[rows] from W's rows only (C symmetric), and the whole
+    # product where C is not symmetric in its pattern (a column outside its rows)
+    W = rng.standard_normal((n, 4)).astype(np.float32)
+    assert np.allclose(op.square_product(W), (C @ W.astype(float))[op.rows], rtol=1e-12)
+    skew = C.tolil()
+    skew[int(op.rows[0]), int(np.setdiff1d(np.arange(n), op.rows)[0])] = 2.0
+    skew_op = SparseRowsOperator(skew.tocsr())
+    assert np.allclose(skew_op.square_product(W), (skew.tocsr() @ W.astype(float))[skew_op.rows],
+                       rtol=1e-12)

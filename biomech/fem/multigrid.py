@@ -75,9 +75,12 @@ class SparseRowsOperator:
     def square_product(self, W) -> np.ndarray:
         """(C W)[rows] (n_rows, m) float64 for a symmetric C: its nonzero columns are
         its nonzero rows, so only W[rows] is read (a float32 W is not copied whole)."""
-        cols = np.searchsorted(self.rows, self.sub.indices)
-        inside = cols < self.rows.size
-        if not (inside.all() and np.array_equal(self.rows[cols], self.sub.indices)):
+        # each column's place among the nonzero rows, -1 if it is none: a gather (a
+        # binary search of every entry took 15 ms at 574k DOF, 40 times a case)
+        place = np.full(self.shape[1], -1, dtype=np.int64)
+        place[self.rows] = np.arange(self.rows.size)
+        cols = place[self.sub.indices]
+        if (cols < 0).any():
             return np.asarray(self.sub @ np.asarray(W, dtype=float))   # not symmetric
         square = sp.csr_matrix((self.sub.data, cols, self.sub.indptr),
                                shape=(self.rows.size, self.rows.size))
