@@ -271,6 +271,27 @@ def test_cohort_benchmark_runs_and_reports_its_sources():
     assert "Zhan 2017" in text and "World J Surg Oncol 2022" in text
 
 
+def test_leak_resolution_benchmark_runs_and_its_table_is_consistent(capsys):
+    """benchmarks/leak_resolution.py (the known voxel-size dependence of the leak
+    probabilities) at 3 and 4 mm with 4 realisations: a detected leak implies cement
+    outside the body, the mean outside volume lies below the largest, the voxel column
+    is h³, and the Markdown table has one row per voxel size."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "leak_resolution.py"
+    spec = importlib.util.spec_from_file_location("leak_resolution", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rows = mod.main(["--h", "4", "3", "--realisations", "4"])
+    assert [r["h_mm"] for r in rows] == [4.0, 3.0]
+    for r in rows:
+        assert 0.0 <= r["p_detected"] <= r["p_outside"] <= 1.0
+        assert 0.0 <= r["mean_outside_uL"] <= r["max_outside_uL"]
+        assert r["voxel_uL"] == pytest.approx(r["h_mm"] ** 3) and r["detection_uL"] == 5.0
+    table = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| ")]
+    assert [ln.split(" | ")[0] for ln in table[1:]] == ["| 4", "| 3"]
+
+
 def test_temperature_rescales_the_cement_clock_and_a_warmer_cement_leaks_less(coarse):
     """Koh et al. (J Orthop Surg Res 10:178, 2015): setting time 534 s at 20 degC storage, 381 s
     at 28 degC -- the cure rate 0.042 /degC reproduces the ratio (to 1 %, it was derived from
