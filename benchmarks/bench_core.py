@@ -84,6 +84,9 @@ class PeakRSS:
         rss = self._rss()
         self._marks[name] = [rss, rss]
 
+    def has_mark(self, name: str) -> bool:
+        return name in self._marks
+
     def at_mark_GB(self, name: str) -> float:
         """Resident memory at mark ``name`` above the starting level [GB]."""
         return (self._marks[name][0] - self.base) / 1e9

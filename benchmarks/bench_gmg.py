@@ -169,7 +169,7 @@ def run_segment(h, solver):
     setup_solver = StaticProblem._setup_solver
 
     def marked_setup(problem, *args, **kwargs):          # the first set-up of the case
-        if "solver" not in peak._marks:
+        if not peak.has_mark("solver"):
             peak.mark("solver")
         return setup_solver(problem, *args, **kwargs)
 

@@ -118,12 +118,13 @@ def limitations(kind: str = "segment", *, voxel_size_mm: float | None = None,
                    "(viscosity, injection time, volume, breaches) follow bench experiments, but "
                    "the vein sizes and outside permeabilities are assumptions, so probabilities "
                    "compare cases rather than predict a patient's risk.  They also depend on the "
-                   "voxel size: a leak counts from 0.005 mL outside the body, and the cement "
-                   "that reaches that in a typical osteoporotic case fills the one voxel where a "
-                   "vein or crack crosses the shell (up to 8 uL at 2 mm, 1 uL at 1 mm).  The "
-                   "default demo's vertebroplasty reads 0.27 at 2 mm against 0.016 at 1 mm, the "
-                   "virtual cohort of benchmarks/leakage_validation.py 51 % against 13 % "
-                   "(clinical 55 %); compare leak probabilities at one voxel size only.")
+                   "voxel size: a leak counts from 0.005 mL at a site (by default), and the "
+                   "cement that leaves the body in a typical osteoporotic case fills about one "
+                   "voxel, where a vein or crack crosses the shell (8 uL at 2 mm, 1 uL at 1 mm). "
+                   " The default demo's vertebroplasty reads 0.27 at 2 mm against 0.016 at 1 mm, "
+                   "the virtual cohort of benchmarks/leakage_validation.py 51 % against 13 % "
+                   "(clinical 55 %); compare leak probabilities at one voxel size only "
+                   "(benchmarks/leak_resolution.py).")
     out.append("Cement is linear elastic, fully bonded to bone; no curing heat, shrinkage or "
                "bone-cement interface failure.")
     return out
