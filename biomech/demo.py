@@ -31,8 +31,11 @@ import math
 
 from .study import Study, study_from_dict
 
-#: Voxel size of the demo [mm]: 2 mm (85k DOF per case; a study file sets its own; 1 mm
-#: resolves the cortical shell better, several times slower).
+#: Voxel size of the demo [mm]: 2 mm (85k DOF per case; a study file sets its own).  1 mm
+#: resolves the cortical shell better (the stiffness ratios within 1.5-8 % of 0.75 mm) but
+#: takes about 3 minutes, and the leak probabilities depend on the voxel size
+#: (benchmarks/leak_resolution.py): they would read near zero at 1 mm for a reason of
+#: discretisation, not of physics.
 DEMO_VOXEL_SIZE_MM = 2.0
 
 #: The demo study as the dict a TOML study file would give.
