@@ -260,7 +260,7 @@ def _execute_processes(batches, out, outputs, workers):
     busy = ctx.Value("i", 0)            # workers with a task (only this process writes it)
     lost = {i: 0 for i in range(len(batches))}
     rounds = [[list(range(len(batches)))]]       # first: one shared pool for every batch
-    with _environment(**worker_environment(threads, numba_threads=max(threads, cores))):
+    with _environment(**worker_environment(threads, numba_threads=cores)):
         while rounds:
             groups = rounds.pop(0)
             pools = [ProcessPoolExecutor(max_workers=min(n, len(g)), mp_context=ctx,
